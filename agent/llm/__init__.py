@@ -1,0 +1,1 @@
+"""optograph.agent.llm: chat models, usage accounting, cache and cassettes."""

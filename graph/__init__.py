@@ -1,0 +1,23 @@
+"""optograph.graph: the trace graph engine (no torch, no LLM client)."""
+
+from . import operators as _operators  # noqa: F401  (installs the traced operators on Node)
+from .bundle import Bundle, bundle
+from .errors import ExecutionError, GraphError, HiddenInputError, OptographError
+from .networkx_view import to_networkx
+from .node import Feedback, Node, node
+from .op import OpInfo
+from .params_io import load_parameters, parameters_to_dict, save_parameters
+from .render import to_dot, to_json, to_mermaid
+from .run import Run, current_run, no_trace
+from .sandbox import SandboxError
+from .search_space import Choice, FloatRange, IntRange, SearchSpace
+from .summary import Summary, Variable, feedback_outputs, minimal_subgraph, summarize
+
+__all__ = [
+    "Bundle", "Choice", "ExecutionError", "Feedback", "FloatRange", "GraphError",
+    "HiddenInputError", "IntRange", "Node", "OpInfo", "OptographError", "Run",
+    "SandboxError", "SearchSpace", "Summary", "Variable", "bundle", "current_run",
+    "feedback_outputs", "load_parameters", "minimal_subgraph", "no_trace", "node",
+    "parameters_to_dict", "save_parameters", "summarize", "to_dot", "to_json",
+    "to_mermaid", "to_networkx",
+]

@@ -1,0 +1,232 @@
+"""Nodes: the values of a traced run. Parameters are trainable nodes; operation nodes keep the
+operation and the inputs that made them; feedback given to an output reaches every parameter
+the output depends on."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from .errors import GraphError
+from .run import Run, current_run, note_data_read
+
+if TYPE_CHECKING:
+    from .op import OpInfo
+    from .search_space import SearchSpace
+
+FeedbackValue = Union[str, int, float, dict[str, Any]]
+
+PARAMETER = "parameter"
+INPUT = "input"
+OPERATION = "operation"
+EXCEPTION = "exception"
+
+
+@dataclass(frozen=True, eq=False)
+class Feedback:
+    """One piece of feedback: the output it was given to, and what was said."""
+
+    output: Node
+    value: FeedbackValue
+
+    def text(self) -> str:
+        return feedback_text(self.value)
+
+
+def feedback_text(value: FeedbackValue) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _check_feedback(value: Any) -> FeedbackValue:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, dict)):
+        raise GraphError(
+            f"feedback must be text, a number, or a dict of them; got {type(value).__name__}"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, (str, int, float)):
+                raise GraphError(
+                    f"feedback dict entry {key!r} must map a string to text or a number; "
+                    f"got {type(item).__name__}"
+                )
+    return value
+
+
+class Node:
+    """A value in a traced run.
+
+    `data` is the value; `name` is unique within the run that made the node; `parents` are
+    the (argument name, node) pairs it was computed from; `op` describes the operation that
+    made it (None for parameters and inputs)."""
+
+    __slots__ = (
+        "_data", "name", "kind", "parents", "op", "order", "run", "description",
+        "constraint", "search_space", "info", "feedback", "__weakref__",
+    )
+
+    _data: Any
+    name: str
+    kind: str
+    parents: tuple[tuple[str, Node], ...]
+    op: OpInfo | None
+    order: int
+    run: Run
+    description: str | None
+    constraint: str | None
+    search_space: SearchSpace | None
+    info: dict[str, Any] | None
+    feedback: list[Feedback]
+
+    @classmethod
+    def make(
+        cls,
+        data: Any,
+        base_name: str,
+        kind: str,
+        parents: tuple[tuple[str, Node], ...] = (),
+        op: OpInfo | None = None,
+        *,
+        description: str | None = None,
+        constraint: str | None = None,
+        search_space: SearchSpace | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> Node:
+        """Build a node in the current run (fast path used by the tracer)."""
+        run = current_run()
+        self = object.__new__(cls)
+        self._data = data
+        self.name = run.unique_name(base_name)
+        self.kind = kind
+        self.parents = parents
+        self.op = op
+        self.order = run.next_order()
+        self.run = run
+        self.description = description
+        self.constraint = constraint
+        self.search_space = search_space
+        self.info = info
+        self.feedback = []
+        run.register(self)
+        return self
+
+    # -- value ---------------------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        note_data_read(self)
+        return self._data
+
+    @property
+    def trainable(self) -> bool:
+        return self.kind == PARAMETER
+
+    def set(self, value: Any) -> None:
+        """Replace a parameter's value (what an optimizer's step does)."""
+        if not self.trainable:
+            raise GraphError(f"node {self.name!r} is not trainable; only parameters can be set")
+        self._data = _check_value(value, self.name)
+
+    # -- feedback ------------------------------------------------------------------------
+    def backward(self, feedback: FeedbackValue) -> None:
+        """Give feedback to this output. It reaches every parameter this node depends on and
+        accumulates there (several outputs, several calls) until `zero_feedback()`."""
+        item = Feedback(self, _check_feedback(feedback))
+        for node in self.ancestors(include_self=True):
+            if node.kind == PARAMETER or node is self:
+                node.feedback.append(item)
+
+    def zero_feedback(self) -> None:
+        self.feedback.clear()
+
+    # -- structure -----------------------------------------------------------------------
+    def ancestors(self, include_self: bool = False) -> Iterator[Node]:
+        """Every node this one was computed from, each once (iterative: no recursion limit)."""
+        seen: set[int] = {id(self)}
+        stack = [self]
+        if include_self:
+            yield self
+        while stack:
+            current = stack.pop()
+            for _, parent in current.parents:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append(parent)
+                    yield parent
+
+    def parameters(self) -> list[Node]:
+        """The parameters this node depends on (itself included if it is one)."""
+        return [n for n in self.ancestors(include_self=True) if n.kind == PARAMETER]
+
+    def __repr__(self) -> str:
+        from .preview import preview
+
+        return f"Node({self.name}: {preview(self._data, 60)})"
+
+    # untraced on purpose: Python requires these to return plain bool/int/str
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __str__(self) -> str:
+        return str(self._data)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        from .operators import traced_getitem
+
+        for i in range(len(self._data)):
+            yield traced_getitem(self, i)
+
+
+def _check_value(value: Any, name: str) -> Any:
+    if isinstance(value, Node):
+        raise GraphError(f"node {name!r}: a node cannot hold another node as its value")
+    if inspect.iscoroutine(value) or inspect.isgenerator(value) or inspect.isasyncgen(value):
+        raise GraphError(
+            f"node {name!r}: unsupported value {type(value).__name__} (await or consume it first)"
+        )
+    return value
+
+
+def node(
+    value: Any,
+    trainable: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+    constraint: str | None = None,
+    search_space: SearchSpace | None = None,
+) -> Node:
+    """Wrap `value` in a node. Trainable nodes are the parameters an optimizer changes.
+
+    `node(existing_node)` returns it unchanged, as Trace does."""
+    if isinstance(value, Node):
+        return value
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise GraphError(f"node name must be a non-empty string; got {name!r}")
+    base = name or ("param" if trainable else "value")
+    _check_value(value, base)
+    if trainable and callable(value) and not isinstance(value, type):
+        raise GraphError(
+            f"node {base!r}: a function cannot be a parameter value; "
+            "use @bundle(trainable=True) to make its code trainable"
+        )
+    return Node.make(
+        value,
+        base,
+        PARAMETER if trainable else INPUT,
+        description=description,
+        constraint=constraint,
+        search_space=search_space,
+    )
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value of a node (reading it as an input), or the value itself."""
+    return value._data if isinstance(value, Node) else value

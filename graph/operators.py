@@ -1,0 +1,115 @@
+"""Python operators on nodes, traced: `x + 1`, `x[0]`, `x.upper()` each add an operation node.
+
+Untraced on purpose (Python needs plain results from these): bool(x), len(x), str(x),
+hash(x), iteration's length, and attribute names starting with "_". `x.data` reads the value.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from .node import Node
+from .op import OpInfo, record_failure, record_result, split_inputs
+from .run import _tracing
+
+
+def _op(name: str, doc: str) -> OpInfo:
+    return OpInfo(name=name, doc=doc, builtin=True)
+
+
+def apply_operator(op: OpInfo, fn: Callable[..., Any], inputs: list[tuple[str, Any]]) -> Any:
+    """The fast path for operators: no signature binding, no hidden-input collection."""
+    if not _tracing.get():
+        # .data (not ._data) so a bundled function reading a node this way is noticed
+        return fn(*(v.data if isinstance(v, Node) else v for _, v in inputs))
+    parents, constants = split_inputs(inputs)
+    try:
+        result = fn(*(v._data if isinstance(v, Node) else v for _, v in inputs))
+    except Exception as exc:
+        raise record_failure(op, parents, constants, exc) from exc
+    return record_result(op, parents, constants, result)
+
+
+def _binary(name: str, symbol: str, fn: Callable[[Any, Any], Any]) -> tuple[Any, Any]:
+    op = _op(name, f"{name}(a, b) returns a {symbol} b")
+
+    def forward(self: Node, other: Any) -> Any:
+        return apply_operator(op, fn, [("a", self), ("b", other)])
+
+    def reflected(self: Node, other: Any) -> Any:
+        return apply_operator(op, fn, [("a", other), ("b", self)])
+
+    return forward, reflected
+
+
+def _unary(name: str, symbol: str, fn: Callable[[Any], Any]) -> Any:
+    op = _op(name, f"{name}(x) returns {symbol}x")
+
+    def method(self: Node) -> Any:
+        return apply_operator(op, fn, [("x", self)])
+
+    return method
+
+
+_BINARY = {
+    "add": ("+", operator.add), "sub": ("-", operator.sub), "mul": ("*", operator.mul),
+    "truediv": ("/", operator.truediv), "floordiv": ("//", operator.floordiv),
+    "mod": ("%", operator.mod), "pow": ("**", operator.pow), "matmul": ("@", operator.matmul),
+    "and": ("&", operator.and_), "or": ("|", operator.or_), "xor": ("^", operator.xor),
+    "lshift": ("<<", operator.lshift), "rshift": (">>", operator.rshift),
+}
+_COMPARE = {
+    "lt": ("<", operator.lt), "le": ("<=", operator.le), "eq": ("==", operator.eq),
+    "ne": ("!=", operator.ne), "gt": (">", operator.gt), "ge": (">=", operator.ge),
+}
+_UNARY = {
+    "neg": ("-", operator.neg), "pos": ("+", operator.pos),
+    "abs": ("abs ", abs), "invert": ("~", operator.invert),
+}
+
+GETITEM = _op("getitem", "getitem(x, index) returns x[index]")
+GETATTR = _op("getattr", "getattr(x, name) returns the attribute x.name")
+CALL = _op("call", "call(fn, *args, **kwargs) calls fn with the arguments")
+
+
+def traced_getitem(self: Node, index: Any) -> Any:
+    return apply_operator(GETITEM, operator.getitem, [("x", self), ("index", index)])
+
+
+def traced_getattr(self: Node, attr: str) -> Any:
+    if attr.startswith("_"):
+        raise AttributeError(attr)
+    return apply_operator(GETATTR, getattr, [("x", self), ("name", attr)])
+
+
+def traced_call(self: Node, *args: Any, **kwargs: Any) -> Any:
+    inputs: list[tuple[str, Any]] = [("fn", self)]
+    inputs += [(f"arg{i}", a) for i, a in enumerate(args)]
+    names = list(kwargs)
+    inputs += [(k, kwargs[k]) for k in names]
+    n_pos = len(args)
+
+    def invoke(fn: Callable[..., Any], *values: Any) -> Any:
+        return fn(*values[:n_pos], **dict(zip(names, values[n_pos:], strict=True)))
+
+    return apply_operator(CALL, invoke, inputs)
+
+
+def install_operators(cls: type[Node]) -> None:
+    for name, (symbol, fn) in _BINARY.items():
+        forward, reflected = _binary(name, symbol, fn)
+        setattr(cls, f"__{name}__", forward)
+        setattr(cls, f"__r{name}__", reflected)
+    for name, (symbol, fn) in _COMPARE.items():
+        setattr(cls, f"__{name}__", _binary(name, symbol, fn)[0])
+    for name, (symbol, fn) in _UNARY.items():
+        setattr(cls, f"__{name}__", _unary(name, symbol, fn))
+    cls.__getitem__ = traced_getitem  # type: ignore[attr-defined]
+    cls.__getattr__ = traced_getattr  # type: ignore[attr-defined]
+    cls.__call__ = traced_call  # type: ignore[attr-defined]
+    cls.__hash__ = lambda self: id(self)  # type: ignore[method-assign]  # __eq__ is traced
+
+
+install_operators(Node)

@@ -1,0 +1,107 @@
+"""Per-run tracing state, held in ContextVars so threads and asyncio tasks never share it.
+
+There is no module-level registry of nodes: a Run only hands out names and keeps weak
+references, so a graph is freed as soon as nothing refers to its nodes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .node import Node
+
+
+class Run:
+    """The scope in which nodes are named. Names are `base` for the first node of that base
+    name and `base:k` after it, so they are stable for the same sequence of operations."""
+
+    def __init__(self, name: str = "run") -> None:
+        self.name = name
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._order = itertools.count()
+        self._nodes: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
+        self._token: Token[Run | None] | None = None
+
+    def unique_name(self, base: str) -> str:
+        with self._lock:
+            k = self._counts.get(base, 0)
+            self._counts[base] = k + 1
+        return base if k == 0 else f"{base}:{k}"
+
+    def next_order(self) -> int:
+        return next(self._order)
+
+    def register(self, node: Node) -> None:
+        self._nodes[node.name] = node
+
+    def get(self, name: str) -> Node | None:
+        """The live node of this run with that name, if any."""
+        return self._nodes.get(name)
+
+    def nodes(self) -> list[Node]:
+        """The nodes of this run still alive, in creation (topological) order."""
+        return sorted(self._nodes.values(), key=lambda n: n.order)
+
+    def __enter__(self) -> Run:
+        self._token = _current_run.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _current_run.reset(self._token)
+            self._token = None
+
+
+_current_run: ContextVar[Run | None] = ContextVar("optograph_run", default=None)
+_tracing: ContextVar[bool] = ContextVar("optograph_tracing", default=True)
+# While a bundled function runs, the nodes whose .data it reads are collected here so that
+# inputs it did not receive as arguments can be recorded (or reported).
+_data_reads: ContextVar[set[Node] | None] = ContextVar("optograph_data_reads", default=None)
+
+
+def current_run() -> Run:
+    """The run of the current thread or task, created on first use."""
+    run = _current_run.get()
+    if run is None:
+        run = Run()
+        _current_run.set(run)
+    return run
+
+
+def is_tracing() -> bool:
+    return _tracing.get()
+
+
+@contextmanager
+def no_trace() -> Iterator[None]:
+    """Inside this block, bundled functions and operators on nodes compute on plain values
+    and return plain values: nothing is added to any graph."""
+    token = _tracing.set(False)
+    try:
+        yield
+    finally:
+        _tracing.reset(token)
+
+
+@contextmanager
+def collect_data_reads() -> Iterator[set[Node]]:
+    reads: set[Node] = set()
+    token = _data_reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _data_reads.reset(token)
+
+
+def note_data_read(node: Node) -> None:
+    reads = _data_reads.get()
+    if reads is not None:
+        reads.add(node)

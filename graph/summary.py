@@ -1,0 +1,183 @@
+"""The structured summary an optimizer renders: the minimal subgraph between the parameters
+and the outputs that received feedback, split into code, documentation, variables, inputs,
+others, outputs and feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .errors import GraphError
+from .networkx_view import to_networkx
+from .node import EXCEPTION, PARAMETER, Feedback, Node
+from .preview import preview, type_name
+
+
+@dataclass
+class Variable:
+    name: str
+    type: str
+    value: Any
+    description: str | None
+    constraint: str | None
+
+
+@dataclass
+class Summary:
+    variables: dict[str, Variable] = field(default_factory=dict)
+    code: list[str] = field(default_factory=list)
+    documentation: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    others: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    feedback: list[tuple[str, str]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    omitted_nodes: int = 0
+    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+
+    def feedback_text(self) -> str:
+        if len(self.feedback) == 1:
+            return self.feedback[0][1]
+        return "\n".join(f"{name}: {text}" for name, text in self.feedback)
+
+
+def _feedback_items(parameters: Iterable[Node]) -> list[Feedback]:
+    seen: dict[int, Feedback] = {}
+    for p in parameters:
+        for item in p.feedback:
+            seen.setdefault(id(item), item)
+    return list(seen.values())
+
+
+def feedback_outputs(parameters: Iterable[Node]) -> list[Node]:
+    """The outputs whose feedback reached these parameters, in the order it was given."""
+    seen: dict[int, Node] = {}
+    for item in _feedback_items(parameters):
+        seen.setdefault(id(item.output), item.output)
+    return list(seen.values())
+
+
+def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> list[Node]:
+    """The nodes that depend on some parameter and that some output depends on, in
+    topological order (inputs before the operations that use them)."""
+    order = topological(outputs)
+    in_ancestry = {id(n) for n in order}
+    reached = {id(p) for p in parameters if id(p) in in_ancestry}
+    for n in order:  # topological: a node's parents come before it
+        if id(n) not in reached and any(id(p) in reached for _, p in n.parents):
+            reached.add(id(n))
+    return [n for n in order if id(n) in reached]
+
+
+def topological(outputs: Sequence[Node]) -> list[Node]:
+    """Every node the outputs depend on, parents first (iterative post-order DFS)."""
+    order: list[Node] = []
+    done: set[int] = set()
+    for out in outputs:
+        if id(out) in done:
+            continue
+        stack: list[tuple[Node, int]] = [(out, 0)]
+        entered = {id(out)}
+        while stack:
+            current, i = stack[-1]
+            if i < len(current.parents):
+                stack[-1] = (current, i + 1)
+                parent = current.parents[i][1]
+                if id(parent) not in done and id(parent) not in entered:
+                    entered.add(id(parent))
+                    stack.append((parent, 0))
+            else:
+                stack.pop()
+                done.add(id(current))
+                order.append(current)
+    return order
+
+
+def code_line(n: Node, max_chars: int | None = 200) -> str:
+    assert n.op is not None
+    args = []
+    notes = []
+    for arg, parent in n.parents:
+        if arg.startswith("hidden:"):
+            notes.append(f"reads {parent.name}")
+        elif arg == "__code":
+            notes.append(f"code: {parent.name}")
+        else:
+            args.append(f"{arg}={parent.name}")
+    constants = (n.info or {}).get("constants") or {}
+    args += [f"{k}={preview(repr(v), max_chars)}" for k, v in constants.items()]
+    line = f"{n.name} = {n.op.name}({', '.join(args)})"
+    if notes:
+        line += "  # " + "; ".join(notes)
+    return line
+
+
+def summarize(
+    parameters: Iterable[Node],
+    max_nodes: int | None = None,
+    max_chars: int | None = 500,
+) -> Summary:
+    """Summarize the graph that connects `parameters` to the outputs their feedback came from.
+
+    max_nodes caps the operations shown (the first and last halves are kept, the middle is
+    replaced by a marker); max_chars truncates each value shown (marked "...(truncated)")."""
+    params = list(parameters)
+    for p in params:
+        if not isinstance(p, Node) or p.kind != PARAMETER:
+            raise GraphError(f"summarize() takes parameters (trainable nodes); got {p!r:.80}")
+    outputs = feedback_outputs(params)
+    sub = minimal_subgraph(params, outputs)
+    sub_ids = {id(n) for n in sub}
+    summary = Summary()
+    for p in params:
+        summary.variables[p.name] = Variable(p.name, type_name(p._data), p._data, p.description, p.constraint)
+
+    operations = [n for n in sub if n.op is not None]
+    shown, summary.omitted_nodes = _cap(operations, max_nodes)
+    shown_ids = {id(n) for n in shown}
+    output_ids = {id(o) for o in outputs}
+    for n in operations:
+        if id(n) not in shown_ids:
+            continue
+        summary.code.append(code_line(n, max_chars))
+        assert n.op is not None
+        if n.op.name not in summary.documentation:
+            summary.documentation[n.op.name] = n.op.doc or "(no documentation)"
+        if n.kind == EXCEPTION and n.info:
+            summary.errors[n.name] = n.info.get("source") or n.info.get("message", "")
+        target = summary.outputs if id(n) in output_ids else summary.others
+        target[n.name] = preview(n._data, max_chars)
+        for arg, parent in n.parents:
+            if id(parent) not in sub_ids and parent.kind != PARAMETER and arg != "__code":
+                summary.inputs.setdefault(parent.name, preview(parent._data, max_chars))
+    if max_nodes is not None and summary.omitted_nodes:
+        half = len(shown) // 2
+        summary.code.insert(half, f"# ... {summary.omitted_nodes} operations omitted ...")
+    for out in outputs:
+        if out.op is None:  # an output that is itself a parameter or an input
+            summary.outputs.setdefault(out.name, preview(out._data, max_chars))
+    for item in _feedback_items(params):
+        summary.feedback.append((item.output.name, item.text()))
+    summary.graph = to_networkx(outputs, max_chars=max_chars, nodes=[*sub, *_input_nodes(sub, sub_ids)])
+    return summary
+
+
+def _input_nodes(sub: list[Node], sub_ids: set[int]) -> list[Node]:
+    seen: dict[int, Node] = {}
+    for n in sub:
+        for _, parent in n.parents:
+            if id(parent) not in sub_ids:
+                seen.setdefault(id(parent), parent)
+    return list(seen.values())
+
+
+def _cap(operations: list[Node], max_nodes: int | None) -> tuple[list[Node], int]:
+    if max_nodes is None or len(operations) <= max_nodes:
+        return operations, 0
+    head = max_nodes // 2
+    tail = max_nodes - head
+    kept = operations[:head] + (operations[-tail:] if tail else [])
+    return kept, len(operations) - len(kept)

@@ -1,0 +1,3 @@
+from optograph.tasks.cli import main
+
+raise SystemExit(main())
