@@ -60,7 +60,7 @@ class Bundle:
             raise GraphError(f"bundle(sandbox={sandbox!r}): expected 'process' or 'inline'")
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
         self.hidden_inputs: HiddenInputs = hidden_inputs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
 from .run import Run, current_run, note_data_read
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .op import OpInfo
     from .search_space import SearchSpace
 
-FeedbackValue = Union[str, int, float, dict[str, Any]]
+FeedbackValue = str | int | float | dict[str, Any]
 
 PARAMETER = "parameter"
 INPUT = "input"

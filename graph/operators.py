@@ -53,18 +53,18 @@ def _unary(name: str, symbol: str, fn: Callable[[Any], Any]) -> Any:
     return method
 
 
-_BINARY = {
+_BINARY: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
     "add": ("+", operator.add), "sub": ("-", operator.sub), "mul": ("*", operator.mul),
     "truediv": ("/", operator.truediv), "floordiv": ("//", operator.floordiv),
     "mod": ("%", operator.mod), "pow": ("**", operator.pow), "matmul": ("@", operator.matmul),
     "and": ("&", operator.and_), "or": ("|", operator.or_), "xor": ("^", operator.xor),
     "lshift": ("<<", operator.lshift), "rshift": (">>", operator.rshift),
 }
-_COMPARE = {
+_COMPARE: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
     "lt": ("<", operator.lt), "le": ("<=", operator.le), "eq": ("==", operator.eq),
     "ne": ("!=", operator.ne), "gt": (">", operator.gt), "ge": (">=", operator.ge),
 }
-_UNARY = {
+_UNARY: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "neg": ("-", operator.neg), "pos": ("+", operator.pos),
     "abs": ("abs ", abs), "invert": ("~", operator.invert),
 }
@@ -104,12 +104,13 @@ def install_operators(cls: type[Node]) -> None:
         setattr(cls, f"__r{name}__", reflected)
     for name, (symbol, fn) in _COMPARE.items():
         setattr(cls, f"__{name}__", _binary(name, symbol, fn)[0])
-    for name, (symbol, fn) in _UNARY.items():
-        setattr(cls, f"__{name}__", _unary(name, symbol, fn))
-    cls.__getitem__ = traced_getitem  # type: ignore[attr-defined]
-    cls.__getattr__ = traced_getattr  # type: ignore[attr-defined]
-    cls.__call__ = traced_call  # type: ignore[attr-defined]
-    cls.__hash__ = lambda self: id(self)  # type: ignore[method-assign]  # __eq__ is traced
+    for name, (symbol, unary_fn) in _UNARY.items():
+        setattr(cls, f"__{name}__", _unary(name, symbol, unary_fn))
+    # setattr keeps the type checker out of it: these are installed once, on the class
+    setattr(cls, "__getitem__", traced_getitem)  # noqa: B010
+    setattr(cls, "__getattr__", traced_getattr)  # noqa: B010
+    setattr(cls, "__call__", traced_call)  # noqa: B010
+    setattr(cls, "__hash__", Node.__dict__["__hash__"])  # noqa: B010  (__eq__ is traced)
 
 
 install_operators(Node)

@@ -1,0 +1,52 @@
+import json
+
+import networkx as nx
+
+import optograph as og
+
+
+def summary():
+    with og.Run():
+        x = og.node(2, trainable=True, name="x")
+        y = (x * 3) + og.node(1, name="one")
+        y.backward("make it 10")
+        return og.summarize([x])
+
+
+def test_dot_lists_nodes_and_edges():
+    dot = og.to_dot(summary())
+    assert dot.startswith("digraph optograph {") and dot.rstrip().endswith("}")
+    assert '"x" -> "mul"' in dot and '"mul" -> "add"' in dot
+    assert "shape=box" in dot  # parameters are boxes
+
+
+def test_mermaid_is_a_flowchart_with_escaped_labels():
+    with og.Run():
+        x = og.node('say "hi" <b>', trainable=True, name="x")
+        y = x + "!"
+        y.backward("fine")
+        text = og.to_mermaid(og.summarize([x]))
+    assert text.startswith("flowchart TD")
+    assert "&quot;hi&quot;" in text and "&lt;b&gt;" in text
+    assert "-->" in text
+
+
+def test_json_round_trips_to_networkx():
+    s = summary()
+    data = json.loads(og.to_json(s))
+    graph = nx.node_link_graph(data, edges="links")
+    assert set(graph.nodes) == set(s.graph.nodes)
+    assert set(graph.edges) == set(s.graph.edges)
+
+
+def test_networkx_of_run_and_of_output():
+    with og.Run() as run:
+        x = og.node(1, trainable=True, name="x")
+        y = x + 1
+        unrelated = og.node(5, name="u")
+        g_run = og.to_networkx(run)
+        g_out = og.to_networkx(y)
+    assert set(g_run.nodes) == {"x", "add", "u"}
+    assert set(g_out.nodes) == {"x", "add"}
+    assert g_out.nodes["add"]["op"] == "add" and g_out.edges["x", "add"]["arg"] == "a"
+    assert unrelated.data == 5

@@ -1,0 +1,84 @@
+import optograph as og
+
+
+def build():
+    x = og.node(2.0, trainable=True, name="x", description="the input", constraint="0 <= x <= 10")
+    c = og.node(3.0, name="c")
+
+    @og.bundle()
+    def f(a, b):
+        """Multiply a and b."""
+        return a * b
+
+    y = f(x, c)
+    z = y + 1
+    side = c * 10  # does not depend on x
+    return x, c, y, z, side
+
+
+def test_summary_sections():
+    with og.Run():
+        x, c, y, z, side = build()
+        z.backward("z should be 10")
+        s = og.summarize([x])
+    assert s.code == ["f = f(a=x, b=c)", "add = add(a=f, b=1)"]
+    assert s.documentation["f"] == "Multiply a and b."
+    assert s.variables["x"].value == 2.0 and s.variables["x"].type == "float"
+    assert s.variables["x"].constraint == "0 <= x <= 10"
+    assert s.inputs == {"c": "3.0"}
+    assert s.others == {"f": "6.0"}
+    assert s.outputs == {"add": "7.0"}
+    assert s.feedback == [("add", "z should be 10")]
+    assert s.feedback_text() == "z should be 10"
+    assert set(s.graph.nodes) == {"x", "c", "f", "add"}  # `side` is not in the subgraph
+    assert s.graph.nodes["f"]["kind"] == "operation"
+
+
+def test_summary_of_several_outputs_and_minibatch():
+    with og.Run():
+        x = og.node(1, trainable=True, name="x")
+        outs = [x + i for i in range(3)]
+        for i, out in enumerate(outs):
+            out.backward(f"item {i} wrong")
+        s = og.summarize([x])
+    assert len(s.outputs) == 3
+    assert [text for _, text in s.feedback] == ["item 0 wrong", "item 1 wrong", "item 2 wrong"]
+
+
+def test_size_controls_truncate_and_cap():
+    with og.Run():
+        x = og.node("a" * 1000, trainable=True, name="x")
+        y = x
+        for _ in range(50):
+            y = y + "b"
+        y.backward("too long")
+        s = og.summarize([x], max_nodes=10, max_chars=40)
+    assert s.omitted_nodes == 40
+    assert len([line for line in s.code if not line.startswith("#")]) == 10
+    assert any("40 operations omitted" in line for line in s.code)
+    assert all(len(v) <= 40 and v.endswith("...(truncated)") for v in s.outputs.values())
+
+
+def test_exception_source_is_in_summary():
+    with og.Run():
+        x = og.node(0, trainable=True, name="x")
+
+        @og.bundle()
+        def inverse(v):
+            return 1 / v
+
+        try:
+            inverse(x)
+        except og.ExecutionError as err:
+            err.exception_node.backward("x must not be 0")
+        s = og.summarize([x])
+    (name, source), = s.errors.items()
+    assert name.startswith("exception_inverse")
+    assert "<-- error here" in source
+
+
+def test_summarize_rejects_non_parameters():
+    import pytest
+
+    with pytest.raises(og.GraphError):
+        og.summarize([og.node(1)])
