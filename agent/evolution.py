@@ -1,0 +1,470 @@
+"""A generational evolutionary search over parameters that carry a search space (the
+algorithm of AutoDiffusion, usable for any parameter set). No LLM.
+
+Each generation after a stage's first: the top-k candidates scored so far in the stage are the
+parents; `mutants` children mutate a parent (each searched parameter with probability
+`mutation_prob`, at least one), `crossovers` children mix two parents, and random samples fill
+the rest of the population. A child whose key was already seen is rejected and drawn again.
+
+The search is a pure function of the seed and the scores: generations are drawn from one
+random generator when the previous generation is complete, so a resumed search (from
+`state_dict`, or replayed over a pre-filled `evaluation_cache`) proposes the same candidates
+and evaluates nothing twice."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Hashable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from optograph.graph.node import Node
+from optograph.graph.search_space import SearchSpace
+
+from .errors import OptimizerError
+from .feedback import score_from_parameters
+from .optimizer import Optimizer, check_state_type
+
+Candidate = dict[str, Any]
+# attempts per wanted child before a generation is accepted short (a small space is exhausted)
+_ATTEMPTS_PER_CHILD = 20
+
+
+@dataclass
+class Stage:
+    """`generations` generations searching the parameters named in `spaces` (with those
+    spaces); the other parameters stay at the best value found so far. spaces=None searches
+    every parameter in its own `node.search_space`."""
+
+    generations: int
+    spaces: dict[str, SearchSpace] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.generations, int) or self.generations < 1:
+            raise OptimizerError(f"Stage: generations must be a positive integer; got {self.generations!r}")
+
+
+@dataclass
+class _Entry:
+    index: int
+    values: Candidate
+    key: Hashable
+    score: float | None = None
+    issued: bool = False
+
+
+@dataclass
+class _StageRun:
+    stage: Stage
+    spaces: dict[str, SearchSpace]  # the searched parameters of this stage
+    fixed: Candidate  # values of the parameters not searched in this stage
+    generation: int = 0  # generations started in this stage
+    pool: list[_Entry] = field(default_factory=list)
+
+
+class _ReprKey:
+    """Key for a parameter with no search space in a stage (it is fixed there)."""
+
+    @staticmethod
+    def key(value: Any) -> Hashable:
+        return repr(value)
+
+
+class EvolutionaryOptimizer(Optimizer):
+    """Evolutionary search; `minimize=False` maximises the score.
+
+    `generations` bounds the search when `stages` is None (None: no bound; `run` and the loop
+    bound it by evaluations or steps). Include the parameters' current values as the first
+    candidate with `include_initial` (when they lie in the spaces)."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Node],
+        population: int = 50,
+        top_k: int = 10,
+        mutants: int = 25,
+        mutation_prob: float = 0.25,
+        crossovers: int = 10,
+        stages: list[Stage] | None = None,
+        minimize: bool = True,
+        seed: int = 0,
+        evaluation_cache: MutableMapping[Hashable, float] | None = None,
+        *,
+        generations: int | None = None,
+        include_initial: bool = True,
+    ) -> None:
+        super().__init__(parameters)
+        if population < 1 or top_k < 1 or mutants < 0 or crossovers < 0:
+            raise OptimizerError(
+                "EvolutionaryOptimizer: population and top_k must be >= 1, mutants and crossovers >= 0"
+            )
+        if mutants + crossovers > population:
+            raise OptimizerError(
+                f"EvolutionaryOptimizer: mutants + crossovers ({mutants + crossovers}) exceed "
+                f"the population ({population})"
+            )
+        if not 0.0 <= mutation_prob <= 1.0:
+            raise OptimizerError(f"EvolutionaryOptimizer: mutation_prob {mutation_prob} is not in [0, 1]")
+        self.population, self.top_k = population, top_k
+        self.mutants, self.mutation_prob, self.crossovers = mutants, mutation_prob, crossovers
+        self.minimize, self.seed, self.include_initial = minimize, seed, include_initial
+        self.stages = list(stages) if stages else [Stage(generations or 1)]
+        self._unbounded = not stages and generations is None
+        self.cache: MutableMapping[Hashable, float] = (
+            evaluation_cache if evaluation_cache is not None else {}
+        )
+        names = self.parameters_by_name
+        for i, stage in enumerate(self.stages):
+            for name in stage.spaces or {}:
+                if name not in names:
+                    raise OptimizerError(
+                        f"EvolutionaryOptimizer: stage {i} names {name!r}, which is not a parameter"
+                    )
+        for i in range(len(self.stages)):
+            if not any(self._space_of(n, i) is not None for n in names):
+                raise OptimizerError(
+                    f"EvolutionaryOptimizer: stage {i} searches no parameter (give "
+                    "node(..., search_space=...) or Stage spaces)"
+                )
+        self._initial: Candidate = self.values()
+        self._reset()
+
+    # -- public ask/tell ---------------------------------------------------------------
+    def ask(self) -> Candidate | None:
+        """The next candidate to evaluate, or None when the search is done. Raises
+        OptimizerError while a generation waits for results of candidates already asked."""
+        while True:
+            for entry in self._generation:
+                if entry.score is None and not entry.issued:
+                    entry.issued = True
+                    return dict(entry.values)
+            if any(e.score is None for e in self._generation):
+                raise OptimizerError(
+                    "EvolutionaryOptimizer.ask: tell() the scores of the candidates already "
+                    "asked before the next generation"
+                )
+            if not self._next_generation():
+                return None
+
+    def tell(self, candidate: Candidate, score: float) -> None:
+        """Record the score of a candidate returned by ask()."""
+        key = self._key(candidate)
+        for entry in self._generation:
+            if entry.key == key and entry.issued and entry.score is None:
+                self._record(entry, float(score))
+                self.cache[key] = entry.score  # type: ignore[assignment]
+                return
+        raise OptimizerError(
+            "EvolutionaryOptimizer.tell: this candidate was not asked for, or was told already"
+        )
+
+    @property
+    def best(self) -> tuple[Candidate, float] | None:
+        if self._best is None:
+            return None
+        return dict(self._best.values), self._best.score  # type: ignore[return-value]
+
+    @property
+    def history(self) -> list[tuple[Candidate, float]]:
+        """Every scored candidate (cached ones included), in the order scored."""
+        return [(dict(e.values), e.score) for e in self._scored]  # type: ignore[misc]
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def run(
+        self,
+        evaluate: Callable[[Candidate], float],
+        evaluations: int,
+        on_result: Callable[[Candidate, float], None] | None = None,
+    ) -> tuple[Candidate, float]:
+        """Search until `evaluations` candidates are scored (those answered by the evaluation
+        cache count too, so a replayed search stops where the first one would) or the stages
+        end; set the parameters to the best candidate and return it with its score."""
+        for entry in self._generation:  # asked earlier but never told: evaluate them here
+            if entry.score is None and entry is not self._applied:
+                entry.issued = False
+        while len(self._scored) < evaluations:
+            candidate = self.ask()
+            for entry in self._from_cache:  # answered by the evaluation cache
+                if on_result is not None:
+                    on_result(dict(entry.values), entry.score)  # type: ignore[arg-type]
+            self._from_cache.clear()
+            if candidate is None:
+                break
+            if len(self._scored) >= evaluations:
+                self._unissue(candidate)
+                break
+            score = float(evaluate(candidate))
+            self.tell(candidate, score)
+            if on_result is not None:
+                on_result(candidate, score)
+        if self._best is None:
+            raise OptimizerError("EvolutionaryOptimizer.run: no candidate was evaluated")
+        self.apply(self._best.values)
+        return self.best  # type: ignore[return-value]
+
+    # -- optimizer contract --------------------------------------------------------------
+    def step(self) -> dict[Node, Any]:
+        """Score the candidate the parameters hold (from their feedback: a number, or a dict
+        with 'score'), then set the next candidate; when the search is done, the best one."""
+        score = score_from_parameters(self.parameters)
+        current = self._applied
+        if current is None and score is not None:
+            peek = self._peek()
+            if peek is not None and peek.key == self._key(self.values()):
+                peek.issued = True
+                current = peek
+        if current is not None:
+            if score is None:
+                raise OptimizerError(
+                    "EvolutionaryOptimizer.step: the feedback has no score; give backward() "
+                    "a number or a dict with 'score'"
+                )
+            self.tell(current.values, score)
+        self._applied = None
+        candidate = self.ask()
+        if candidate is None:
+            target = self._best.values if self._best is not None else self.values()
+        else:
+            target = candidate
+            self._applied = next(e for e in self._generation if e.key == self._key(candidate))
+        changed = {n: v for n, v in target.items() if self.parameters_by_name[n]._data != v}
+        updates = self.apply(changed)
+        return updates
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "type": type(self).__name__,
+            "seed": self.seed,
+            "scores": {str(e.index): e.score for e in self._scored},
+            "initial": _jsonable(self._initial),
+            "applied": self._applied.index if self._applied is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replay the search from the seed and the recorded scores."""
+        check_state_type(self, state)
+        try:
+            scores = {int(k): float(v) for k, v in state["scores"].items()}
+            self.seed = int(state["seed"])
+            self._initial = dict(state.get("initial") or self._initial)
+            applied = state.get("applied")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise OptimizerError(f"EvolutionaryOptimizer.load_state_dict: bad state ({exc})") from None
+        self._reset()
+        while True:
+            for entry in self._generation:
+                if entry.score is None and entry.index in scores:
+                    self._record(entry, scores[entry.index])
+            if any(e.score is None for e in self._generation) or not self._next_generation():
+                break
+        if applied is not None:
+            for entry in self._generation:
+                if entry.index == applied and entry.score is None:
+                    entry.issued = True
+                    self._applied = entry
+
+    # -- internals -------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._count = 0
+        self._stage_index = -1
+        self._stage: _StageRun | None = None
+        self._generation: list[_Entry] = []
+        self._seen: set[Hashable] = set()
+        self._scored: list[_Entry] = []
+        self._best: _Entry | None = None
+        self._applied: _Entry | None = None
+        self._from_cache: list[_Entry] = []
+        self._done = False
+        self._next_generation()
+
+    def _unissue(self, candidate: Candidate) -> None:
+        key = self._key(candidate)
+        for entry in self._generation:
+            if entry.key == key and entry.score is None:
+                entry.issued = False
+
+    def _peek(self) -> _Entry | None:
+        return next((e for e in self._generation if e.score is None and not e.issued), None)
+
+    def _space_of(self, name: str, stage_index: int | None) -> SearchSpace | None:
+        if stage_index is not None:
+            spaces = self.stages[stage_index].spaces
+            if spaces is not None and name in spaces:
+                return spaces[name]
+            if spaces is not None:
+                return None
+        return self.parameters_by_name[name].search_space
+
+    def _key_space(self, name: str) -> Any:
+        if self._stage is not None and name in self._stage.spaces:
+            return self._stage.spaces[name]
+        space = self.parameters_by_name[name].search_space
+        if space is not None:
+            return space
+        for stage in self.stages:
+            if stage.spaces and name in stage.spaces:
+                return stage.spaces[name]
+        return _ReprKey
+
+    def _key(self, candidate: Candidate) -> Hashable:
+        try:
+            return tuple(self._key_space(p.name).key(candidate[p.name]) for p in self.parameters)
+        except KeyError as exc:
+            raise OptimizerError(f"EvolutionaryOptimizer: candidate lacks parameter {exc}") from None
+
+    def _record(self, entry: _Entry, score: float) -> None:
+        entry.score = score
+        self._scored.append(entry)
+        assert self._stage is not None
+        self._stage.pool.append(entry)
+        if self._best is None or _rank(entry, self.minimize) < _rank(self._best, self.minimize):
+            self._best = entry
+
+    def _next_generation(self) -> bool:
+        """Draw the next generation (cached candidates scored at once). False when done."""
+        while not self._done:
+            stage = self._stage
+            if stage is None or (
+                stage.generation >= stage.stage.generations and not self._unbounded
+            ):
+                if not self._start_stage():
+                    self._done = True
+                    return False
+                continue
+            for space in {id(s): s for s in stage.spaces.values()}.values():
+                hook = getattr(space, "start_generation", None)
+                if callable(hook):
+                    hook(stage.generation, 0 if self._unbounded else stage.stage.generations)
+            children = self._draw_children(stage)
+            stage.generation += 1
+            self._generation = []
+            for values in children:
+                key = self._key(values)
+                entry = _Entry(self._count, values, key)
+                self._count += 1
+                self._generation.append(entry)
+                if key in self.cache:
+                    self._record(entry, float(self.cache[key]))
+                    self._from_cache.append(entry)
+            if self._generation:
+                return True
+            if self._unbounded:  # nothing new can be drawn: the space is exhausted
+                self._done = True
+                return False
+            stage.generation = stage.stage.generations
+        return False
+
+    def _start_stage(self) -> bool:
+        self._stage_index += 1
+        if self._stage_index >= len(self.stages):
+            return False
+        stage = self.stages[self._stage_index]
+        names = [p.name for p in self.parameters]
+        searched = {n: self._space_of(n, self._stage_index) for n in names}
+        spaces = {n: s for n, s in searched.items() if s is not None}
+        base = self._best.values if self._best is not None else self._initial
+        fixed = {n: base[n] for n in names if n not in spaces}
+        run = _StageRun(stage, spaces, fixed)
+        for entry in self._scored:  # earlier results that fit this stage rank in its pool
+            if all(self._fits(spaces, entry.values, n) for n in names) and all(
+                self._key_space(n).key(entry.values[n]) == self._key_space(n).key(v)
+                for n, v in fixed.items()
+            ):
+                run.pool.append(entry)
+        self._stage = run
+        return True
+
+    @staticmethod
+    def _fits(spaces: dict[str, SearchSpace], values: Candidate, name: str) -> bool:
+        if name not in spaces:
+            return True
+        try:
+            spaces[name].validate(values[name])
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    def _draw_children(self, stage: _StageRun) -> list[Candidate]:
+        rng = self._rng
+        children: list[Candidate] = []
+        keys: set[Hashable] = set()
+
+        def accept(values: Candidate) -> bool:
+            try:
+                for name, space in stage.spaces.items():
+                    values[name] = space.validate(values[name])
+            except (ValueError, TypeError):
+                return False
+            key = self._key(values)
+            if key in self._seen or key in keys:
+                return False
+            keys.add(key)
+            self._seen.add(key)
+            children.append(values)
+            return True
+
+        def fill(count: int, make: Callable[[], Candidate]) -> None:
+            wanted = len(children) + count
+            for _ in range(count * _ATTEMPTS_PER_CHILD):
+                if len(children) >= wanted:
+                    break
+                accept(make())
+
+        parents = sorted(stage.pool, key=lambda e: _rank(e, self.minimize))[: self.top_k]
+        first = stage.generation == 0
+        if first and self._stage_index == 0 and self.include_initial:
+            accept(dict(self._initial))
+        if not first and parents:
+            fill(self.mutants, lambda: self._mutate(rng.choice(parents).values, stage))
+            if len(parents) > 1:
+                fill(self.crossovers, lambda: self._cross(parents, stage))
+        fill(self.population - len(children), lambda: self._sample(stage))
+        return children
+
+    def _sample(self, stage: _StageRun) -> Candidate:
+        values = dict(stage.fixed)
+        for name, space in stage.spaces.items():
+            values[name] = space.sample(self._rng)
+        return self._ordered(values)
+
+    def _mutate(self, parent: Candidate, stage: _StageRun) -> Candidate:
+        values = dict(parent)
+        names = list(stage.spaces)
+        chosen = [n for n in names if self._rng.random() < self.mutation_prob]
+        if not chosen and names:
+            chosen = [self._rng.choice(names)]
+        for name in chosen:
+            values[name] = stage.spaces[name].mutate(values[name], self._rng)
+        return values
+
+    def _cross(self, parents: list[_Entry], stage: _StageRun) -> Candidate:
+        a, b = self._rng.sample(parents, 2)
+        values = dict(a.values)
+        for name, space in stage.spaces.items():
+            values[name] = space.crossover(a.values[name], b.values[name], self._rng)
+        return values
+
+    def _ordered(self, values: Candidate) -> Candidate:
+        return {p.name: values[p.name] for p in self.parameters}
+
+
+def _rank(entry: _Entry, minimize: bool) -> tuple[float, int]:
+    score = entry.score if entry.score is not None else math.nan
+    if math.isnan(score):
+        return (math.inf, entry.index)
+    return (score if minimize else -score, entry.index)
+
+
+def _jsonable(values: Candidate) -> Candidate:
+    import json
+
+    try:
+        json.dumps(values)
+    except (TypeError, ValueError):
+        return {}
+    return values
