@@ -272,13 +272,13 @@ class EvolutionaryOptimizer(Optimizer):
         self._rng = random.Random(self.seed)
         self._count = 0
         self._stage_index = -1
-        self._stage: _StageRun | None = None
-        self._generation: list[_Entry] = []
-        self._seen: set[Hashable] = set()
-        self._scored: list[_Entry] = []
-        self._best: _Entry | None = None
-        self._applied: _Entry | None = None
-        self._from_cache: list[_Entry] = []
+        self._stage = None
+        self._generation = []
+        self._seen = set()
+        self._scored = []
+        self._best = None
+        self._applied = None
+        self._from_cache = []
         self._done = False
         self._next_generation()
 
