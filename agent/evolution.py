@@ -78,6 +78,14 @@ class EvolutionaryOptimizer(Optimizer):
     bound it by evaluations or steps). Include the parameters' current values as the first
     candidate with `include_initial` (when they lie in the spaces)."""
 
+    _stage: _StageRun | None
+    _generation: list[_Entry]
+    _seen: set[Hashable]
+    _scored: list[_Entry]
+    _best: _Entry | None
+    _applied: _Entry | None
+    _from_cache: list[_Entry]
+
     def __init__(
         self,
         parameters: Iterable[Node],
