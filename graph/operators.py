@@ -23,10 +23,10 @@ def apply_operator(op: OpInfo, fn: Callable[..., Any], inputs: list[tuple[str, A
     """The fast path for operators: no signature binding, no hidden-input collection."""
     if not _tracing.get():
         # .data (not ._data) so a bundled function reading a node this way is noticed
-        return fn(*(v.data if isinstance(v, Node) else v for _, v in inputs))
+        return fn(*[v.data if isinstance(v, Node) else v for _, v in inputs])
     parents, constants = split_inputs(inputs)
     try:
-        result = fn(*(v._data if isinstance(v, Node) else v for _, v in inputs))
+        result = fn(*[v._data if isinstance(v, Node) else v for _, v in inputs])
     except Exception as exc:
         raise record_failure(op, parents, constants, exc) from exc
     return record_result(op, parents, constants, result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import networkx as nx
@@ -36,7 +37,14 @@ class Summary:
     feedback: list[tuple[str, str]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     omitted_nodes: int = 0
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph)
+    nodes: list[Node] = field(default_factory=list, repr=False)
+    max_chars: int | None = 500
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The subgraph (with its inputs) as a DiGraph, built on first use: an optimizer that
+        only reads the text sections never pays for it."""
+        return to_networkx([], max_chars=self.max_chars, nodes=self.nodes)
 
     def feedback_text(self) -> str:
         if len(self.feedback) == 1:
@@ -161,7 +169,8 @@ def summarize(
             summary.outputs.setdefault(out.name, preview(out._data, max_chars))
     for item in _feedback_items(params):
         summary.feedback.append((item.output.name, item.text()))
-    summary.graph = to_networkx(outputs, max_chars=max_chars, nodes=[*sub, *_input_nodes(sub, sub_ids)])
+    summary.nodes = [*sub, *_input_nodes(sub, sub_ids)]
+    summary.max_chars = max_chars
     return summary
 
 

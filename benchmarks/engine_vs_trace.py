@@ -1,0 +1,138 @@
+"""The engine side by side with trace-opt (microsoft/Trace) in the same run.
+
+For each workflow shape (a chain, a wide fan-in tree, a random DAG) of N operations over a few
+parameters, time trace + backward + summary with both libraries, then optograph alone up to
+100,000 operations, then memory over 1,000 repeated iterations. Prints the ratios.
+
+    python benchmarks/engine_vs_trace.py            # full run (trace-opt at 3,000 takes minutes)
+    python benchmarks/engine_vs_trace.py --quick    # N up to 1,000, 200 iterations
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import optograph as og
+
+# trace-opt imports LiteLLM, which otherwise tries to download a price table at import
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+Shape = Callable[[Any, list[Any], int, random.Random], Any]
+
+
+def chain(lib: Any, params: list[Any], n: int, rng: random.Random) -> Any:
+    y = params[0]
+    for i in range(n):
+        y = y + params[(i + 1) % len(params)]  # never the same node twice in one op (trace-opt asserts)
+    return y
+
+
+def fan_in(lib: Any, params: list[Any], n: int, rng: random.Random) -> Any:
+    # n // 2 leaves, then a balanced tree of additions: n operations in all
+    level = [params[i % len(params)] * (i + 1) for i in range(max(n // 2, 1))]
+    while len(level) > 1:
+        level = [level[i] + level[i + 1] if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def random_dag(lib: Any, params: list[Any], n: int, rng: random.Random) -> Any:
+    pool = list(params)
+    for _ in range(n):
+        a, b = rng.choice(pool[-50:]), rng.choice(pool)  # mostly local, some long edges
+        pool.append(a + b if a is not b else a * 2)
+    return pool[-1]
+
+
+SHAPES: dict[str, Shape] = {"chain": chain, "fan-in": fan_in, "random DAG": random_dag}
+
+
+def optograph_once(shape: Shape, n: int) -> float:
+    start = time.perf_counter()
+    with og.Run():
+        params = [og.node(1.0, trainable=True, name=f"p{i}") for i in range(4)]
+        out = shape(og, params, n, random.Random(0))
+        out.backward("make it smaller")
+        og.summarize(params)
+    return time.perf_counter() - start
+
+
+def trace_once(shape: Shape, n: int) -> float:
+    from opto import trace
+    from opto.optimizers import OptoPrime
+
+    start = time.perf_counter()
+    params = [trace.node(1.0, trainable=True, name=f"p{i}") for i in range(4)]
+    opt = OptoPrime(params, llm=object())  # the LLM is never called: only the summary is built
+    out = shape(trace, params, n, random.Random(0))
+    opt.zero_feedback()
+    out.backward("make it smaller")
+    opt.summarize()
+    return time.perf_counter() - start
+
+
+def memory_growth(once: Callable[[], None], iterations: int) -> tuple[float, float]:
+    """Traced memory (MiB) after the first 10 iterations and after all of them."""
+    gc.collect()
+    tracemalloc.start()
+    early = 0.0
+    for i in range(iterations):
+        once()
+        if i == 9:
+            gc.collect()
+            early = tracemalloc.get_traced_memory()[0] / 2**20
+    gc.collect()
+    late = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    return early, late
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    sizes = [100, 1000] if args.quick else [100, 1000, 3000]
+    big = [1000, 10_000, 100_000]
+    iterations = 200 if args.quick else 1000
+    sys.setrecursionlimit(100_000)  # trace-opt recurses along the graph
+
+    print("trace + backward + summary, seconds (optograph vs trace-opt, same run)")
+    print(f"{'shape':<12}{'N':>8}{'optograph':>12}{'trace-opt':>12}{'speed-up':>10}")
+    for name, shape in SHAPES.items():
+        for n in sizes:
+            ours = min(optograph_once(shape, n) for _ in range(3))
+            theirs = trace_once(shape, n)
+            print(f"{name:<12}{n:>8}{ours:>12.4f}{theirs:>12.3f}{theirs / ours:>9.0f}x", flush=True)
+
+    print("\noptograph alone: growth against N log N")
+    for name, shape in SHAPES.items():
+        times = [optograph_once(shape, n) for n in big]
+        for n, t in zip(big, times, strict=True):
+            ratio = (t / times[0]) / ((n * math.log(n)) / (big[0] * math.log(big[0])))
+            print(f"{name:<12}{n:>8}{t:>10.3f} s   time / (N log N), relative to N={big[0]}: {ratio:.2f}")
+
+    print(f"\nmemory over {iterations} iterations of a 30-operation workflow (traced MiB)")
+
+    def ours_iteration() -> None:
+        optograph_once(random_dag, 30)
+
+    def trace_iteration() -> None:
+        trace_once(random_dag, 30)
+
+    for label, once in (("optograph", ours_iteration), ("trace-opt", trace_iteration)):
+        early, late = memory_growth(once, iterations)
+        print(f"{label:<12} after 10: {early:8.2f}   after {iterations}: {late:8.2f}   growth x{late / max(early, 1e-9):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
