@@ -1,1 +1,3 @@
 """optograph.agent"""
+
+from .llm import get_chat_model
