@@ -1,0 +1,45 @@
+"""`optograph run TASK.yaml [--resume RUN] [--llm SPEC] [--steps N] [--store DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .runner import RunOptions, run_task
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    options = RunOptions(resume=args.resume, llm=args.llm, steps=args.steps,
+                         store=Path(args.store) if args.store else None)
+    try:
+        result = run_task(args.task, options)
+    except KeyboardInterrupt:  # the runner has said where the run is and how to resume it
+        return 130
+    best = "-" if result.best_score is None else f"{result.best_score:.6g}"
+    print(f"run {result.folder} {result.status}: {result.steps} steps, best score {best}")
+    for name, value in result.best_values.items():
+        print(f"  {name} = {value!r:.300}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("run", help="run a task file (or resume one of its runs)")
+    p.add_argument("task", metavar="TASK.yaml")
+    p.add_argument("--resume", metavar="RUN", help="a run folder (or its name) to continue")
+    p.add_argument("--llm", metavar="SPEC",
+                   help='the optimizer\'s model: "local", "openai:gpt-4o-mini", ...')
+    p.add_argument("--steps", type=_positive, metavar="N",
+                   help="steps (evaluations for the evolution optimizer)")
+    p.add_argument("--store", metavar="DIR", help="where runs are stored (default: the task's)")
+    p.set_defaults(handler=run)

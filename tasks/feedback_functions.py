@@ -1,0 +1,191 @@
+"""Feedback: what a feedback function may return, and the built-in feedback functions.
+
+A feedback function is called as `feedback(output, example)` (or `feedback(output)` when the
+task has no data) with the plain output value. It returns a score (a number), a text, a
+`(score, text)` pair, or a dict with `score` and `feedback` keys (other keys are passed on
+as feedback fields)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import TaskError
+
+FeedbackFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One output's feedback: the score (None when the function gave only text) and the value
+    given to `Node.backward` (text, a number, or a dict of them)."""
+
+    score: float | None
+    feedback: str | float | dict[str, Any]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def judge(result: Any, source: str) -> Judged:
+    """Normalise what a feedback function returned; TaskError naming `source` otherwise."""
+    if isinstance(result, Judged):
+        return result
+    number = _number(result)
+    if number is not None:
+        return Judged(number, f"score: {number:g}")
+    if isinstance(result, str):
+        return Judged(None, result)
+    if isinstance(result, tuple) and len(result) == 2 and _number(result[0]) is not None:
+        return Judged(_number(result[0]), str(result[1]))
+    if isinstance(result, dict):
+        score = _number(result.get("score"))
+        rest = {k: v for k, v in result.items() if k != "score"}
+        text = rest.pop("feedback", None)
+        if not rest and text is not None:
+            return Judged(score, str(text))
+        fields: dict[str, Any] = {k: (v if _number(v) is not None else str(v)) for k, v in rest.items()}
+        if text is not None:
+            fields["feedback"] = str(text)
+        if score is not None:
+            fields["score"] = score
+        return Judged(score, fields or f"score: {score:g}")
+    raise TaskError(
+        f"feedback {source} returned {type(result).__name__}; expected a score, a text, "
+        "(score, text) or a dict with score and feedback"
+    )
+
+
+# -- built-ins -----------------------------------------------------------------------------
+
+
+def _expected(example: Any, options: dict[str, Any], builtin: str) -> Any:
+    if "expected" in options:
+        return options["expected"]
+    field = options.get("field", "answer")
+    if isinstance(example, dict) and field in example:
+        return example[field]
+    raise TaskError(
+        f"feedback {builtin}: no expected value: give options.expected, or examples with a "
+        f"{field!r} field"
+    )
+
+
+def exact_match(options: dict[str, Any]) -> FeedbackFunction:
+    """Score 1 when the output equals the expected answer (case and surrounding spaces
+    ignored unless options.case_sensitive), else 0 with the expected answer in the text."""
+    case_sensitive = bool(options.get("case_sensitive", False))
+
+    def feedback(output: Any, example: Any = None) -> Judged:
+        expected = _expected(example, options, "exact_match")
+        got, want = str(output).strip(), str(expected).strip()
+        if not case_sensitive:
+            got, want = got.lower(), want.lower()
+        if got == want:
+            return Judged(1.0, "Correct.")
+        question = example.get("question") if isinstance(example, dict) else None
+        about = f" for the question {question!r}" if question else ""
+        return Judged(0.0, f"Wrong{about}: expected {expected!r}, got {str(output)!r:.200}.")
+
+    return feedback
+
+
+def numeric_target(options: dict[str, Any]) -> FeedbackFunction:
+    """Score = -|output - target| (0 is perfect); the text says which way to move."""
+    tolerance = float(options.get("tolerance", 1e-9))
+
+    def feedback(output: Any, example: Any = None) -> Judged:
+        target = _number(_expected(example, {"expected": options["target"]} if "target" in options
+                                   else options, "numeric_target"))
+        value = _number(output)
+        if target is None:
+            raise TaskError("feedback numeric_target: the target is not a number")
+        if value is None or math.isnan(value):
+            return Judged(-math.inf, f"The output {output!r:.80} is not a number; it must be one.")
+        gap = value - target
+        if abs(gap) <= tolerance:
+            return Judged(0.0, f"Success: the output {value:g} equals the target.")
+        direction = "smaller" if gap > 0 else "larger"
+        return Judged(-abs(gap), f"The output is {value:g}; it needs to be {direction} (target {target:g}).")
+
+    return feedback
+
+
+def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
+    """Write the output (Python source) to `<module>.py` next to a copy of the test file, run
+    pytest on it in a subprocess, score = share of tests passing, text = the failures."""
+    if "tests" not in options:
+        raise TaskError("feedback pytest: options.tests (the test file) is required")
+    tests = (folder / str(options["tests"])).resolve()
+    if not tests.is_file():
+        raise TaskError(f"feedback pytest: no such test file {str(tests)!r}")
+    module = str(options.get("module", "solution"))
+    timeout_s = float(options.get("timeout_s", 60))
+
+    def feedback(output: Any, example: Any = None) -> Judged:
+        with tempfile.TemporaryDirectory(prefix="optograph-pytest-") as tmp:
+            Path(tmp, f"{module}.py").write_text(str(output))
+            Path(tmp, tests.name).write_text(tests.read_text())
+            env = {**os.environ, "PYTHONPATH": tmp, "PYTHONDONTWRITEBYTECODE": "1"}
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "--tb=line", "-o", "addopts=", tests.name]
+            try:
+                done = subprocess.run(command, cwd=tmp, env=env, capture_output=True,
+                                      text=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return Judged(0.0, f"The tests did not finish within {timeout_s:g} s.")
+        return _pytest_judgement(done.stdout + done.stderr)
+
+    return feedback
+
+
+def _pytest_judgement(log: str) -> Judged:
+    import re
+
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|error|errors)", log)}
+    passed = counts.get("passed", 0)
+    total = passed + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
+    if total and passed == total:
+        return Judged(1.0, f"All {total} tests pass.")
+    lines = [line for line in log.splitlines() if line.strip() and not line.startswith("=")]
+    detail = "\n".join(lines[-15:])
+    score = passed / total if total else 0.0
+    return Judged(score, f"{passed} of {total} tests pass.\n{detail}")
+
+
+def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
+    """The diffusion tool's FID (lower is better; score = -FID so higher is better)."""
+
+    def feedback(output: Any, example: Any = None) -> Judged:
+        fid = output.get("fid") if isinstance(output, dict) else output
+        value = _number(fid)
+        if value is None:
+            raise TaskError(f"feedback fid: the workflow output {output!r:.80} holds no FID")
+        extra = ""
+        if isinstance(output, dict) and "macs" in output:
+            extra = f", MACs {float(output['macs']):.3g}"
+        return Judged(-value, f"FID {value:.3f}{extra}; lower is better.")
+
+    return feedback
+
+
+def builtin_feedback(name: str, options: dict[str, Any], folder: Path) -> FeedbackFunction:
+    if name == "exact_match":
+        return exact_match(options)
+    if name == "numeric_target":
+        return numeric_target(options)
+    if name == "pytest":
+        return pytest_code(options, folder)
+    if name == "fid":
+        return fid_feedback(options)
+    raise TaskError(f"unknown builtin feedback {name!r}")

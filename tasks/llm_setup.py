@@ -1,0 +1,137 @@
+"""The LLMs of a task run: one for the optimizer and one the workflow may use (if it takes an
+`llm` argument), sharing one usage account and, when the task names one, one cassette.
+
+A spec is what `get_chat_model` takes ("local", "provider:model", "local:/path.gguf"), or
+`python:module:attribute` naming a chat model object (or a function returning one), which is
+how scripted models drive runs offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from optograph.graph.errors import OptographError
+
+from .errors import TaskError
+from .references import resolve_reference
+from .run_store import LLMCallRecord
+
+PYTHON_PREFIX = "python:"
+
+
+def chat_model_from_spec(spec: str | None, base: Path, where: str) -> Any:
+    """What `LLM` takes for `spec`: a chat model object for `python:` specs, else the spec
+    itself (the LLM layer builds the model on its first call, so a replayed cassette never
+    loads it)."""
+    if spec is not None and spec.startswith(PYTHON_PREFIX):
+        obj = resolve_reference(spec[len(PYTHON_PREFIX):], base, where)
+        from langchain_core.language_models import BaseChatModel
+
+        if not isinstance(obj, BaseChatModel) and callable(obj):
+            obj = obj()
+        if not isinstance(obj, BaseChatModel):
+            raise TaskError(f"{where}: {spec!r} is {type(obj).__name__}, not a chat model")
+        return obj
+    return spec
+
+
+class TaskLLMs:
+    """Builds the optimizer's and the workflow's LLM on first use (a search optimizer needs
+    none, and the local model takes seconds to load)."""
+
+    def __init__(self, spec: str | None, base: Path, where: str,
+                 cassette: tuple[Path, str] | None = None) -> None:
+        self.spec = spec
+        self.base = base
+        self.where = where
+        self.cassette_spec = cassette
+        self._usage: Any = None
+        self._cassette: Any = None
+        self._llms: dict[str, Any] = {}
+        self._seen: dict[str, int] = {}
+
+    def _shared(self) -> tuple[Any, Any]:
+        from optograph.agent.llm import Cassette, Usage
+
+        if self._usage is None:
+            self._usage = Usage()
+            if self.cassette_spec is not None:
+                path, mode = self.cassette_spec
+                try:
+                    self._cassette = Cassette(path, mode=mode)  # type: ignore[arg-type]
+                except OptographError as exc:
+                    raise TaskError(f"{self.where}: {exc}") from None
+        return self._usage, self._cassette
+
+    def llm(self, role: str) -> Any:
+        if role not in self._llms:
+            from optograph.agent.llm import LLM
+
+            usage, cassette = self._shared()
+            model = chat_model_from_spec(self.spec, self.base, self.where)
+            try:
+                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette)
+            except (OptographError, ValueError) as exc:
+                raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
+            self._seen[role] = 0
+        return self._llms[role]
+
+    def load_usage(self, state: dict[str, Any]) -> None:
+        """Carry the token and cost totals of a resumed run on."""
+        if state:
+            usage, _ = self._shared()
+            usage.load_dict(state)
+
+    def usage_dict(self) -> dict[str, Any]:
+        return self._usage.to_dict() if self._usage is not None else {}
+
+    def tokens(self) -> int:
+        if self._usage is None:
+            return 0
+        total = self._usage.total()
+        return int(total.input_tokens + total.output_tokens)
+
+    def cost(self) -> float:
+        if self._usage is None:
+            return 0.0
+        return float(self._usage.total().cost or 0.0)
+
+    def new_calls(self, step: int) -> list[LLMCallRecord]:
+        """The calls made since the last time this was asked (for the run store)."""
+        calls: list[LLMCallRecord] = []
+        for role, llm in self._llms.items():
+            log = list(getattr(llm, "log", []))
+            for record in log[self._seen[role]:]:
+                calls.append(LLMCallRecord(
+                    step=step, role=role, model=str(record.model),
+                    prompt=record.prompt,
+                    reply=record.reply_text if record.error is None else f"error: {record.error}",
+                    input_tokens=int(record.input_tokens or 0),
+                    output_tokens=int(record.output_tokens or 0),
+                ))
+            self._seen[role] = len(log)
+        return calls
+
+
+_OPTIMIZERS = {
+    "optoprime": ("optograph.agent.optoprime", "OptoPrime"),
+    "opro": ("optograph.agent.opro", "OPRO"),
+    "evolution": ("optograph.agent.evolution", "EvolutionaryOptimizer"),
+}
+
+
+def build_optimizer(name: str, parameters: list[Any], where: str, **options: Any) -> Any:
+    """The optimizer a task names, built with its options; a bad option is a TaskError."""
+    import importlib
+
+    module_name, class_name = _OPTIMIZERS[name]
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise TaskError(f"{where}: optimizer {name!r} is not available in this installation") from None
+    try:
+        return cls(parameters, **options)
+    except TypeError as exc:
+        raise TaskError(f"{where}: bad optimizer option: {exc}") from None
+    except OptographError as exc:
+        raise TaskError(f"{where}: {exc}") from None

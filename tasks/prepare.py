@@ -1,0 +1,149 @@
+"""Turn a validated task into what the runner calls: parameter nodes, the workflow, the
+feedback function, the examples and the search spaces. `prepare_task` checks everything a
+task file names (imports, signatures, data) without running the workflow."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optograph.graph as og
+from optograph.graph.search_space import SearchSpace
+
+from .errors import TaskError
+from .feedback_functions import Judged, builtin_feedback, judge
+from .references import (
+    build_search_space,
+    check_callable,
+    check_keywords,
+    load_examples,
+    positional_capacity,
+    resolve_reference,
+)
+from .task_file import FileWorkflow, LangGraphWorkflow, Task
+
+
+@dataclass
+class PreparedTask:
+    task: Task
+    workflow: Callable[..., Any]
+    feedback: Callable[..., Any]
+    feedback_takes_example: bool
+    examples: list[Any] | None
+    spaces: dict[str, SearchSpace] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.task.spec.name
+
+    def make_parameters(self) -> dict[str, og.Node]:
+        """Fresh nodes for the task's parameters (trainable ones are what the optimizer sees)."""
+        nodes = {}
+        for name, spec in self.task.spec.parameters.items():
+            nodes[name] = og.node(
+                spec.value, trainable=spec.trainable, name=name, description=spec.description,
+                constraint=spec.constraint, search_space=self.spaces.get(name),
+            )
+        return nodes
+
+    def run_workflow(self, parameters: dict[str, og.Node], example: Any) -> og.Node:
+        """One traced run. A failing operation gives its exception node (feedback reaches the
+        parameters through it, as in Trace); a non-node result is reported."""
+        kwargs: dict[str, Any] = dict(parameters)
+        if self.examples is not None:
+            kwargs["example"] = example
+        try:
+            output = self.workflow(**kwargs)
+        except og.ExecutionError as exc:
+            return exc.exception_node
+        if not isinstance(output, og.Node):
+            raise TaskError(
+                f"{self.task.where('workflow')}: the workflow returned {type(output).__name__}, "
+                "not a traced node; build its result from the parameter nodes with traced "
+                "operations (@og.bundle or operators)"
+            )
+        return output
+
+    def judge(self, output: og.Node, example: Any) -> Judged:
+        if output.kind == "exception":
+            info = output.info or {}
+            message = info.get("message") or str(output.data)
+            return Judged(None, f"The workflow failed: {message}")
+        args = (output.data, example) if self.feedback_takes_example else (output.data,)
+        try:
+            result = self.feedback(*args)
+        except TaskError:
+            raise
+        except Exception as exc:
+            raise TaskError(
+                f"{self.task.where('feedback')}: the feedback function failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        return judge(result, f"at {self.task.where('feedback')}")
+
+
+def _accepts_example(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(getattr(fn, "fn", fn)).parameters
+    except (TypeError, ValueError):
+        return False
+    return "example" in params
+
+
+def _workflow(task: Task) -> Callable[..., Any]:
+    spec = task.spec.workflow
+    names = list(task.spec.parameters)
+    where = task.where("workflow")
+    if isinstance(spec, LangGraphWorkflow):
+        from .langgraph_workflow import langgraph_workflow
+
+        return langgraph_workflow(spec, task, names)
+    if isinstance(spec, FileWorkflow):
+        reference = f"{spec.file}:{spec.function}"
+    else:
+        reference = spec
+    fn = resolve_reference(reference, task.folder, where)
+    if not callable(fn):
+        raise TaskError(f"{where}: {reference!r} is {type(fn).__name__}, not a function")
+    check_keywords(fn, names, reference, where)
+    if task.spec.data is not None and not _accepts_example(fn):
+        raise TaskError(f"{where}: the task has data, so workflow {reference!r} needs an "
+                        "`example` argument")
+    return fn  # type: ignore[no-any-return]
+
+
+def prepare_task(task: Task) -> PreparedTask:
+    """Resolve and check everything the task names. Raises TaskError (file:line: field: what)."""
+    spec = task.spec
+    workflow = _workflow(task)
+    examples = load_examples(spec.data, task) if spec.data is not None else None
+    shapes = (2,) if examples is not None else (1, 2)
+    if spec.feedback.builtin is not None:
+        feedback = builtin_feedback(spec.feedback.builtin, spec.feedback.options, task.folder)
+        takes_example = True
+    else:
+        assert spec.feedback.function is not None
+        where = task.where("feedback", "function")
+        feedback = resolve_reference(spec.feedback.function, task.folder, where)
+        check_callable(feedback, spec.feedback.function, where, shapes)
+        try:
+            required, _ = positional_capacity(feedback)
+        except (TypeError, ValueError):
+            required = 1
+        takes_example = examples is not None or required >= 2
+    spaces = {
+        name: build_search_space(p.search_space, task, name)
+        for name, p in spec.parameters.items()
+        if p.search_space is not None
+    }
+    for name, space in spaces.items():
+        try:
+            space.validate(spec.parameters[name].value)
+        except ValueError as exc:
+            raise TaskError(
+                f"{task.where('parameters', name, 'value')}: parameters.{name}.value is "
+                f"outside its search space: {exc}"
+            ) from None
+    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces)

@@ -1,0 +1,56 @@
+"""A one-line live progress bar on stderr: step, current score, best score, tokens. On a
+terminal it redraws in place; otherwise (a log file, a pipe) it prints one line per step."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+class ProgressBar:
+    def __init__(self, label: str, total: int | None, stream: TextIO | None = None,
+                 unit: str = "step") -> None:
+        self.label = label
+        self.total = total
+        self.unit = unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self._width = 0
+
+    def update(self, done: int, score: float | None, best: float | None, tokens: int,
+               cost: float = 0.0) -> None:
+        elapsed = time.monotonic() - self.started
+        if self.total:
+            filled = int(20 * min(done, self.total) / self.total)
+            bar = f"[{'#' * filled}{'.' * (20 - filled)}] {done}/{self.total}"
+        else:
+            bar = f"{self.unit} {done}"
+        money = f" ${cost:.4f}" if cost else ""
+        line = (f"{self.label} {bar} score {_score(score)} best {_score(best)} "
+                f"tokens {tokens}{money} {elapsed:.0f}s")
+        if self.live:
+            pad = max(0, self._width - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        if self.live and self._width:
+            self.stream.write("\n")
+            self._width = 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0

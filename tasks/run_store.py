@@ -1,0 +1,247 @@
+"""The run folder: `run.sqlite` holds the task, every completed step (values, score,
+feedback, graph, optimizer state), every evaluation of a search, and the LLM's prompts and
+replies. Each step is written in one transaction, so a run killed at any moment keeps every
+step it completed and resumes after the last one."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import RunStoreError
+
+DATABASE = "run.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (
+    step INTEGER PRIMARY KEY,
+    time REAL NOT NULL,
+    values_json TEXT NOT NULL,
+    score REAL,
+    best_score REAL,
+    feedback TEXT NOT NULL,
+    updates_json TEXT NOT NULL,
+    next_values_json TEXT NOT NULL,
+    optimizer_state TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    graph_dot TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    candidate_json TEXT NOT NULL,
+    score REAL NOT NULL,
+    feedback TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    step: int
+    time: float
+    values: dict[str, Any]
+    score: float | None
+    best_score: float | None
+    feedback: str
+    updates: dict[str, Any]
+    next_values: dict[str, Any]
+    optimizer_state: dict[str, Any]
+    tokens: int
+    cost: float
+    graph_dot: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class LLMCallRecord:
+    step: int
+    role: str
+    model: str
+    prompt: str
+    reply: str
+    input_tokens: int
+    output_tokens: int
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=repr)
+
+
+class RunStore:
+    """One run folder. Open an existing one with `RunStore.open`, start one with `create`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.db = sqlite3.connect(folder / DATABASE, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+
+    # -- opening -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, store: Path, task_name: str, task_path: Path, task_text: str) -> RunStore:
+        store.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        for n in range(1000):
+            folder = store / (f"{task_name}-{stamp}" + (f"-{n}" if n else ""))
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - a thousand runs in one second
+            raise RunStoreError(f"{store}: cannot make a new run folder")
+        run = cls(folder)
+        run.db.executescript(_SCHEMA)  # executescript commits on its own
+        meta = {
+            "task_name": task_name, "task_path": str(task_path.resolve()), "task_yaml": task_text,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "status": "running",
+        }
+        run.set_meta(**meta)
+        return run
+
+    @classmethod
+    def open(cls, folder: str | Path) -> RunStore:
+        """An existing run; RunStoreError when the folder is missing or not a run."""
+        path = Path(folder)
+        if not path.exists():
+            raise RunStoreError(f"{path}: no such run folder")
+        if not path.is_dir():
+            raise RunStoreError(f"{path}: not a run folder (it is a file)")
+        if not (path / DATABASE).is_file():
+            raise RunStoreError(f"{path}: not an optograph run (no {DATABASE} in it)")
+        try:
+            run = cls(path)
+            tables = {r[0] for r in run.db.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            raise RunStoreError(f"{path / DATABASE}: not a run database ({exc})") from None
+        if not {"meta", "steps"} <= tables:
+            run.close()
+            raise RunStoreError(f"{path / DATABASE}: not an optograph run (no steps table)")
+        return run
+
+    def close(self) -> None:
+        self.db.close()
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # -- meta ----------------------------------------------------------------------------
+    def set_meta(self, **values: Any) -> None:
+        with self.transaction():
+            for key, value in values.items():
+                self.db.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value if isinstance(value, str) else _json(value)),
+                )
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+
+    # -- steps ---------------------------------------------------------------------------
+    def add_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
+        """Store a completed step and its LLM calls atomically."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (record.step, record.time, _json(record.values), record.score,
+                 record.best_score, record.feedback, _json(record.updates),
+                 _json(record.next_values), _json(record.optimizer_state), record.tokens,
+                 record.cost, record.graph_dot, record.note),
+            )
+            self._add_calls(calls)
+
+    def _add_calls(self, calls: list[LLMCallRecord]) -> None:
+        self.db.executemany(
+            "INSERT INTO llm_calls(step, role, model, prompt, reply, input_tokens, output_tokens)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [(c.step, c.role, c.model, c.prompt, c.reply, c.input_tokens, c.output_tokens)
+             for c in calls],
+        )
+
+    def steps(self) -> list[StepRecord]:
+        rows = self.db.execute("SELECT * FROM steps ORDER BY step").fetchall()
+        return [
+            StepRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]),
+                       json.loads(r[7]), json.loads(r[8]), r[9], r[10], r[11], r[12])
+            for r in rows
+        ]
+
+    def last_step(self) -> StepRecord | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def llm_calls(self) -> list[LLMCallRecord]:
+        rows = self.db.execute(
+            "SELECT step, role, model, prompt, reply, input_tokens, output_tokens "
+            "FROM llm_calls ORDER BY id"
+        ).fetchall()
+        return [LLMCallRecord(*r) for r in rows]
+
+    # -- evaluations (search optimizers) -------------------------------------------------
+    def add_evaluation(self, key: str, candidate: dict[str, Any], score: float, feedback: str,
+                       calls: list[LLMCallRecord] | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO evaluations(key, candidate_json, score, feedback, time) "
+                "VALUES (?,?,?,?,?)",
+                (key, _json(candidate), score, feedback, time.time()),
+            )
+            self._add_calls(calls or [])
+
+    def evaluations(self) -> list[tuple[str, dict[str, Any], float, str]]:
+        rows = self.db.execute(
+            "SELECT key, candidate_json, score, feedback FROM evaluations ORDER BY id"
+        ).fetchall()
+        return [(k, json.loads(c), s, f) for k, c, s, f in rows]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def list_runs(store: Path) -> Iterator[Path]:
+    """Run folders under `store`, oldest first."""
+    if not store.is_dir():
+        return iter(())
+    runs = [p for p in store.iterdir() if (p / DATABASE).is_file()]
+    return iter(sorted(runs, key=lambda p: (p.stat().st_mtime, p.name)))
+
+
+def find_run(reference: str, store: Path) -> Path:
+    """A run folder given as a path, or as a name under the store."""
+    path = Path(reference)
+    if path.exists() or path.is_absolute() or len(path.parts) > 1:
+        return path
+    candidate = store / reference
+    return candidate if candidate.exists() else path
