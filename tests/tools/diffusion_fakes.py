@@ -1,0 +1,30 @@
+"""A cheap stand-in for a model's candidate evaluator: the 'FID' is a known function of the
+schedule, so search behaviour can be tested without sampling."""
+
+from __future__ import annotations
+
+from optograph.tools.diffusion.search import Evaluation
+from optograph.tools.diffusion.search_space import Schedule, SkipSet
+
+UNITS = ("down.0.resnet.0", "down.1.attn.0", "mid.resnet.0", "up.1.attn.0", "up.2.resnet.1")
+UNIT_MACS = {u: 10.0 * (i + 1) for i, u in enumerate(UNITS)}
+FULL_MACS = 200.0
+
+
+class FakeEvaluator:
+    num_train_timesteps = 1000
+    units = UNITS
+
+    def __init__(self, target: tuple[int, ...] = (899, 620, 310, 40)) -> None:
+        self.target = target
+        self.calls: list[Schedule] = []
+
+    def step_macs(self, skip_set: SkipSet) -> float:
+        return FULL_MACS - sum(UNIT_MACS[u] for u in skip_set)
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        self.calls.append(schedule)
+        distance = sum(abs(t - g) for t, g in zip(schedule.timesteps, self.target, strict=False))
+        damage = sum(UNIT_MACS[u] for s in schedule.skip_sets for u in s) / 100.0
+        macs = sum(self.step_macs(s) for s in schedule.skip_sets)
+        return Evaluation(distance / 10.0 + damage, macs, 0.0)

@@ -1,0 +1,203 @@
+"""The schedule search space (properties with hypothesis) and the two-stage search."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from diffusion_fakes import UNITS, FakeEvaluator
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optograph.tools.diffusion.errors import DiffusionInputError
+from optograph.tools.diffusion.search import SearchConfig, run_search, uniform_timesteps
+from optograph.tools.diffusion.search_space import (
+    Schedule,
+    ScheduleSpace,
+    additive_step_cost,
+    coerce_schedule,
+)
+from optograph.tools.diffusion.store import SearchStore
+
+COST = additive_step_cost(200.0, {u: 10.0 * (i + 1) for i, u in enumerate(UNITS)})
+
+
+def skip_space(steps: int = 4, budget: float | None = None) -> ScheduleSpace:
+    return ScheduleSpace(steps, 1000, units=UNITS, step_cost=COST, macs_budget=budget)
+
+
+schedules = st.integers(2, 8).flatmap(
+    lambda k: st.tuples(
+        st.lists(st.integers(0, 999), min_size=k, max_size=k, unique=True),
+        st.lists(st.lists(st.sampled_from(UNITS), max_size=2, unique=True), min_size=k, max_size=k),
+    ))
+
+
+def make(data: tuple[list[int], list[list[str]]]) -> Schedule:
+    times, skips = data
+    return Schedule.from_pairs([(t, tuple(s)) for t, s in zip(times, skips, strict=True)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules, st.integers(0, 10_000))
+def test_mutation_always_changes_the_candidate_and_keeps_it_valid(data, seed):
+    parent = make(data)
+    space = skip_space(len(parent.timesteps))
+    child = space.mutate(parent, random.Random(seed))
+    assert space.key(child) != space.key(parent)
+    assert space.validate(child) == child
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules, st.integers(0, 10_000))
+def test_a_chosen_skip_set_always_changes(data, seed):
+    parent = make(data)
+    space = skip_space(len(parent.timesteps))
+    space.mutation_prob = 0.0  # only the forced single change; find one that hits a skip set
+    rng = random.Random(seed)
+    for _ in range(20):
+        child = space.mutate(parent, rng)
+        if child.timesteps == parent.timesteps:
+            assert child.skip_sets != parent.skip_sets
+            return
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules, schedules, st.integers(0, 10_000))
+def test_crossover_never_yields_duplicates_or_shorter_schedules(a, b, seed):
+    k = min(len(a[0]), len(b[0]))
+    first = make((a[0][:k], a[1][:k]))
+    second = make((b[0][:k], b[1][:k]))
+    space = skip_space(k)
+    child = space.crossover(first, second, random.Random(seed))
+    assert len(child.timesteps) == k == len(set(child.timesteps)) == len(child.skip_sets)
+    assert list(child.timesteps) == sorted(child.timesteps, reverse=True)
+    parents = {**dict(first.pairs()), **dict(second.pairs())}
+    assert set(child.timesteps) <= set(parents)  # every step comes from a parent ...
+    both = set(first.timesteps) & set(second.timesteps)
+    for t, skips in child.pairs():  # ... with its own skip set
+        assert skips in ({first.pairs()[first.timesteps.index(t)][1],
+                          second.pairs()[second.timesteps.index(t)][1]} if t in both
+                         else {parents[t]})
+
+
+def test_skip_sets_move_with_their_step_when_resorted():
+    space = skip_space(3)
+    space.mutation_prob = 0.0  # exactly one change per mutation
+    parent = Schedule.from_pairs([(900, ()), (500, ("mid.resnet.0",)), (100, ())])
+    moved = 0
+    for seed in range(60):
+        child = space.mutate(parent, random.Random(seed))
+        if child.timesteps == parent.timesteps:
+            continue
+        kept = dict(parent.pairs())
+        for t, skips in child.pairs():
+            if t in kept:
+                assert skips == kept[t]
+        assert sorted(child.skip_sets) == sorted(parent.skip_sets)
+        moved += child.skip_sets != parent.skip_sets
+    assert moved  # some move re-sorted the steps and the skip set went along
+
+
+def test_budget_is_respected_by_sample_mutate_crossover():
+    budget = 4 * 160.0
+    space = skip_space(4, budget)
+    rng = random.Random(0)
+    population = [space.sample(rng) for _ in range(30)]
+    population += [space.mutate(p, rng) for p in population]
+    population += [space.crossover(a, b, rng) for a, b in zip(population, population[1:], strict=False)]
+    assert all(space.macs(p) <= budget for p in population)
+
+
+def test_skip_share_rises_over_generations():
+    space = skip_space(4)
+    space.start_generation(0, 5)
+    low = space.skip_share
+    space.start_generation(4, 5)
+    assert low < space.skip_share == space.max_skip_share
+
+
+@pytest.mark.parametrize("value, message", [
+    ([900, 1000, 3, 1], "out of range"),
+    ([300, 900, 20, 1], "strictly descending"),
+    ([900, 900, 20, 1], "strictly descending"),
+    ([900, 20, 1], "expected 4 time steps"),
+    ({"timesteps": [900, 600, 300, 1], "skip_sets": [["nope"], [], [], []]}, "unknown units"),
+])
+def test_validate_names_what_is_wrong(value, message):
+    with pytest.raises(ValueError, match=message):
+        skip_space(4).validate(value)
+
+
+def test_first_step_is_searched_too():
+    space = ScheduleSpace(4, 1000)
+    rng = random.Random(1)
+    firsts = {space.sample(rng).timesteps[0] for _ in range(40)}
+    assert len(firsts) > 5 and 999 not in firsts or len(firsts) > 5
+
+
+def test_coerce_accepts_lists_and_dicts():
+    assert coerce_schedule([9, 5, 1]).skip_sets == ((), (), ())
+    assert coerce_schedule({"timesteps": [9, 1], "skip_sets": [["a"], []]}).skip_sets == (("a",), ())
+
+
+def config(**kwargs):
+    base = dict(steps=4, evaluations=60, population=12, top_k=4, mutants=5, crossovers=3)
+    base.update(kwargs)
+    return SearchConfig(**base)
+
+
+def test_search_beats_uniform_and_never_evaluates_twice(tmp_path):
+    evaluator = FakeEvaluator()
+    store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
+    result = run_search(evaluator, config(), store)
+    uniform = evaluator(Schedule.full(uniform_timesteps(4, 1000))).fid
+    assert result.best.fid < uniform / 2
+    keys = [c.timesteps + tuple(c.skip_sets) for c in evaluator.calls[:-1]]
+    assert len(keys) == len(set(keys)) == 60 == len(store)
+
+
+def test_second_stage_meets_the_budget_with_skips(tmp_path):
+    evaluator = FakeEvaluator()
+    budget = 4 * 170.0
+    store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
+    result = run_search(evaluator, config(macs_budget=budget, evaluations=80), store)
+    assert result.best.macs <= budget and result.best.stage == "timesteps+skips"
+    assert any(s for s in result.best.schedule.skip_sets)
+    assert {r.stage for r in result.history} == {"timesteps", "timesteps+skips"}
+
+
+def test_budget_below_the_cheapest_schedule_is_refused(tmp_path):
+    store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
+    with pytest.raises(DiffusionInputError, match="--macs-budget"):
+        run_search(FakeEvaluator(), config(macs_budget=10.0), store)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_after", [1, 17, 45])
+def test_killed_search_resumes_without_evaluating_anything_twice(tmp_path, stop_after):
+    cfg = config(macs_budget=4 * 170.0, evaluations=60)
+    reference = run_search(FakeEvaluator(), cfg, SearchStore(tmp_path / "ref.sqlite", {"a": 1}))
+
+    class Dying(FakeEvaluator):
+        def __call__(self, schedule):
+            if len(self.calls) == stop_after:
+                raise Interrupted
+            return super().__call__(schedule)
+
+    path = tmp_path / "s.sqlite"
+    dying = Dying()
+    with pytest.raises(Interrupted):
+        run_search(dying, cfg, SearchStore(path, {"a": 1}))
+    assert len(SearchStore(path, {"a": 1}, resume=True)) == stop_after
+    resumed = FakeEvaluator()
+    result = run_search(resumed, cfg, SearchStore(path, {"a": 1}, resume=True))
+    before = {(c.timesteps, c.skip_sets) for c in dying.calls}
+    after = [(c.timesteps, c.skip_sets) for c in resumed.calls]
+    assert not before & set(after) and len(after) == len(set(after))
+    assert len(before) + len(after) == 60
+    assert result.replayed == stop_after and result.evaluated == 60 - stop_after
+    assert result.best.schedule == reference.best.schedule and result.best.fid == reference.best.fid

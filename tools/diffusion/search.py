@@ -1,0 +1,187 @@
+"""The two-stage search of AutoDiffusion on agent/'s evolutionary optimizer: first the time
+steps with the full network, then time steps and skip sets together under a MACs budget (the
+allowed skip share rising per generation), every result stored as soon as it is known."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from optograph.agent.evolution import EvolutionaryOptimizer, Stage
+from optograph.graph.node import node
+from optograph.graph.run import Run
+
+from .errors import DiffusionInputError
+from .search_space import Schedule, ScheduleSpace, SkipSet
+from .store import SearchStore
+
+
+class Evaluation(NamedTuple):
+    fid: float
+    macs: float
+    seconds: float
+
+
+class CandidateEvaluator(Protocol):
+    """What the search needs from a model: its time range, its skippable units, the MACs of
+    one call with a skip set, and the FID of a schedule (same noise for every candidate)."""
+
+    num_train_timesteps: int
+    units: tuple[str, ...]
+
+    def step_macs(self, skip_set: SkipSet) -> float: ...
+
+    def __call__(self, schedule: Schedule) -> Evaluation: ...
+
+
+@dataclass
+class SearchConfig:
+    steps: int
+    evaluations: int = 100
+    macs_budget: float | None = None
+    population: int = 50
+    top_k: int = 10
+    mutants: int = 25
+    mutation_prob: float = 0.25
+    crossovers: int = 10
+    seed: int = 0
+    first_stage_share: float = 0.5  # of the evaluations, when there is a second stage
+    max_skip_share: float = 0.5
+
+    def check(self) -> None:
+        if self.steps < 1:
+            raise DiffusionInputError("--steps", f"must be at least 1; got {self.steps}")
+        if self.evaluations < 1:
+            raise DiffusionInputError("--evaluations", f"must be at least 1; got {self.evaluations}")
+        if self.mutants + self.crossovers > self.population:
+            raise DiffusionInputError(
+                "--population", f"{self.population} is smaller than mutants + crossovers "
+                f"({self.mutants + self.crossovers})")
+
+
+@dataclass
+class Result:
+    schedule: Schedule
+    fid: float
+    macs: float
+    stage: str
+
+
+@dataclass
+class SearchResult:
+    best: Result
+    evaluated: int  # evaluated by this run
+    replayed: int  # answered by the store (a resumed search)
+    history: list[Result] = field(default_factory=list)
+
+
+OnResult = Callable[[int, int, Result, bool, float], None]  # index, total, result, cached, seconds
+
+
+def uniform_timesteps(steps: int, num_train_timesteps: int) -> tuple[int, ...]:
+    """Trailing uniform spacing (T-1 first), descending, unique."""
+    points = [round(num_train_timesteps - 1 - i * num_train_timesteps / steps) for i in range(steps)]
+    return tuple(sorted({max(0, p) for p in points}, reverse=True))
+
+
+def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None,
+                 max_skip_share: float) -> None:
+    """A budget below the cheapest schedule the space can reach is refused up front."""
+    if budget is None:
+        return
+    units = evaluator.units
+    most = int(math.floor(max_skip_share * len(units) + 1e-9))
+    savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
+    cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
+    cheapest = steps * evaluator.step_macs(cheapest_set)
+    if budget < cheapest:
+        raise DiffusionInputError(
+            "--macs-budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
+            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g})")
+
+
+def run_search(
+    evaluator: CandidateEvaluator,
+    config: SearchConfig,
+    store: SearchStore,
+    on_result: OnResult | None = None,
+) -> SearchResult:
+    config.check()
+    check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
+    T = evaluator.num_train_timesteps
+    if config.steps > T:
+        raise DiffusionInputError("--steps", f"{config.steps} is more than the model's {T} time steps")
+    two_stages = config.macs_budget is not None and bool(evaluator.units)
+    first_evaluations = (
+        max(1, round(config.evaluations * config.first_stage_share)) if two_stages
+        else config.evaluations)
+    history: list[Result] = []
+    counts = {"evaluated": 0, "replayed": 0}
+
+    def run_stage(name: str, space: ScheduleSpace, evaluations: int, seed: int,
+                  initial: Schedule) -> list[tuple[Schedule, float]]:
+        with Run():  # each stage names its own "schedule" parameter
+            parameter = node(initial, trainable=True, name="schedule", search_space=space)
+        generations = max(1, math.ceil(evaluations / config.population))
+        optimizer = EvolutionaryOptimizer(
+            [parameter], population=config.population, top_k=config.top_k,
+            mutants=config.mutants, mutation_prob=1.0, crossovers=config.crossovers,
+            stages=[Stage(generations, {"schedule": space})], seed=seed,
+            evaluation_cache=store)
+        started = [time.perf_counter()]
+        fresh: dict[object, Evaluation] = {}
+
+        def evaluate(candidate: dict[str, object]) -> float:
+            schedule = candidate["schedule"]
+            assert isinstance(schedule, Schedule)
+            result = evaluator(schedule)
+            key = (space.key(schedule),)
+            store.record(key, name, schedule, result.fid, result.macs, result.seconds)
+            fresh[key] = result
+            return result.fid
+
+        def report(candidate: dict[str, object], fid: float) -> None:
+            schedule = candidate["schedule"]
+            assert isinstance(schedule, Schedule)
+            key = (space.key(schedule),)
+            cached = key not in fresh
+            counts["replayed" if cached else "evaluated"] += 1
+            result = Result(schedule, fid, space_macs(evaluator, schedule), name)
+            history.append(result)
+            if on_result is not None:
+                on_result(len(history), config.evaluations, result, cached,
+                          time.perf_counter() - started[0])
+            started[0] = time.perf_counter()
+
+        optimizer.run(evaluate, evaluations, on_result=report)
+        return [(c["schedule"], s) for c, s in optimizer.history]  # type: ignore[misc]
+
+    first_space = ScheduleSpace(config.steps, T, mutation_prob=config.mutation_prob)
+    start = Schedule.full(uniform_timesteps(config.steps, T))
+    if len(start.timesteps) != config.steps:
+        start = first_space.sample(random.Random(config.seed))
+    ranked = sorted(run_stage("timesteps", first_space, first_evaluations, config.seed, start),
+                    key=lambda item: item[1])
+    if two_stages and len(history) < config.evaluations:
+        seeds = list(dict.fromkeys(s.timesteps for s, _ in ranked[: config.top_k]))
+        second_space = ScheduleSpace(
+            config.steps, T, units=evaluator.units, step_cost=evaluator.step_macs,
+            macs_budget=config.macs_budget, max_skip_share=config.max_skip_share,
+            mutation_prob=config.mutation_prob, seeds=seeds)
+        run_stage("timesteps+skips", second_space, config.evaluations - len(history),
+                  config.seed + 1, ranked[0][0])
+    eligible = [r for r in history
+                if config.macs_budget is None or r.macs <= config.macs_budget]
+    if not eligible:
+        raise DiffusionInputError("--macs-budget", "no evaluated schedule fits the budget; "
+                                  "raise --evaluations or the budget")
+    best = min(eligible, key=lambda r: r.fid)
+    return SearchResult(best, counts["evaluated"], counts["replayed"], history)
+
+
+def space_macs(evaluator: CandidateEvaluator, schedule: Schedule) -> float:
+    return float(sum(evaluator.step_macs(s) for s in schedule.skip_sets))

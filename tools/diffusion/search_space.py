@@ -1,0 +1,292 @@
+"""The diffusion search space: a candidate is K sorted, unique time steps (descending, the
+first one searched too) and one skip set per step. A skip set is the tuple of skippable
+units (resnets, attentions; names from skips.py) left out at that step; it belongs to its
+step and moves with it when the time steps are re-sorted.
+
+Unlike the paper's release: a mutation always changes the candidate (a chosen skip set always
+changes), and a crossover always yields K distinct steps."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+SkipSet = tuple[str, ...]
+_TRIES = 50
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """timesteps strictly descending; skip_sets[i] is the skip set of timesteps[i]."""
+
+    timesteps: tuple[int, ...]
+    skip_sets: tuple[SkipSet, ...]
+
+    @classmethod
+    def full(cls, timesteps: Sequence[int]) -> Schedule:
+        return cls(tuple(int(t) for t in timesteps), tuple(() for _ in timesteps))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timesteps": list(self.timesteps), "skip_sets": [list(s) for s in self.skip_sets]}
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[int, SkipSet]]) -> Schedule:
+        ordered = sorted(pairs, key=lambda pair: -pair[0])
+        return cls(tuple(t for t, _ in ordered), tuple(tuple(sorted(s)) for _, s in ordered))
+
+    def pairs(self) -> list[tuple[int, SkipSet]]:
+        return list(zip(self.timesteps, self.skip_sets, strict=True))
+
+
+def additive_step_cost(full_macs: float, unit_macs: Mapping[str, float]) -> Callable[[SkipSet], float]:
+    """MACs of one network call with a skip set, when skipping a unit saves its own MACs."""
+    def cost(skip_set: SkipSet) -> float:
+        return full_macs - sum(unit_macs[u] for u in skip_set)
+    return cost
+
+
+@dataclass
+class ScheduleSpace:
+    """Schedules of `steps` time steps out of 0..num_train_timesteps-1.
+
+    units: the skippable units (empty: time steps only, the first stage). step_cost: MACs of
+    one call with a skip set. macs_budget: the most MACs a whole schedule may cost (None: no
+    limit). max_skip_share: the largest share of units one step may skip; during a search it
+    rises from 0 to this value over the generations (`start_generation`), so early generations
+    stay close to the full network. mutation_prob: chance that each step (time step, skip set)
+    is mutated. seeds: time-step tuples that sampling starts from half of the time (the best
+    ones of the first stage)."""
+
+    steps: int
+    num_train_timesteps: int = 1000
+    units: Sequence[str] = ()
+    step_cost: Callable[[SkipSet], float] | None = None
+    macs_budget: float | None = None
+    max_skip_share: float = 0.5
+    mutation_prob: float = 0.25
+    seeds: list[tuple[int, ...]] = field(default_factory=list)
+    skip_share: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.steps <= self.num_train_timesteps:
+            raise ValueError(f"steps must be in 1..{self.num_train_timesteps}; got {self.steps}")
+        self.units = tuple(self.units)
+        self.skip_share = self.max_skip_share if self.units else 0.0
+
+    # -- costs ------------------------------------------------------------------------------
+    def macs(self, schedule: Schedule) -> float:
+        if self.step_cost is None:
+            return 0.0
+        return float(sum(self.step_cost(s) for s in schedule.skip_sets))
+
+    def _max_skips(self) -> int:
+        return int(math.floor(self.skip_share * len(self.units) + 1e-9))
+
+    # -- protocol ---------------------------------------------------------------------------
+    def start_generation(self, index: int, total: int) -> None:
+        """The allowed skip share rises linearly to max_skip_share over the generations."""
+        if not self.units:
+            return
+        fraction = 1.0 if total <= 1 else min(1.0, (index + 1) / total)
+        floor = self._needed_skips() / len(self.units)
+        self.skip_share = floor + max(0.0, self.max_skip_share - floor) * fraction
+
+    def sample(self, rng: random.Random) -> Schedule:
+        for _ in range(_TRIES):
+            if self.seeds and rng.random() < 0.5:
+                timesteps = rng.choice(self.seeds)
+            else:
+                timesteps = tuple(rng.sample(range(self.num_train_timesteps), self.steps))
+            skip_sets = [self._random_skip_set(rng) for _ in timesteps]
+            pairs = list(zip(timesteps, skip_sets, strict=True))
+            repaired = self._repair(Schedule.from_pairs(pairs), rng)
+            if repaired is not None:
+                return repaired
+        return self._repair_or_raise(Schedule.full(sorted(timesteps, reverse=True)), rng)
+
+    def mutate(self, value: Schedule, rng: random.Random) -> Schedule:
+        """Each time step and each skip set changes with mutation_prob (at least one of them);
+        the result always differs from value."""
+        original = self._key_of(value)
+        for _ in range(_TRIES):
+            pairs = [list(p) for p in value.pairs()]
+            chosen = [i for i in range(2 * len(pairs)) if rng.random() < self.mutation_prob]
+            if not chosen:
+                chosen = [rng.randrange(2 * len(pairs) if self.units else len(pairs))]
+            taken = {t for t, _ in pairs}
+            for index in chosen:
+                step, is_skip = divmod(index, 2) if self.units else (index % len(pairs), 0)
+                if is_skip:
+                    pairs[step][1] = self._changed_skip_set(pairs[step][1], rng)
+                else:
+                    free = self.num_train_timesteps - len(taken)
+                    if free <= 0:
+                        continue
+                    new = self._moved_timestep(pairs[step][0], taken, rng)
+                    taken.discard(pairs[step][0])
+                    taken.add(new)
+                    pairs[step][0] = new
+            child = self._repair(Schedule.from_pairs([(t, tuple(s)) for t, s in pairs]), rng)
+            if child is not None and self._key_of(child) != original:
+                return child
+        return value  # nothing valid and new was found; the optimizer rejects a seen key
+
+    def crossover(self, a: Schedule, b: Schedule, rng: random.Random) -> Schedule:
+        """Position by position from either parent, never repeating a time step; K distinct
+        steps always (the union of two K-sets has at least K members)."""
+        for _ in range(_TRIES):
+            chosen: dict[int, SkipSet] = {}
+            for first, second in zip(a.pairs(), b.pairs(), strict=True):
+                pick, other = (first, second) if rng.random() < 0.5 else (second, first)
+                for t, s in (pick, other):
+                    if t not in chosen:
+                        chosen[t] = s
+                        break
+            pool = [(t, s) for t, s in {**dict(a.pairs()), **dict(b.pairs())}.items()
+                    if t not in chosen]
+            rng.shuffle(pool)
+            for t, s in pool[: self.steps - len(chosen)]:
+                chosen[t] = s
+            child = self._repair(Schedule.from_pairs(list(chosen.items())), rng)
+            if child is not None:
+                return child
+        return a
+
+    def validate(self, value: Any) -> Schedule:
+        schedule = coerce_schedule(value, self.steps)
+        timesteps = schedule.timesteps
+        for t in timesteps:
+            if not 0 <= t < self.num_train_timesteps:
+                raise ValueError(
+                    f"time step {t} is out of range 0..{self.num_train_timesteps - 1}")
+        if any(x <= y for x, y in zip(timesteps, timesteps[1:], strict=False)):
+            raise ValueError(f"time steps {list(timesteps)} are not strictly descending")
+        known = set(self.units)
+        for t, skip_set in schedule.pairs():
+            unknown = [u for u in skip_set if u not in known]
+            if unknown:
+                raise ValueError(f"skip set of step {t} names unknown units {unknown}")
+            if len(set(skip_set)) != len(skip_set):
+                raise ValueError(f"skip set of step {t} repeats a unit")
+        if self.macs_budget is not None and self.macs(schedule) > self.macs_budget:
+            raise ValueError(
+                f"schedule costs {self.macs(schedule):.4g} MACs, over the budget "
+                f"{self.macs_budget:.4g}")
+        return Schedule(timesteps, tuple(tuple(sorted(s)) for s in schedule.skip_sets))
+
+    def key(self, value: Schedule) -> Hashable:
+        return self._key_of(value)
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _key_of(value: Schedule) -> Hashable:
+        return (tuple(value.timesteps), tuple(tuple(sorted(s)) for s in value.skip_sets))
+
+    def _random_skip_set(self, rng: random.Random) -> SkipSet:
+        limit = self._max_skips()
+        if not self.units or limit == 0:
+            return ()
+        return tuple(sorted(rng.sample(list(self.units), rng.randint(0, limit))))
+
+    def _changed_skip_set(self, skip_set: SkipSet, rng: random.Random) -> SkipSet:
+        """Toggle one unit: drop one (when at the share limit) or add one; always a change."""
+        current = set(skip_set)
+        absent = [u for u in self.units if u not in current]
+        can_add = absent and len(current) < max(1, self._max_skips())
+        if current and (not can_add or rng.random() < 0.5):
+            current.discard(rng.choice(sorted(current)))
+        elif absent:
+            current.add(rng.choice(absent))
+        return tuple(sorted(current))
+
+    def _moved_timestep(self, t: int, taken: set[int], rng: random.Random) -> int:
+        """Half the time a local move (within a tenth of the range), else anywhere."""
+        while True:
+            if rng.random() < 0.5:
+                width = max(1, self.num_train_timesteps // 10)
+                new = t + rng.randint(-width, width)
+            else:
+                new = rng.randrange(self.num_train_timesteps)
+            if 0 <= new < self.num_train_timesteps and new not in taken:
+                return new
+
+    def _needed_skips(self) -> int:
+        """Skips per step that the budget needs when the biggest units go first."""
+        if self.macs_budget is None or self.step_cost is None or not self.units:
+            return 0
+        per_step = self.macs_budget / self.steps
+        skipped: list[str] = []
+        for unit in self._by_saving():
+            if self.step_cost(tuple(skipped)) <= per_step:
+                break
+            skipped.append(unit)
+        return len(skipped)
+
+    def _by_saving(self) -> list[str]:
+        cost = self.step_cost
+        assert cost is not None
+        return sorted(self.units, key=lambda u: cost((u,)))  # cheapest call = biggest saving
+
+    def _repair(self, schedule: Schedule, rng: random.Random) -> Schedule | None:
+        """Add skips (random units within the share limit, else the biggest units) until the
+        budget holds; None when it cannot."""
+        if self.macs_budget is None or self.step_cost is None:
+            return schedule
+        pairs = [(t, set(s)) for t, s in schedule.pairs()]
+        limit = max(self._max_skips(), self._needed_skips(), max(len(s) for _, s in pairs))
+        biggest = self._by_saving()
+        for _ in range(len(self.units) * len(pairs) + 1):
+            candidate = Schedule.from_pairs([(t, tuple(s)) for t, s in pairs])
+            if self.macs(candidate) <= self.macs_budget:
+                return candidate
+            open_steps = [i for i, (_, s) in enumerate(pairs) if len(s) < limit]
+            if not open_steps:
+                return None
+            _, skips = pairs[rng.choice(open_steps)]
+            absent = [u for u in biggest if u not in skips]
+            skips.add(absent[0] if rng.random() < 0.5 else rng.choice(absent))
+        return None
+
+    def _repair_or_raise(self, schedule: Schedule, rng: random.Random) -> Schedule:
+        repaired = self._repair(schedule, rng)
+        if repaired is None:
+            raise ValueError(
+                f"no {self.steps}-step schedule fits the budget {self.macs_budget} with at most "
+                f"{self._max_skips()} skipped units per step")
+        return repaired
+
+
+def coerce_schedule(value: Any, steps: int | None = None) -> Schedule:
+    """A Schedule from a Schedule, a dict {"timesteps", "skip_sets"?} or a list of time steps
+    (no skips); raises ValueError naming what is wrong."""
+    if isinstance(value, Schedule):
+        schedule = value
+    elif isinstance(value, Mapping):
+        if "timesteps" not in value:
+            raise ValueError("a schedule needs 'timesteps'")
+        timesteps = _int_list(value["timesteps"])
+        skips = value.get("skip_sets") or [[] for _ in timesteps]
+        if not isinstance(skips, Sequence) or len(skips) != len(timesteps):
+            raise ValueError(f"skip_sets must be {len(timesteps)} lists, one per time step")
+        schedule = Schedule(tuple(timesteps), tuple(tuple(str(u) for u in s) for s in skips))
+    elif isinstance(value, Sequence) and not isinstance(value, str):
+        schedule = Schedule.full(_int_list(value))
+    else:
+        raise ValueError(f"expected a schedule (a list of time steps); got {value!r}")
+    if steps is not None and len(schedule.timesteps) != steps:
+        raise ValueError(f"expected {steps} time steps; got {len(schedule.timesteps)}")
+    return schedule
+
+
+def _int_list(values: Any) -> list[int]:
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ValueError(f"time steps must be a list of integers; got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+            raise ValueError(f"time step {v!r} is not an integer")
+        out.append(int(v))
+    return out

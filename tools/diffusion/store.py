@@ -1,0 +1,149 @@
+"""SQLite store of a search: every evaluated candidate is written (and committed) the moment
+its FID is known, so a search killed at any point resumes without evaluating anything twice.
+The store doubles as the evolutionary optimizer's evaluation cache (a MutableMapping keyed by
+the candidate's key)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Hashable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import DiffusionInputError
+from .search_space import Schedule
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT UNIQUE NOT NULL,
+    stage TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    fid REAL NOT NULL,
+    macs REAL NOT NULL,
+    seconds REAL NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredEvaluation:
+    stage: str
+    schedule: Schedule
+    fid: float
+    macs: float
+    seconds: float
+
+
+def key_text(key: Hashable) -> str:
+    return json.dumps(key, separators=(",", ":"))
+
+
+class SearchStore(MutableMapping[Hashable, float]):
+    """One search's evaluations in `path` (SQLite, WAL). `config` describes the search (model,
+    reference, steps, solver, budget, images, seed); resuming with another config is refused."""
+
+    def __init__(self, path: str | Path, config: dict[str, Any], resume: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        stored = self._meta("config")
+        wanted = json.dumps(config, sort_keys=True)
+        if stored is None:
+            self._db.execute("INSERT INTO meta VALUES ('config', ?)", (wanted,))
+        elif not resume and len(self):
+            self._db.close()
+            raise DiffusionInputError(
+                "--out", f"{self.path} already holds a search with {self._count_of(path)} "
+                "evaluations; pass --resume to continue it or choose another folder")
+        elif stored != wanted:
+            self._db.close()
+            raise DiffusionInputError(
+                "--resume", f"{self.path} holds a search with another configuration "
+                f"({_diff(json.loads(stored), config)})")
+
+    @staticmethod
+    def _count_of(path: str | Path) -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: Any) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, json.dumps(value)))
+
+    def get_meta(self, name: str) -> Any:
+        text = self._meta(name)
+        return None if text is None else json.loads(text)
+
+    def record(self, key: Hashable, stage: str, schedule: Schedule, fid: float, macs: float,
+               seconds: float) -> None:
+        """Store one evaluation (committed at once); a key already stored is kept as it is."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO evaluations (key, stage, schedule, fid, macs, seconds, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key_text(key), stage, json.dumps(schedule.to_dict()), fid, macs, seconds, time.time()),
+        )
+
+    def evaluations(self) -> list[StoredEvaluation]:
+        rows = self._db.execute(
+            "SELECT stage, schedule, fid, macs, seconds FROM evaluations ORDER BY id").fetchall()
+        out = []
+        for stage, schedule, fid, macs, seconds in rows:
+            data = json.loads(schedule)
+            out.append(StoredEvaluation(
+                stage, Schedule(tuple(data["timesteps"]), tuple(tuple(s) for s in data["skip_sets"])),
+                fid, macs, seconds))
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- MutableMapping: the optimizer's evaluation cache ------------------------------------
+    def __getitem__(self, key: Hashable) -> float:
+        row = self._db.execute("SELECT fid FROM evaluations WHERE key = ?",
+                               (key_text(key),)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return float(row[0])
+
+    def __setitem__(self, key: Hashable, value: float) -> None:
+        # The optimizer writes the score after evaluate() already recorded it with details;
+        # a score set without details (a plain cache write) is kept as a bare row.
+        if key not in self:
+            self._db.execute(
+                "INSERT OR IGNORE INTO evaluations (key, stage, schedule, fid, macs, seconds,"
+                " created) VALUES (?, '', '{}', ?, 0, 0, ?)", (key_text(key), value, time.time()))
+
+    def __delitem__(self, key: Hashable) -> None:
+        raise TypeError("stored evaluations are never deleted")
+
+    def __contains__(self, key: object) -> bool:
+        row = self._db.execute("SELECT 1 FROM evaluations WHERE key = ?",
+                               (key_text(key),)).fetchone()
+        return row is not None
+
+    def __iter__(self) -> Iterator[Hashable]:
+        for (text,) in self._db.execute("SELECT key FROM evaluations ORDER BY id").fetchall():
+            yield _tuples(json.loads(text))
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _diff(stored: dict[str, Any], wanted: dict[str, Any]) -> str:
+    names = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    return "; ".join(f"{n}: stored {stored.get(n)!r}, now {wanted.get(n)!r}" for n in names[:3])
