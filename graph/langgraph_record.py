@@ -1,0 +1,439 @@
+"""The record of one traced LangGraph run, built while it runs.
+
+Each executed LangGraph node becomes a step: a `<node>_state` node (the state slice it
+received, computed from the steps that last wrote those channels), the chat model calls it
+made, and the `<node>` node (its returned update) whose parents are that slice, the parameters
+it read and its chat calls. Each router becomes a `route_<source>` decision node. The
+`final_state` node depends on the last writers of every channel, so feedback on it reaches
+every parameter that shaped the result."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .node import INPUT, OPERATION, Node
+from .op import OpInfo, record_failure
+from .run import Run, _current_run
+
+START = "__start__"
+END = "__end__"
+
+STATE_OP = OpInfo(
+    name="read_state",
+    doc="The state slice a LangGraph node receives: each channel's value as written by the "
+    "steps (or the graph input) it comes from.",
+    builtin=True,
+)
+FINAL_OP = OpInfo(
+    name="final_state",
+    doc="The state the LangGraph run ended with (what invoke returns).",
+    builtin=True,
+)
+CHAT_OP = OpInfo(
+    name="chat_model",
+    doc="A chat model call made inside a LangGraph node: the messages in (constant "
+    "`messages`), the reply text out.",
+    builtin=True,
+)
+
+
+def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
+    """Create nodes in `run` (the caller's naming scope), whatever thread LangGraph uses."""
+    token = _current_run.set(run)
+    try:
+        return make(*args, **kwargs)
+    finally:
+        _current_run.reset(token)
+
+
+@dataclass
+class StepRecord:
+    """One execution of a LangGraph node."""
+
+    node: str
+    step: int
+    task_id: str
+    state: Node
+    parameters_read: list[str] = field(default_factory=list)
+    chats: list[Node] = field(default_factory=list)
+    output: Node | None = None
+    exception: Node | None = None
+    update_keys: tuple[str, ...] = ()
+    goto: tuple[str, ...] = ()
+
+
+@dataclass
+class RouteRecord:
+    """One decision of a router (a conditional edge) after `source`."""
+
+    source: str
+    router: str
+    step: int
+    choices: tuple[Any, ...]
+    destinations: tuple[str, ...]
+    decision: Node
+    parameters_read: list[str] = field(default_factory=list)
+    chosen_by: str | None = None  # the parameter a parameter_route router follows
+
+
+@dataclass(frozen=True)
+class TakenEdge:
+    source: str
+    target: str
+    step: int
+    via: str | None = None  # the router's name for a conditional edge
+
+
+class StepRecorder:
+    """Collects what one node execution reads and calls while it runs."""
+
+    def __init__(self, trace: LangGraphTrace, record: StepRecord, op: OpInfo) -> None:
+        self.trace = trace
+        self.record = record
+        self.op = op
+        self._lock = threading.Lock()
+
+    def read_parameter(self, name: str) -> None:
+        with self._lock:
+            if name not in self.record.parameters_read:
+                self.record.parameters_read.append(name)
+
+    def _parameter_parents(self, names: Iterable[str] | None = None) -> list[tuple[str, Node]]:
+        params = self.trace.parameters
+        chosen = self.record.parameters_read if names is None else names
+        return [(name, params[name]) for name in chosen if name in params]
+
+    def chat_finished(self, messages: list[str], reply: str, model: str) -> None:
+        parents = [("state", self.record.state), *self._parameter_parents()]
+        parents += [("previous_reply", c) for c in self.record.chats[-1:]]
+        constants = {"model": model, "messages": messages}
+        node = _with_run(
+            self.trace.run, Node.make, reply, f"{self.record.node}_llm", OPERATION,
+            tuple(parents), CHAT_OP, info={"constants": constants},
+        )
+        with self._lock:
+            self.record.chats.append(node)
+
+    def chat_failed(self, messages: list[str], exc: BaseException, model: str) -> None:
+        parents = (("state", self.record.state), *self._parameter_parents())
+        error = _with_run(
+            self.trace.run, record_failure, CHAT_OP, parents,
+            {"model": model, "messages": messages}, exc,
+        )
+        with self._lock:
+            self.record.chats.append(error.exception_node)
+
+    def _parents(self, hidden: Iterable[Node], code: Node | None) -> tuple[tuple[str, Node], ...]:
+        parents: list[tuple[str, Node]] = [("__code", code)] if code is not None else []
+        parents.append(("state", self.record.state))
+        parents += self._parameter_parents()
+        known = {id(p) for _, p in parents}
+        parents += [(n.name, n) for n in hidden if id(n) not in known]
+        parents += [("llm", c) for c in self.record.chats]
+        return tuple(parents)
+
+    def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
+        self.record.update_keys = update_keys(result)
+        self.record.goto = goto_targets(result)
+        self.record.output = _with_run(
+            self.trace.run, Node.make, result, self.record.node, OPERATION,
+            self._parents(hidden, code), self.op,
+        )
+        self.trace.wrote(self.record)
+
+    def fail(
+        self,
+        exc: BaseException,
+        hidden: Iterable[Node] = (),
+        code: Node | None = None,
+        op: OpInfo | None = None,
+        error_line: int | None = None,
+    ) -> None:
+        error = _with_run(
+            self.trace.run, record_failure, op or self.op, self._parents(hidden, code), None,
+            exc, None, None, None, error_line,
+        )
+        self.record.exception = error.exception_node
+        self.trace.failed(self.record)
+
+
+class RouteRecorder:
+    """Collects the parameters a router reads."""
+
+    def __init__(self) -> None:
+        self.parameters_read: list[str] = []
+
+    def read_parameter(self, name: str) -> None:
+        if name not in self.parameters_read:
+            self.parameters_read.append(name)
+
+
+class LangGraphTrace:
+    """The record of one run of a traced LangGraph graph.
+
+    `input` is the graph input node; `steps` the node executions in order of completion;
+    `routes` the routers' decisions; `output` the final-state node (None until the run ends,
+    or when it failed); `exception` the exception node of the node that made the run fail.
+    `value` is what invoke returned."""
+
+    def __init__(
+        self,
+        graph_name: str,
+        run: Run,
+        parameters: Mapping[str, Node],
+        graph_input: Any,
+        aggregate_channels: frozenset[str],
+        static_edges: set[tuple[str, str]],
+        waiting_edges: set[tuple[tuple[str, ...], str]],
+    ) -> None:
+        self.graph_name = graph_name
+        self.run = run
+        self.parameters = dict(parameters)
+        self.aggregate_channels = aggregate_channels
+        self.static_edges = static_edges
+        self.waiting_edges = waiting_edges
+        self.steps: list[StepRecord] = []
+        self.routes: list[RouteRecord] = []
+        self.failures: list[StepRecord] = []
+        self.output: Node | None = None
+        self.exception: Node | None = None
+        self.value: Any = None
+        self._lock = threading.Lock()
+        self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
+        self._restored: dict[str, Node] = {}
+        self._by_task: dict[str, StepRecord] = {}
+        self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
+        self._input_keys = frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
+
+    # -- recording (called from the node wrappers, possibly from several threads) -----------
+    def begin_step(self, node: str, step: int, task_id: str, state: Any, op: OpInfo) -> StepRecorder:
+        keys = state_keys(state)
+        parents = self._state_parents(node, step, keys, state)
+        data = dict(state) if isinstance(state, Mapping) else state
+        slice_node = _with_run(self.run, Node.make, data, f"{node}_state", OPERATION, parents, STATE_OP)
+        record = StepRecord(node=node, step=step, task_id=task_id, state=slice_node)
+        with self._lock:
+            self._by_task[task_id] = record
+        return StepRecorder(self, record, op)
+
+    def _state_parents(
+        self, node: str, step: int, keys: Sequence[str], state: Any
+    ) -> tuple[tuple[str, Node], ...]:
+        parents: list[tuple[str, Node]] = []
+        seen: set[int] = set()
+
+        def add(arg: str, parent: Node) -> None:
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                parents.append((arg, parent))
+
+        with self._lock:
+            writes = list(self._writes)
+            routes = [r for r in self.routes if r.step == step - 1 and node in r.destinations]
+        for key in keys:
+            writers = [w for s, ch, w in writes if ch == key and s < step]
+            if writers:
+                for writer in writers if key in self.aggregate_channels else writers[-1:]:
+                    add(key, writer)
+            elif key in self._input_keys:
+                add(key, self.input)
+            else:
+                add(key, self._restored_node(key, state))
+        for route in routes:
+            add("route", route.decision)
+        return tuple(parents)
+
+    def _restored_node(self, key: str, state: Any) -> Node:
+        """A channel value this run did not write: it came from a checkpoint."""
+        with self._lock:
+            found = self._restored.get(key)
+        if found is None:
+            value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
+            found = _with_run(self.run, Node.make, value, f"restored_{key}", INPUT)
+            with self._lock:
+                found = self._restored.setdefault(key, found)
+        return found
+
+    def wrote(self, record: StepRecord) -> None:
+        assert record.output is not None
+        with self._lock:
+            self.steps.append(record)
+            for key in record.update_keys:
+                self._writes.append((record.step, key, record.output))
+
+    def failed(self, record: StepRecord) -> None:
+        with self._lock:
+            self.failures.append(record)
+
+    def step_of_task(self, task_id: str) -> StepRecord | None:
+        with self._lock:
+            return self._by_task.get(task_id)
+
+    def record_route(
+        self,
+        source: str,
+        router: str,
+        step: int,
+        task_id: str,
+        op: OpInfo,
+        result: Any,
+        ends: Mapping[Any, str] | None,
+        reads: Sequence[str],
+        chosen_by: str | None = None,
+    ) -> RouteRecord:
+        choices = tuple(result) if isinstance(result, (list, tuple)) else (result,)
+        destinations = tuple(destination(c, ends) for c in choices)
+        parents: list[tuple[str, Node]] = []
+        source_step = self.step_of_task(task_id)
+        if source_step is not None and source_step.output is not None:
+            parents.append((source, source_step.output))
+        else:
+            parents.append(("input", self.input))
+        parents += [(name, self.parameters[name]) for name in reads if name in self.parameters]
+        data = destinations[0] if len(destinations) == 1 else list(destinations)
+        decision = _with_run(self.run, Node.make, data, f"route_{source}", OPERATION, tuple(parents), op)
+        route = RouteRecord(
+            source, router, step, choices, destinations, decision, list(reads), chosen_by
+        )
+        with self._lock:
+            self.routes.append(route)
+        return route
+
+    def finish(self, value: Any, output_keys: Sequence[str]) -> Node:
+        """Make the final-state node once the run has returned `value`."""
+        with self._lock:
+            writes = list(self._writes)
+            end_routes = [r for r in self.routes if END in r.destinations]
+        parents: list[tuple[str, Node]] = []
+        seen: set[int] = set()
+        for key in output_keys:
+            writers = [w for _, ch, w in writes if ch == key]
+            chosen = writers if key in self.aggregate_channels else writers[-1:]
+            if not chosen and key in self._input_keys:
+                chosen = [self.input]
+            for w in chosen:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    parents.append((key, w))
+        for route in end_routes:
+            if id(route.decision) not in seen:
+                seen.add(id(route.decision))
+                parents.append(("route", route.decision))
+        if not parents:
+            parents.append(("input", self.input))
+        self.value = value
+        self.output = _with_run(self.run, Node.make, value, "final_state", OPERATION, tuple(parents), FINAL_OP)
+        return self.output
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def executed(self) -> list[str]:
+        """The LangGraph nodes in the order they ran (a node in a loop appears each time)."""
+        return [s.node for s in sorted(self.steps + self.failures, key=lambda s: s.state.order)]
+
+    @property
+    def edges(self) -> list[TakenEdge]:
+        """The edges the run actually took, START and END included."""
+        return taken_edges(self)
+
+    def parameters_read(self) -> dict[str, list[str]]:
+        """For each LangGraph node, the parameters it read (in the order first read)."""
+        out: dict[str, list[str]] = {}
+        for record in [*self.steps, *self.failures]:
+            names = out.setdefault(record.node, [])
+            names += [n for n in record.parameters_read if n not in names]
+        for route in self.routes:
+            names = out.setdefault(f"route_{route.source}", [])
+            names += [n for n in route.parameters_read if n not in names]
+        return out
+
+    def __repr__(self) -> str:
+        return f"<LangGraphTrace {self.graph_name}: {' -> '.join(self.executed) or '(no steps)'}>"
+
+
+def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
+    steps = sorted([*trace.steps, *trace.failures], key=lambda s: (s.step, s.state.order))
+    if not steps and not trace.routes:
+        return []
+    first = min((s.step for s in steps), default=0)
+    edges: list[TakenEdge] = []
+    for record in steps:
+        found = False
+        for route in trace.routes:
+            if route.step == record.step - 1 and record.node in route.destinations:
+                edges.append(TakenEdge(route.source, record.node, record.step, route.router))
+                found = True
+        for prev in steps:
+            if prev.step != record.step - 1 or prev.exception is not None:
+                continue
+            if (prev.node, record.node) in trace.static_edges or record.node in prev.goto:
+                edges.append(TakenEdge(prev.node, record.node, record.step))
+                found = True
+        for starts, end in trace.waiting_edges:
+            if end == record.node:
+                for start in starts:
+                    if any(p.node == start and p.step < record.step for p in steps):
+                        edges.append(TakenEdge(start, end, record.step, "join"))
+                        found = True
+        if not found and record.step == first:
+            edges.append(TakenEdge(START, record.node, record.step))
+    for route in trace.routes:
+        if END in route.destinations:
+            edges.append(TakenEdge(route.source, END, route.step + 1, route.router))
+    for record in steps:
+        if record.exception is None and ((record.node, END) in trace.static_edges or END in record.goto):
+            edges.append(TakenEdge(record.node, END, record.step + 1))
+    return edges
+
+
+def destination(choice: Any, ends: Mapping[Any, str] | None) -> str:
+    node = getattr(choice, "node", None)  # a Send packet
+    if node is not None and not isinstance(choice, (str, bool, int)):
+        return str(node)
+    if ends:
+        return str(ends.get(choice, choice))
+    return str(choice)
+
+
+def state_keys(state: Any) -> list[str]:
+    if isinstance(state, Mapping):
+        return [str(k) for k in state]
+    fields = getattr(type(state), "model_fields", None)
+    if fields is not None:
+        return list(fields)
+    dataclass_fields = getattr(state, "__dataclass_fields__", None)
+    if dataclass_fields is not None:
+        return list(dataclass_fields)
+    return []
+
+
+def update_keys(result: Any) -> tuple[str, ...]:
+    """The channels a node's return value writes (a dict, a Command, or a list of those)."""
+    if result is None:
+        return ()
+    if isinstance(result, Mapping):
+        return tuple(str(k) for k in result)
+    if isinstance(result, (list, tuple)):
+        keys: list[str] = []
+        for item in result:
+            keys += [k for k in update_keys(item) if k not in keys]
+        return tuple(keys)
+    as_tuples = getattr(result, "_update_as_tuples", None)  # a Command
+    if callable(as_tuples):
+        return tuple(dict.fromkeys(str(k) for k, _ in as_tuples()))
+    return tuple(state_keys(result))
+
+
+def goto_targets(result: Any) -> tuple[str, ...]:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    targets: list[str] = []
+    for item in items:
+        goto = getattr(item, "goto", None)
+        if goto is None or not hasattr(item, "_update_as_tuples"):
+            continue
+        for g in goto if isinstance(goto, (list, tuple)) else [goto]:
+            targets.append(destination(g, None))
+    return tuple(targets)

@@ -1,0 +1,374 @@
+"""Instrumenting a LangGraph StateGraph: every node and every router is wrapped so that, in a
+traced run, it records itself; outside a traced run it behaves exactly as before.
+
+A wrapper keeps the wrapped function's signature (LangGraph reads it to decide what to inject:
+config, runtime, store, writer) and adds `config` when the function lacks it, so the wrapper
+can find the run's record; `config` is not passed on to a function that did not ask for it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import inspect
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import run_in_executor
+from langgraph.errors import GraphBubbleUp
+
+from .bundle import function_source
+from .errors import GraphError
+from .langgraph_params import current_reader
+from .langgraph_record import END, LangGraphTrace, RouteRecorder
+from .node import Node
+from .op import OpInfo
+from .run import _tracing, collect_data_reads
+from .sandbox import compile_function, run_in_process
+
+RECORDING_KEY = "__optograph_trace"
+
+
+def recording_of(config: RunnableConfig | None) -> LangGraphTrace | None:
+    if not config:
+        return None
+    found = (config.get("configurable") or {}).get(RECORDING_KEY)
+    return found if isinstance(found, LangGraphTrace) else None
+
+
+def _where(config: RunnableConfig) -> tuple[int, str]:
+    metadata = config.get("metadata") or {}
+    configurable = config.get("configurable") or {}
+    step = metadata.get("langgraph_step", 0)
+    task_id = configurable.get("__pregel_task_id") or metadata.get("langgraph_checkpoint_ns", "")
+    return int(step), str(task_id)
+
+
+def _signature_with_config(fn: Callable[..., Any]) -> tuple[inspect.Signature, bool]:
+    signature = inspect.signature(fn)
+    if "config" in signature.parameters:
+        return signature, True
+    params = list(signature.parameters.values())
+    extra = inspect.Parameter(
+        "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunnableConfig
+    )
+    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    params.insert(at, extra)
+    return signature.replace(parameters=params), False
+
+
+def _hidden(reads: set[Node]) -> list[Node]:
+    return sorted(reads, key=lambda n: n.order)
+
+
+class NodeFunction:
+    """A LangGraph node's function with its description, and its code parameter if any."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        code: Node | None = None,
+        sandbox: str = "process",
+        timeout_s: float = 10.0,
+        memory_mb: int = 1024,
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.is_async = inspect.iscoroutinefunction(fn)
+        source, first_line = function_source(fn)
+        code_object = getattr(fn, "__code__", None)
+        self.source = source
+        self.op = OpInfo(
+            name=name,
+            doc=inspect.getdoc(fn) or f"LangGraph node {name!r}.",
+            source=source,
+            filename=code_object.co_filename if code_object else None,
+            first_line=first_line,
+        )
+        self.code = code
+        self.sandbox = sandbox
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
+
+    def current(self) -> tuple[OpInfo, Callable[..., Any]]:
+        """The description and callable for the code the code parameter holds now."""
+        if self.code is None or self.code._data == self.source:
+            return self.op, self.fn
+        code = self.code._data
+        cached = self._compiled.get(code)
+        if cached is not None:
+            return cached
+        filename = f"<optograph-code {self.name}>"
+        op = OpInfo(name=self.name, doc=self.op.doc, source=code, filename=filename, first_line=1)
+        function_name = self.fn.__name__
+        globals_ = getattr(self.fn, "__globals__", {})
+        if self.sandbox == "inline" or self.is_async:
+            fn = compile_function(code, function_name, globals_, filename)
+        else:
+            limits = (self.timeout_s, self.memory_mb)
+
+            def fn(*args: Any, **kwargs: Any) -> Any:
+                return run_in_process(code, function_name, globals_, args, kwargs, *limits)
+
+        self._compiled = {code: (op, fn)}
+        return op, fn
+
+
+def _node_wrappers(call: NodeFunction) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
+    signature, accepts_config = _signature_with_config(call.fn)
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        config = kwargs.get("config") if accepts_config else kwargs.pop("config", None)
+        op, fn = call.current()
+        trace = recording_of(config)
+        if trace is None:
+            return fn, None, op
+        step, task_id = _where(config or RunnableConfig())
+        state = args[0] if args else None
+        return fn, trace.begin_step(call.name, step, task_id, state, op), op
+
+    def sync_node(*args: Any, **kwargs: Any) -> Any:
+        fn, recorder, op = begin(args, kwargs)
+        if recorder is None:
+            return fn(*args, **kwargs)
+        reader_token = current_reader.set(recorder)
+        tracing_token = _tracing.set(False)
+        try:
+            with collect_data_reads() as reads:
+                try:
+                    result = fn(*args, **kwargs)
+                except GraphBubbleUp:
+                    raise
+                except Exception as exc:
+                    error_line = getattr(exc, "error_line", None)
+                    recorder.fail(exc, _hidden(reads), call.code, op, error_line)
+                    raise
+        finally:
+            _tracing.reset(tracing_token)
+            current_reader.reset(reader_token)
+        recorder.finish(result, _hidden(reads), call.code)
+        return result
+
+    async def async_node(*args: Any, **kwargs: Any) -> Any:
+        fn, recorder, op = begin(args, kwargs)
+        if recorder is None:
+            return await fn(*args, **kwargs)
+        reader_token = current_reader.set(recorder)
+        tracing_token = _tracing.set(False)
+        try:
+            with collect_data_reads() as reads:
+                try:
+                    result = await fn(*args, **kwargs)
+                except GraphBubbleUp:
+                    raise
+                except Exception as exc:
+                    recorder.fail(exc, _hidden(reads), call.code, op)
+                    raise
+        finally:
+            _tracing.reset(tracing_token)
+            current_reader.reset(reader_token)
+        recorder.finish(result, _hidden(reads), call.code)
+        return result
+
+    if call.is_async:
+        functools.update_wrapper(async_node, call.fn)
+        async_node.__signature__ = signature  # type: ignore[attr-defined]
+        return None, async_node
+    functools.update_wrapper(sync_node, call.fn)
+    sync_node.__signature__ = signature  # type: ignore[attr-defined]
+    in_executor = functools.partial(run_in_executor, None, sync_node)
+    return sync_node, in_executor
+
+
+def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | None:
+    """The user function behind a LangGraph RunnableCallable (sync first), if there is one."""
+    from langgraph._internal._runnable import RunnableCallable
+
+    if type(runnable) is not RunnableCallable:
+        return None
+    func = getattr(runnable, "func", None)
+    afunc = getattr(runnable, "afunc", None)
+    if func is not None and (inspect.isfunction(func) or inspect.ismethod(func)):
+        return func, False
+    if func is None and afunc is not None and inspect.iscoroutinefunction(afunc):
+        return afunc, True
+    return None
+
+
+def _rebuild(runnable: Runnable, func: Callable[..., Any] | None, afunc: Callable[..., Any] | None) -> Runnable:
+    from langgraph._internal._runnable import RunnableCallable
+
+    return RunnableCallable(
+        func,
+        afunc,
+        name=runnable.name,
+        tags=getattr(runnable, "tags", None),
+        trace=getattr(runnable, "trace", True),
+        recurse=getattr(runnable, "recurse", True),
+        explode_args=getattr(runnable, "explode_args", False),
+        **getattr(runnable, "kwargs", {}),
+    )
+
+
+def _as_function(name: str, runnable: Runnable) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A node that is some other Runnable (a subgraph, a chain): call it from a function."""
+
+    def call(state: Any, config: RunnableConfig) -> Any:
+        return runnable.invoke(state, config)
+
+    async def acall(state: Any, config: RunnableConfig) -> Any:
+        return await runnable.ainvoke(state, config)
+
+    for fn in (call, acall):
+        fn.__name__ = name
+        fn.__qualname__ = name
+        fn.__doc__ = f"LangGraph node {name!r}: runs {type(runnable).__name__} {runnable.get_name()!r}."
+    return call, acall
+
+
+def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: Any) -> Runnable:
+    found = _runnable_function(runnable)
+    if found is None:
+        if code is not None:
+            raise GraphError(
+                f"graph node {name!r} is a {type(runnable).__name__}, not a function, so its "
+                "code cannot be a parameter"
+            )
+        call, acall = _as_function(name, runnable)
+        sync_fn, _ = _node_wrappers(NodeFunction(name, call))
+        _, async_fn = _node_wrappers(NodeFunction(name, acall))
+        return _rebuild(runnable, sync_fn, async_fn)
+    fn, _is_async = found
+    node_function = NodeFunction(name, fn, code, **code_options)
+    if code is not None and not node_function.source:
+        raise GraphError(f"graph node {name!r}: its source is not available, so its code cannot be a parameter")
+    sync_fn, async_fn = _node_wrappers(node_function)
+    return _rebuild(runnable, sync_fn, async_fn)
+
+
+# -- routers -------------------------------------------------------------------------------
+
+
+def _route_doc(fn: Any, source: str, ends: Mapping[Any, str] | None) -> str:
+    doc = (inspect.getdoc(fn) or "").strip()
+    parameter = getattr(fn, "__optograph_parameter__", None)
+    if ends:
+        routes = ", ".join(f"{k!r} -> {v}" for k, v in ends.items())
+    else:
+        routes = "any node (the router returns node names)"
+    text = f"Router after {source!r}; possible routes: {routes}."
+    if parameter:
+        text += f" The route is chosen by parameter {parameter!r}."
+    return f"{doc} {text}".strip()
+
+
+def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
+    """A copy of the BranchSpec whose router records its decision."""
+    path: Runnable = spec.path
+    found = _runnable_function(path)
+    if found is not None:
+        fn, is_async = found
+    else:
+        def fn(state: Any, config: RunnableConfig) -> Any:
+            return path.invoke(state, config)
+
+        is_async = False
+    router_name = getattr(fn, "__name__", None) or branch_name
+    if router_name == "<lambda>":
+        router_name = branch_name
+    source_text, first_line = function_source(fn)
+    code_object = getattr(fn, "__code__", None)
+    op = OpInfo(
+        name=router_name,
+        doc=_route_doc(fn, source, spec.ends),
+        source=source_text,
+        filename=code_object.co_filename if code_object else None,
+        first_line=first_line,
+    )
+    signature, accepts_config = _signature_with_config(fn)
+
+    def record(config: RunnableConfig | None, result: Any, reads: RouteRecorder) -> None:
+        trace = recording_of(config)
+        if trace is not None:
+            step, task_id = _where(config or RunnableConfig())
+            trace.record_route(
+                source, router_name, step, task_id, op, result, spec.ends,
+                reads.parameters_read, getattr(fn, "__optograph_parameter__", None),
+            )
+
+    def sync_route(*args: Any, **kwargs: Any) -> Any:
+        config = kwargs.get("config") if accepts_config else kwargs.pop("config", None)
+        reads = RouteRecorder()
+        token = current_reader.set(reads)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            current_reader.reset(token)
+        record(config, result, reads)
+        return result
+
+    async def async_route(*args: Any, **kwargs: Any) -> Any:
+        config = kwargs.get("config") if accepts_config else kwargs.pop("config", None)
+        reads = RouteRecorder()
+        token = current_reader.set(reads)
+        try:
+            result = await fn(*args, **kwargs)
+        finally:
+            current_reader.reset(token)
+        record(config, result, reads)
+        return result
+
+    chosen: Any = async_route if is_async else sync_route
+    functools.update_wrapper(chosen, fn)
+    chosen.__signature__ = signature
+    if is_async:
+        new_path = _rebuild(path, None, chosen) if found else _plain(None, chosen, router_name)
+    else:
+        in_executor = functools.partial(run_in_executor, None, chosen)
+        new_path = _rebuild(path, chosen, in_executor) if found else _plain(chosen, in_executor, router_name)
+    return spec._replace(path=new_path)
+
+
+def _plain(func: Any, afunc: Any, name: str) -> Runnable:
+    from langgraph._internal._runnable import RunnableCallable
+
+    return RunnableCallable(func, afunc, name=name, trace=True)
+
+
+# -- the instrumented builder --------------------------------------------------------------
+
+
+def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> Any:
+    """A copy of the StateGraph builder with every node and router wrapped."""
+    for name in code:
+        if name not in builder.nodes:
+            raise GraphError(
+                f"code parameter for graph node {name!r}: the graph has no such node "
+                f"(nodes: {', '.join(builder.nodes)})"
+            )
+    new = copy.copy(builder)
+    new.nodes = {
+        name: dataclasses.replace(spec, runnable=wrap_node(name, spec.runnable, code.get(name), **code_options))
+        for name, spec in builder.nodes.items()
+        if name != "__default_error_handler__"  # compile() adds it again
+    }
+    new.branches = defaultdict(dict)
+    for source, branches in builder.branches.items():
+        new.branches[source] = {
+            name: wrap_branch(source, name, spec) for name, spec in branches.items()
+        }
+    new.edges = set(builder.edges)
+    new.waiting_edges = set(builder.waiting_edges)
+    new.compiled = False
+    return new
+
+
+def static_edges(builder: Any) -> set[tuple[str, str]]:
+    return set(builder.edges)
+
+
+__all__ = ["END", "RECORDING_KEY", "instrument", "recording_of", "wrap_branch", "wrap_node"]
