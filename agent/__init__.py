@@ -1,5 +1,38 @@
-"""optograph.agent"""
+"""optograph.agent: optimizers that read a traced graph, the LLM layer, and the loop."""
 
-from .llm import get_chat_model
+from .errors import OptimizerError
+from .evolution import EvolutionaryOptimizer, Stage
+from .feedback import FeedbackResult, parse_feedback
+from .llm import LLM, Cassette, LLMCallError, Usage, get_chat_model
+from .loop import optimize
+from .loop_state import OptimizationResult
+from .opro import OPRO
+from .optimizer import Optimizer, apply_updates
+from .optoprime import OptoPrime
+from .reply_parser import Reply, ReplyFormatError, parse_reply
+from .validation import ValidationError
 
-__all__ = ["get_chat_model"]
+# optimize_langgraph is added here by the LangGraph helper (from .langgraph_optimize import ...)
+
+__all__ = [
+    "LLM",
+    "OPRO",
+    "Cassette",
+    "EvolutionaryOptimizer",
+    "FeedbackResult",
+    "LLMCallError",
+    "OptimizationResult",
+    "Optimizer",
+    "OptimizerError",
+    "OptoPrime",
+    "Reply",
+    "ReplyFormatError",
+    "Stage",
+    "Usage",
+    "ValidationError",
+    "apply_updates",
+    "get_chat_model",
+    "optimize",
+    "parse_feedback",
+    "parse_reply",
+]

@@ -1,0 +1,304 @@
+"""The optimization loop as a LangGraph graph, checkpointed in SQLite so that a loop stopped
+at any point (kill -9 included) resumes from its last completed node with the same optimizer
+state, parameter values, history and usage.
+
+    run_workflow -> collect_feedback -> (stop? -> finish) -> propose -> record -> run_workflow
+
+`propose` is the optimizer's step: it proposes, validates and applies all updates or none
+(validation inside the step lets an LLM optimizer show the model its error and retry).
+
+Feedback functions take the workflow's output node and return (see agent/feedback.py):
+text, a number, (score, text), or a dict with "score". Scores are compared with `minimize`
+(default: the optimizer's own `minimize`, else True: lower is better, like a loss). A workflow
+that raises og.ExecutionError is not scored: the error message is the feedback, given to the
+exception node, so the optimizer sees the failing line."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing, nullcontext
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+
+from optograph.graph.errors import ExecutionError
+from optograph.graph.node import Node, feedback_text
+from optograph.graph.run import Run
+
+from .errors import OptimizerError
+from .feedback import is_better, parse_feedback
+from .loop_state import LoopState, OptimizationResult, StopRules, jsonable_values, restore_values
+from .optimizer import Optimizer
+
+EventHandler = Callable[[dict[str, Any]], None]
+
+
+class _Runtime:
+    """What a loop holds in memory besides its checkpointed state: the live graph of the
+    current step (rebuilt by re-running the workflow after a resume) and the callbacks."""
+
+    def __init__(
+        self,
+        workflow: Callable[[], Node],
+        feedback: Callable[[Node], Any],
+        optimizer: Optimizer,
+        rules: StopRules,
+        usage: Any,
+        on_event: EventHandler | None,
+    ) -> None:
+        self.workflow, self.feedback, self.optimizer = workflow, feedback, optimizer
+        self.rules, self.usage, self.on_event = rules, usage, on_event
+        self.output: Node | None = None  # output of the current step, feedback given
+        self.output_step = -1
+        self.synced = False
+
+    def emit(self, event: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event({"event": event, **data})
+
+    # -- keeping memory in step with the checkpoint ---------------------------------------
+    def sync(self, state: LoopState) -> None:
+        """After a resume, put the checkpointed values and optimizer state back in place."""
+        if self.synced:
+            return
+        self.synced = True
+        if state.get("optimizer_state"):
+            self.optimizer.load_state_dict(state["optimizer_state"])
+        restore_values(self.optimizer.parameters, state.get("values", {}))
+        if self.usage is not None and state.get("usage"):
+            self.usage.load_dict(state["usage"])
+
+    def evaluate(self, step: int) -> tuple[Node, Any, float | None, str]:
+        """Run the workflow and give its feedback; (output, feedback value, score, text)."""
+        self.optimizer.zero_feedback()
+        with Run(f"step{step}"):
+            try:
+                output = self.workflow()
+            except ExecutionError as error:
+                output = error.exception_node
+                text = f"the workflow failed: {error}"
+                output.backward(text)
+                return output, text, None, text
+        if not isinstance(output, Node):
+            raise OptimizerError(
+                f"optimize: the workflow must return a node (the traced output); got "
+                f"{type(output).__name__}"
+            )
+        result = parse_feedback(self.feedback(output), "optimize: feedback function")
+        output.backward(result.value)
+        return output, result.value, result.score, feedback_text(result.value)
+
+    def output_for(self, state: LoopState) -> Node:
+        step = state.get("step", 0)
+        if self.output is None or self.output_step != step:  # resumed mid-step: rebuild
+            self.output, _, _, _ = self.evaluate(step)
+            self.output_step = step
+        return self.output
+
+    # -- the nodes --------------------------------------------------------------------------
+    def run_workflow(self, state: LoopState) -> dict[str, Any]:
+        self.sync(state)
+        step = state.get("step", 0)
+        self.output, value, score, text = self.evaluate(step)
+        self.output_step = step
+        return {"score": score, "feedback": text}
+
+    def collect_feedback(self, state: LoopState) -> dict[str, Any]:
+        self.sync(state)
+        self.output_for(state)
+        step, score = state.get("step", 0), state.get("score")
+        update: dict[str, Any] = {}
+        best = state.get("best_score")
+        if score is not None and is_better(score, best, self.rules.minimize):
+            update.update(best_score=score, best_step=step,
+                          best_values=jsonable_values(self.optimizer.parameters), no_improvement=0)
+        elif state.get("evaluated_steps", 0) > 0:
+            update["no_improvement"] = state.get("no_improvement", 0) + 1
+        update["evaluated_steps"] = state.get("evaluated_steps", 0) + 1
+        update["stop_reason"] = self.rules.stop_reason(
+            {**state, **update}, self.usage, self.optimizer
+        )
+        self.emit("evaluated", step=step, score=score, feedback=state.get("feedback", ""),
+                  best_score=update.get("best_score", best))
+        return update
+
+    def propose(self, state: LoopState) -> dict[str, Any]:
+        self.sync(state)
+        self.output_for(state)
+        step = state.get("step", 0)
+        self.emit("proposing", step=step)
+        try:
+            updates = self.optimizer.step()
+        except OptimizerError as error:
+            self.emit("error", step=step, error=str(error))
+            raise
+        changes = {p.name: v for p, v in updates.items()}
+        self.emit("applied", step=step, updates=_preview_values(changes))
+        return {
+            "values": jsonable_values(self.optimizer.parameters),
+            "optimizer_state": self.optimizer.state_dict(),
+            "updates": _preview_values(changes),
+            "usage": self.usage.to_dict() if self.usage is not None else {},
+        }
+
+    def record(self, state: LoopState) -> dict[str, Any]:
+        step = state.get("step", 0)
+        entry = {
+            "step": step,
+            "score": state.get("score"),
+            "feedback": state.get("feedback", ""),
+            "values": state.get("evaluated_values", {}),
+            "updates": state.get("updates", {}),
+        }
+        self.emit("step", **entry)
+        return {"history": [*state.get("history", []), entry], "step": step + 1,
+                "evaluated_values": state.get("values", {})}
+
+    def finish(self, state: LoopState) -> dict[str, Any]:
+        entry = {
+            "step": state.get("step", 0), "score": state.get("score"),
+            "feedback": state.get("feedback", ""), "values": state.get("evaluated_values", {}),
+            "updates": {},
+        }
+        self.emit("stop", reason=state.get("stop_reason"), step=state.get("step", 0),
+                  best_score=state.get("best_score"))
+        return {"history": [*state.get("history", []), entry],
+                "usage": self.usage.to_dict() if self.usage is not None else {}}
+
+    def route(self, state: LoopState) -> str:
+        return "finish" if state.get("stop_reason") else "propose"
+
+
+def build_loop_graph(runtime: _Runtime) -> StateGraph:
+    graph = StateGraph(LoopState)
+    graph.add_node("run_workflow", runtime.run_workflow)
+    graph.add_node("collect_feedback", runtime.collect_feedback)
+    graph.add_node("propose", runtime.propose)
+    graph.add_node("record", runtime.record)
+    graph.add_node("finish", runtime.finish)
+    graph.add_edge(START, "run_workflow")
+    graph.add_edge("run_workflow", "collect_feedback")
+    graph.add_conditional_edges("collect_feedback", runtime.route, ["propose", "finish"])
+    graph.add_edge("propose", "record")
+    graph.add_edge("record", "run_workflow")
+    graph.add_edge("finish", END)
+    return graph
+
+
+def optimize(
+    workflow: Callable[[], Node],
+    feedback: Callable[[Node], Any],
+    optimizer: Optimizer,
+    *,
+    steps: int = 10,
+    target: float | None = None,
+    patience: int | None = None,
+    max_tokens: int | None = None,
+    max_cost: float | None = None,
+    minimize: bool | None = None,
+    restore_best: bool = True,
+    usage: Any = None,
+    checkpoint: str | Path | None = None,
+    thread_id: str = "main",
+    on_event: EventHandler | None = None,
+) -> OptimizationResult:
+    """Optimize the optimizer's parameters: run `workflow()` (it returns the output node),
+    give it `feedback(output)`, step the optimizer; repeat.
+
+    Stops after `steps` optimizer steps, when the score reaches `target`, after `patience`
+    evaluations without improvement, when the LLM usage passes `max_tokens` or `max_cost`
+    (USD), or when the optimizer says it is done (OptoPrime's TERMINATE, the end of an
+    evolutionary search). `usage` defaults to the optimizer's LLM usage. With `checkpoint`
+    (a SQLite file), every node's result is stored; calling optimize() again with the same
+    file and `thread_id` resumes where the last run stopped. `restore_best` leaves the
+    parameters at the best-scoring values seen. `on_event` receives progress dicts
+    ({"event": "start" | "resume" | "evaluated" | "proposing" | "applied" | "step" | "error" |
+    "stop", ...})."""
+    if steps < 0:
+        raise OptimizerError(f"optimize(steps={steps}): must be >= 0")
+    if usage is None:
+        usage = getattr(getattr(optimizer, "llm", None), "usage", None)
+    if minimize is None:
+        minimize = bool(getattr(optimizer, "minimize", True))
+    rules = StopRules(steps, target, patience, max_tokens, max_cost, minimize)
+    runtime = _Runtime(workflow, feedback, optimizer, rules, usage, on_event)
+    config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)
+    with _checkpointer(checkpoint) as saver:
+        app = build_loop_graph(runtime).compile(checkpointer=saver)
+        snapshot = app.get_state(config)
+        if snapshot.values and snapshot.next:
+            _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
+            runtime.emit("resume", step=snapshot.values.get("step", 0), at=list(snapshot.next))
+            final = app.invoke(None, config, durability="sync")
+        elif snapshot.values:  # finished before: report it without running anything
+            _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
+            runtime.sync(snapshot.values)  # type: ignore[arg-type]
+            final = snapshot.values
+        else:
+            initial = _initial_state(optimizer, usage)
+            runtime.synced = True
+            runtime.emit("start", steps=steps, parameters=[p.name for p in optimizer.parameters])
+            final = app.invoke(initial, config, durability="sync")
+    result = OptimizationResult.from_state(final, thread_id, checkpoint)
+    if restore_best and result.best_values:
+        restore_values(optimizer.parameters, result.best_values)
+    return result
+
+
+def _initial_state(optimizer: Optimizer, usage: Any) -> LoopState:
+    values = jsonable_values(optimizer.parameters)
+    return {
+        "step": 0, "values": values, "evaluated_values": values,
+        "optimizer_state": optimizer.state_dict(), "history": [], "no_improvement": 0,
+        "evaluated_steps": 0, "stop_reason": None, "score": None, "best_score": None,
+        "best_values": {}, "best_step": None, "feedback": "", "updates": {},
+        "usage": usage.to_dict() if usage is not None else {},
+    }
+
+
+def _checkpointer(path: str | Path | None) -> Any:
+    if path is None:
+        return nullcontext(InMemorySaver())
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = sqlite3.connect(str(target), check_same_thread=False)
+    except sqlite3.Error as error:
+        raise OptimizerError(f"optimize: cannot open the checkpoint {target}: {error}") from None
+    saver = SqliteSaver(connection)
+    return _closing_saver(saver, connection)
+
+
+class _closing_saver:  # noqa: N801 - a context manager used like closing()
+    def __init__(self, saver: SqliteSaver, connection: sqlite3.Connection) -> None:
+        self.saver, self.connection = saver, connection
+
+    def __enter__(self) -> SqliteSaver:
+        return self.saver
+
+    def __exit__(self, *exc: object) -> None:
+        with closing(self.connection):
+            pass
+
+
+def _check_same_parameters(
+    state: dict[str, Any], optimizer: Optimizer, checkpoint: Any, thread_id: str
+) -> None:
+    stored = set(state.get("values", {}))
+    names = {p.name for p in optimizer.parameters}
+    if stored != names:
+        raise OptimizerError(
+            f"optimize: checkpoint {checkpoint} thread {thread_id!r} holds parameters "
+            f"{sorted(stored)}, not {sorted(names)}; use another thread_id or file"
+        )
+
+
+def _preview_values(values: dict[str, Any]) -> dict[str, Any]:
+    from optograph.graph.preview import preview
+
+    return {name: v if isinstance(v, (int, float, bool)) else preview(v, 300) for name, v in values.items()}
