@@ -24,31 +24,42 @@ class Run:
 
     def __init__(self, name: str = "run") -> None:
         self.name = name
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
+        # next() on an itertools.count and dict.setdefault are atomic in CPython, so threads
+        # sharing a run still get unique names without a lock on the hot path.
+        self._counts: dict[str, itertools.count[int]] = {}
         self._order = itertools.count()
-        self._nodes: weakref.WeakValueDictionary[str, Node] = weakref.WeakValueDictionary()
+        # Plain weak references (no callbacks: cheaper than a WeakValueDictionary), pruned
+        # when the list has doubled since the last pruning.
+        self._refs: list[weakref.ref[Node]] = []
+        self._prune_at = 1024
+        self._prune_lock = threading.Lock()
         self._token: Token[Run | None] | None = None
 
     def unique_name(self, base: str) -> str:
-        with self._lock:
-            k = self._counts.get(base, 0)
-            self._counts[base] = k + 1
+        counter = self._counts.get(base)
+        if counter is None:
+            counter = self._counts.setdefault(base, itertools.count())
+        k = next(counter)
         return base if k == 0 else f"{base}:{k}"
 
     def next_order(self) -> int:
         return next(self._order)
 
     def register(self, node: Node) -> None:
-        self._nodes[node.name] = node
+        self._refs.append(weakref.ref(node))
+        if len(self._refs) >= self._prune_at:
+            with self._prune_lock:
+                self._refs = [r for r in self._refs if r() is not None]
+                self._prune_at = max(1024, 2 * len(self._refs))
 
     def get(self, name: str) -> Node | None:
         """The live node of this run with that name, if any."""
-        return self._nodes.get(name)
+        return next((n for n in self.nodes() if n.name == name), None)
 
     def nodes(self) -> list[Node]:
         """The nodes of this run still alive, in creation (topological) order."""
-        return sorted(self._nodes.values(), key=lambda n: n.order)
+        alive = [n for n in (r() for r in list(self._refs)) if n is not None]
+        return sorted(alive, key=lambda n: n.order)
 
     def __enter__(self) -> Run:
         self._token = _current_run.set(self)

@@ -83,23 +83,21 @@ def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> lis
 def topological(outputs: Sequence[Node]) -> list[Node]:
     """Every node the outputs depend on, parents first (iterative post-order DFS)."""
     order: list[Node] = []
-    done: set[int] = set()
+    seen: set[int] = set()
     for out in outputs:
-        if id(out) in done:
+        if id(out) in seen:
             continue
-        stack: list[tuple[Node, int]] = [(out, 0)]
-        entered = {id(out)}
+        seen.add(id(out))
+        stack = [(out, iter(out.parents))]
         while stack:
-            current, i = stack[-1]
-            if i < len(current.parents):
-                stack[-1] = (current, i + 1)
-                parent = current.parents[i][1]
-                if id(parent) not in done and id(parent) not in entered:
-                    entered.add(id(parent))
-                    stack.append((parent, 0))
+            current, pending = stack[-1]
+            for _, parent in pending:  # resumes where this node's parents were left
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append((parent, iter(parent.parents)))
+                    break
             else:
                 stack.pop()
-                done.add(id(current))
                 order.append(current)
     return order
 
