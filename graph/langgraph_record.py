@@ -294,7 +294,8 @@ class LangGraphTrace:
             parents.append(("input", self.input))
         parents += [(name, self.parameters[name]) for name in reads if name in self.parameters]
         data = destinations[0] if len(destinations) == 1 else list(destinations)
-        decision = _with_run(self.run, Node.make, data, f"route_{source}", OPERATION, tuple(parents), op)
+        base = "route_start" if source == START else f"route_{source}"
+        decision = _with_run(self.run, Node.make, data, base, OPERATION, tuple(parents), op)
         route = RouteRecord(
             source, router, step, choices, destinations, decision, list(reads), chosen_by
         )
