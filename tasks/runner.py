@@ -141,9 +141,11 @@ class TaskRun:
 
     # -- LLM optimizers ------------------------------------------------------------------
     def run_llm_optimizer(self, bar: ProgressBar, total: int) -> str:
+        options = dict(self.spec.optimizer.options)
+        options.setdefault("minimize", not self.maximize)
         optimizer = build_optimizer(
             self.spec.optimizer.name, self.trainable, self.task.where("optimizer", "options"),
-            llm=self.llms.llm("optimizer"), **self.spec.optimizer.options,
+            llm=self.llms.llm("optimizer"), **options,
         )
         last = self.store.last_step()
         if last is not None:
