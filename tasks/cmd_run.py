@@ -21,7 +21,9 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     options = RunOptions(resume=args.resume, llm=args.llm, steps=args.steps,
-                         store=Path(args.store) if args.store else None)
+                         store=Path(args.store) if args.store else None,
+                         cassette=Path(args.cassette) if args.cassette else None,
+                         cassette_mode=args.cassette_mode)
     try:
         result = run_task(args.task, options)
     except KeyboardInterrupt:  # the runner has said where the run is and how to resume it
@@ -42,4 +44,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=_positive, metavar="N",
                    help="steps (evaluations for the evolution optimizer)")
     p.add_argument("--store", metavar="DIR", help="where runs are stored (default: the task's)")
+    p.add_argument("--cassette", metavar="FILE",
+                   help="record the LLM calls to FILE, or replay them from it")
+    p.add_argument("--cassette-mode", choices=("record", "replay", "auto"), default="auto",
+                   help="replay: only recorded calls (offline); auto: replay, record new ones")
     p.set_defaults(handler=run)

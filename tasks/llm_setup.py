@@ -63,6 +63,17 @@ class TaskLLMs:
                     raise TaskError(f"{self.where}: {exc}") from None
         return self._usage, self._cassette
 
+    def check(self) -> None:
+        """Fail early (before a run folder is made) on a spec that cannot work."""
+        model = chat_model_from_spec(self.spec, self.base, self.where)
+        if isinstance(model, str) or model is None:
+            from optograph.agent.llm import canonical_spec
+
+            try:
+                canonical_spec(model)
+            except (OptographError, ValueError) as exc:
+                raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
+
     def llm(self, role: str) -> Any:
         if role not in self._llms:
             from optograph.agent.llm import LLM

@@ -37,6 +37,8 @@ class RunOptions:
     store: Path | None = None
     progress: TextIO | None = None
     quiet: bool = False
+    cassette: Path | None = None  # record/replay the LLM calls here (overrides the task's)
+    cassette_mode: str = "auto"
 
 
 @dataclass
@@ -69,12 +71,7 @@ class TaskRun:
         self.maximize = self.spec.feedback.maximize
         self.parameters = prepared.make_parameters()
         self.trainable = [p for p in self.parameters.values() if p.trainable]
-        optimizer = self.spec.optimizer
-        cassette = None
-        if optimizer.cassette is not None:
-            cassette = (self.task.folder / optimizer.cassette.path, optimizer.cassette.mode)
-        self.llms = TaskLLMs(options.llm or optimizer.llm, self.task.folder,
-                             self.task.where("optimizer", "llm"), cassette)
+        self.llms = task_llms(self.task, options)
         self.best_score: float | None = None
         self.best_values: dict[str, Any] = self.values()
         self.step_index = 0
@@ -305,6 +302,20 @@ def _feedback_text(value: Any) -> str:
     return str(value)
 
 
+def task_llms(task: Task, options: RunOptions) -> TaskLLMs:
+    """The run's LLMs: `--llm` (relative to the working folder) or the task's `llm`
+    (relative to the task file), with the cassette of the options or of the task."""
+    optimizer = task.spec.optimizer
+    cassette = None
+    if options.cassette is not None:
+        cassette = (options.cassette, options.cassette_mode)
+    elif optimizer.cassette is not None:
+        cassette = (task.folder / optimizer.cassette.path, optimizer.cassette.mode)
+    if options.llm is not None:
+        return TaskLLMs(options.llm, Path.cwd(), "--llm", cassette)
+    return TaskLLMs(optimizer.llm, task.folder, task.where("optimizer", "llm"), cassette)
+
+
 def open_run_for(task: Task, options: RunOptions) -> RunStore:
     """The run folder to use: the one to resume (checked to belong to this task) or a new one."""
     store_folder = options.store or Path(task.spec.store)
@@ -325,6 +336,8 @@ def run_task(path: str | Path, options: RunOptions | None = None) -> RunResult:
     options = options or RunOptions()
     task = load_task(path)
     prepared = prepare_task(task)
+    if task.spec.optimizer.name != "evolution" or _takes(prepared.workflow, "llm"):
+        task_llms(task, options).check()
     store = open_run_for(task, options)
     try:
         return TaskRun(prepared, store, options).run()

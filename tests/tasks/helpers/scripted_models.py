@@ -74,3 +74,80 @@ class JsonOnlyModel(BaseChatModel):
         reply = self.replies[self.position % len(self.replies)]
         self.position += 1
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Germany": "Berlin",
+            "Spain": "Madrid", "Egypt": "Cairo", "Canada": "Ottawa", "Australia": "Canberra"}
+
+
+class TaskModel(BaseChatModel):
+    """One scripted model for both roles of a task run. An optimizer prompt (it names the
+    #Variables) gets the next reply of `suggestions` (the last one repeats); a question gets
+    the capital, bare when the system prompt asks for "only" the name, in a sentence else."""
+
+    suggestions: list[str] = []
+    position: int = 0
+    delay_s: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-task"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        import time
+
+        time.sleep(self.delay_s)
+        text = "\n".join(str(m.content) for m in messages)
+        if "#Variables" in text or "suggestion" in text:
+            reply = self.suggestions[min(self.position, len(self.suggestions) - 1)]
+            self.position += 1
+        else:
+            country = next((c for c in CAPITALS if c in str(messages[-1].content)), None)
+            city = CAPITALS.get(country or "", "I do not know")
+            system = str(messages[0].content).lower()
+            reply = city if "only" in system else f"The capital of {country} is {city}."
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+def _suggest(name: str, value: Any) -> str:
+    return json.dumps({"reasoning": "scripted", "answer": "",
+                       "suggestion": {name: value}})
+
+
+def numeric_optimizer() -> TaskModel:
+    """Suggests x = 5 (foobar(5) = 90 >= 50, the target)."""
+    return TaskModel(suggestions=[_suggest("x", 5.0)])
+
+
+def slow_numeric_optimizer() -> TaskModel:
+    """Walks x up slowly (never reaching the target), 0.3 s per call: for kill tests."""
+    return TaskModel(suggestions=[_suggest("x", -1.0 - 0.01 * i) for i in range(1, 200)],
+                     delay_s=0.3)
+
+
+def prompt_optimizer() -> TaskModel:
+    return TaskModel(suggestions=[_suggest("prompt", "Answer with only the name of the city.")])
+
+
+def broken_optimizer() -> TaskModel:
+    """Never gives a usable reply (every step ends without an update)."""
+    return TaskModel(suggestions=["I am not sure what to do."])
+
+
+FIXED_CODE = '''def strange_sort_list(lst):
+    rest = sorted(lst)
+    out = []
+    while rest:
+        out.append(rest.pop(0))
+        if rest:
+            out.append(rest.pop())
+    return out
+'''
+
+
+def code_optimizer() -> TaskModel:
+    """First a still-wrong version (in place sort, no alternation), then the fix."""
+    wrong = "def strange_sort_list(lst):\n    return sorted(lst)\n"
+    return TaskModel(suggestions=[_suggest("code", wrong), _suggest("code", FIXED_CODE)])
