@@ -27,6 +27,7 @@ from typing import Any
 import networkx as nx
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 
 from .errors import ExecutionError, GraphError
 from .langgraph_chat import ChatCallRecorder
@@ -92,6 +93,10 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
     ) -> tuple[LangGraphTrace | None, RunnableConfig, Any]:
         run_context = self.delivery.build(context)
         base: dict[str, Any] = dict(config or {})
+        if self.compiled.checkpointer is False:
+            # A "sync" durability inherited from an enclosing graph (the optimization loop)
+            # makes LangGraph wait on a checkpoint save that never starts without a saver.
+            base["configurable"] = {**(base.get("configurable") or {}), CONFIG_KEY_DURABILITY: "async"}
         if not is_tracing():
             return None, base, run_context  # type: ignore[return-value]
         trace = LangGraphTrace(

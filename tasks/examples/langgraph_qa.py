@@ -197,8 +197,6 @@ def feedback(final_state: dict[str, Any], example: dict[str, Any]) -> tuple[floa
 
 
 def accuracy(parameters: dict[str, og.Node], questions: list[dict[str, Any]], llm: Any) -> float:
-    with og.no_trace():
-        pass
     right = 0
     for example in questions:
         with og.Run("eval"):
