@@ -3,6 +3,7 @@
 from .errors import OptimizerError
 from .evolution import EvolutionaryOptimizer, Stage
 from .feedback import FeedbackResult, parse_feedback
+from .langgraph_opt import optimize_langgraph
 from .llm import LLM, Cassette, LLMCallError, Usage, get_chat_model
 from .loop import optimize
 from .loop_state import OptimizationResult
@@ -11,8 +12,6 @@ from .optimizer import Optimizer, apply_updates
 from .optoprime import OptoPrime
 from .reply_parser import Reply, ReplyFormatError, parse_reply
 from .validation import ValidationError
-
-# optimize_langgraph is added here by the LangGraph helper (from .langgraph_optimize import ...)
 
 __all__ = [
     "LLM",
@@ -33,6 +32,7 @@ __all__ = [
     "apply_updates",
     "get_chat_model",
     "optimize",
+    "optimize_langgraph",
     "parse_feedback",
     "parse_reply",
 ]
