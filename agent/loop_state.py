@@ -78,6 +78,7 @@ class OptimizationResult:
     final_values: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
+    optimizer_state: dict[str, Any] = field(default_factory=dict)
     thread_id: str = "main"
     checkpoint: str | None = None
 
@@ -94,6 +95,7 @@ class OptimizationResult:
             final_values=dict(state.get("values") or {}),
             history=list(state.get("history") or []),
             usage=dict(state.get("usage") or {}),
+            optimizer_state=dict(state.get("optimizer_state") or {}),
             thread_id=thread_id,
             checkpoint=str(checkpoint) if checkpoint is not None else None,
         )

@@ -1,0 +1,225 @@
+"""The optimization loop: stop rules, the feedback convention, events, and resuming from its
+SQLite checkpoint after a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripted_chat import ScriptedChat, last_human
+
+import optograph as og
+from optograph.agent import EvolutionaryOptimizer, OptimizerError, OptoPrime, optimize
+from optograph.graph.search_space import IntRange
+
+
+def step_toward(target: float) -> Any:
+    """A model that reads x from the prompt and moves it 2 toward the target."""
+
+    def script(messages: list[Any]) -> str:
+        x = float(re.search(r"\(float\) x = (\S+)", last_human(messages)).group(1))  # type: ignore[union-attr]
+        new = min(x + 2, target) if x < target else max(x - 2, target)
+        return json.dumps({"reasoning": "move toward the target", "answer": "", "suggestion": {"x": new}})
+
+    return script
+
+
+@og.bundle()
+def loss(v: float) -> float:
+    """Squared distance of v to the secret target."""
+    return (v - 7) ** 2
+
+
+def test_stops_at_the_target_and_records_every_evaluation() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    events: list[dict[str, Any]] = []
+    result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(7))),
+                      steps=20, target=0.0, on_event=events.append)
+    assert result.stop_reason == "target score 0 reached (0)"
+    assert result.scores == [49.0, 25.0, 9.0, 1.0, 0.0]
+    assert result.steps == 4 and result.best_values == {"x": 7.0} and x.data == 7.0
+    assert [e["event"] for e in events[:6]] == [
+        "start", "evaluated", "proposing", "applied", "step", "evaluated"]
+    assert events[-1] == {"event": "stop", "reason": result.stop_reason, "step": 4, "best_score": 0.0}
+    assert result.history[1]["values"] == {"x": 2.0} and result.history[0]["updates"] == {"x": 2.0}
+
+
+def test_stops_after_the_steps_and_keeps_the_best_values() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
+                      steps=5)
+    assert result.stop_reason == "5 steps done" and result.steps == 5
+    assert result.final_values == {"x": 10.0}
+    assert result.best_values == {"x": 6.0} and x.data == 6.0  # restore_best
+    x.set(0.0)
+    kept = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
+                    steps=5, restore_best=False)
+    assert x.data == 10.0 and kept.best_step == 3
+
+
+def test_stops_without_improvement_and_on_terminate() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(-9))),
+                      steps=50, patience=3)
+    assert result.stop_reason == "no improvement for 3 evaluations" and result.steps == 3
+    done = json.dumps({"reasoning": "good enough", "answer": "TERMINATE", "suggestion": {}})
+    result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat([done])),
+                      steps=50)
+    assert result.stop_reason == "the optimizer answered TERMINATE" and result.steps == 1
+
+
+def test_stops_when_the_token_budget_is_spent() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    opt = OptoPrime([x], llm=ScriptedChat(step_toward(100)))
+    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=50, max_tokens=1000)
+    total = opt.llm.usage.total().total_tokens
+    assert result.stop_reason.startswith("token budget 1000 spent")  # type: ignore[union-attr]
+    assert total >= 1000 and total - 1000 < total / result.steps  # stopped at the first step over
+    assert result.usage["total"]["calls"] == result.steps
+
+
+@pytest.mark.parametrize(
+    ("returned", "score", "text"),
+    [
+        (4.0, 4.0, "4.0"),
+        ("too big", None, "too big"),
+        ((4.0, "too big"), 4.0, "score: 4.0; feedback: too big"),
+        ({"score": 4, "hint": "smaller"}, 4.0, "score: 4; hint: smaller"),
+    ],
+)
+def test_feedback_convention(returned: Any, score: float | None, text: str) -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    model = ScriptedChat(step_toward(7))
+    result = optimize(lambda: loss(x), lambda y: returned, OptoPrime([x], llm=model), steps=1)
+    assert result.history[0]["score"] == score and result.history[0]["feedback"] == text
+    assert f"#Feedback\n{text}\n" in last_human(model.calls[0])
+
+
+def test_bad_feedback_and_bad_workflows_are_reported() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    opt = OptoPrime([x], llm=ScriptedChat(step_toward(7)))
+    with pytest.raises(OptimizerError, match="feedback function: expected text, a number"):
+        optimize(lambda: loss(x), lambda y: None, opt, steps=1)
+    with pytest.raises(OptimizerError, match="the workflow must return a node"):
+        optimize(lambda: 3, lambda y: 1.0, opt, steps=1)
+
+
+def test_a_failing_workflow_becomes_feedback_on_the_failing_line() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+
+    @og.bundle()
+    def checked(v: float) -> float:
+        """Inverse of v."""
+        return 1 / v
+
+    model = ScriptedChat(step_toward(7))
+    result = optimize(lambda: checked(x), lambda y: y.data, OptoPrime([x], llm=model), steps=1)
+    first = result.history[0]
+    assert first["score"] is None and "ZeroDivisionError" in first["feedback"]
+    prompt = last_human(model.calls[0])
+    assert "(exception) exception_checked = (ZeroDivisionError)" in prompt
+    assert "return 1 / v" in prompt  # the failing line, shown to the optimizer
+    assert result.history[1]["score"] == 0.5
+
+
+def test_the_evolutionary_optimizer_runs_in_the_loop_until_its_search_ends() -> None:
+    x = og.node(0, trainable=True, name="x", search_space=IntRange(0, 50))
+    opt = EvolutionaryOptimizer([x], population=6, top_k=2, mutants=3, crossovers=1, generations=4)
+    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=100)
+    assert result.stop_reason == "the search is complete"
+    assert len(opt.history) == 24 and result.steps == 24
+    best_values, best_score = min(opt.history, key=lambda item: item[1])
+    assert result.best_values == best_values and result.best_score == best_score
+    assert x.data == best_values["x"]
+
+
+CRASH_SCRIPT = """
+import json, os, re, signal, sys
+sys.path.insert(0, {tests!r})
+import optograph as og
+from optograph.agent import OptoPrime, optimize
+from scripted_chat import ScriptedChat, last_human
+
+KILL = os.environ.get("KILL", "")
+
+def script(messages):
+    prompt = last_human(messages)
+    x = float(re.search(r"\\(float\\) x = (\\S+)", prompt).group(1))
+    if KILL == "model" and x == 4.0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return json.dumps({{"reasoning": "r", "answer": "", "suggestion": {{"x": x + 1}}}})
+
+x = og.node(0.0, trainable=True, name="x")
+
+@og.bundle()
+def loss(v):
+    "Squared distance to 7."
+    return (v - 7) ** 2
+
+def feedback(y):
+    if KILL == "feedback" and y.data == 4.0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return y.data
+
+opt = OptoPrime([x], llm=ScriptedChat(script), memory_size=2)
+result = optimize(lambda: loss(x), feedback, opt, steps=7, checkpoint=sys.argv[1])
+print(json.dumps({{"history": result.history, "state": result.optimizer_state,
+                  "best": result.best_values, "steps": result.steps, "x": x.data,
+                  "usage": result.usage["total"]["calls"]}}))
+"""
+
+
+def run_script(script: Path, checkpoint: Path, kill: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KILL": kill}
+    return subprocess.run([sys.executable, str(script), str(checkpoint)], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def crash_script(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The script, and what it gives when it runs uninterrupted."""
+    folder = tmp_path_factory.mktemp("crash")
+    script = folder / "crash.py"
+    script.write_text(textwrap.dedent(CRASH_SCRIPT.format(tests=str(Path(__file__).parent))))
+    straight = run_script(script, folder / "straight.sqlite")
+    assert straight.returncode == 0, straight.stderr
+    return script, json.loads(straight.stdout)
+
+
+# killed in the model call, the resumed loop rebuilds the step's graph before proposing (the
+# harder path); killed in the feedback function, it simply reruns the step
+@pytest.mark.parametrize("kill_in", ["model", pytest.param("feedback", marks=pytest.mark.slow)])
+def test_resume_after_kill_9_gives_the_same_run(
+    tmp_path: Path, kill_in: str, crash_script: tuple[Path, dict[str, Any]]
+) -> None:
+    script, expected = crash_script
+    killed = run_script(script, tmp_path / "crash.sqlite", kill=kill_in)
+    assert killed.returncode == -9 and killed.stdout == ""
+    resumed = run_script(script, tmp_path / "crash.sqlite")
+    assert resumed.returncode == 0, resumed.stderr
+    got = json.loads(resumed.stdout)
+    assert got["history"] == expected["history"]
+    assert got["state"]["memory"] == expected["state"]["memory"]  # optimizer memory carried over
+    assert got["best"] == expected["best"] == {"x": 7.0} and got["x"] == 7.0
+    assert got["steps"] == 7 and got["usage"] == expected["usage"]
+    if kill_in == "model":
+        again = run_script(script, tmp_path / "crash.sqlite")  # finished: reported, not rerun
+        assert json.loads(again.stdout)["history"] == expected["history"]
+
+
+def test_a_checkpoint_of_other_parameters_is_refused(tmp_path: Path) -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    path = tmp_path / "c.sqlite"
+    optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(7))),
+             steps=1, checkpoint=path)
+    z = og.node(0.0, trainable=True, name="z")
+    with pytest.raises(OptimizerError, match=r"holds parameters \['x'\], not \['z'\]"):
+        optimize(lambda: loss(z), lambda y: y.data, OptoPrime([z], llm=ScriptedChat([])),
+                 steps=1, checkpoint=path)
