@@ -39,13 +39,16 @@ class PreparedTask:
         return self.task.spec.name
 
     def make_parameters(self) -> dict[str, og.Node]:
-        """Fresh nodes for the task's parameters (trainable ones are what the optimizer sees)."""
+        """Fresh nodes for the task's parameters (trainable ones are what the optimizer sees),
+        named in a run scope of their own so their names are exactly the task's."""
         nodes = {}
-        for name, spec in self.task.spec.parameters.items():
-            nodes[name] = og.node(
-                spec.value, trainable=spec.trainable, name=name, description=spec.description,
-                constraint=spec.constraint, search_space=self.spaces.get(name),
-            )
+        with og.Run(self.name):
+            for name, spec in self.task.spec.parameters.items():
+                nodes[name] = og.node(
+                    spec.value, trainable=spec.trainable, name=name,
+                    description=spec.description, constraint=spec.constraint,
+                    search_space=self.spaces.get(name),
+                )
         return nodes
 
     def run_workflow(self, parameters: dict[str, og.Node], example: Any) -> og.Node:

@@ -142,7 +142,15 @@ def load_examples(spec: DataSpec, task: Task) -> list[Any]:
     where = task.where("data", "file" if spec.file else "generator")
     if spec.generator is not None:
         fn = resolve_reference(spec.generator, task.folder, where)
-        check_callable(fn, spec.generator, where, (0,))
+        if not callable(fn):
+            raise TaskError(f"{where}: {spec.generator!r} is {type(fn).__name__}, not a function")
+        try:
+            inspect.signature(fn).bind(**spec.options)
+        except TypeError as exc:
+            raise TaskError(f"{where}: generator {spec.generator!r} does not take the options "
+                            f"{sorted(spec.options)}: {exc}") from None
+        except ValueError:
+            pass  # no signature to check
         try:
             examples = list(fn(**spec.options))
         except Exception as exc:

@@ -98,8 +98,8 @@ class ParameterSpec(_Strict):
         expected = checks.get(self.type)
         wrong_bool = self.type in ("float", "int") and isinstance(self.value, bool)
         if expected is not None and (wrong_bool or not isinstance(self.value, expected)):
-            raise ValueError(
-                f"value {self.value!r:.60} is not of the declared type {self.type}"
+            raise ValueError(  # "@." + field: the error belongs to the value field
+                f"@.value: {self.value!r:.60} is not of the declared type {self.type}"
             )
         return self
 
@@ -297,7 +297,10 @@ def describe_validation_error(exc: ValidationError, path: Path, located: Located
     first = errors[0]
     location = _yaml_location(tuple(first["loc"]), located.data)
     message = _message(first)
-    if message.startswith("@"):  # a model-level check that names its own field
+    if message.startswith("@."):  # a model check naming a field of its own model
+        field, _, message = message[2:].partition(": ")
+        location = (*location, *field.split("."))
+    elif message.startswith("@"):  # a model check naming a field from the top
         field, _, message = message[1:].partition(": ")
         location = tuple(field.split("."))
     line = located.line_of(location)

@@ -1,0 +1,175 @@
+"""`optograph run` on every example with scripted models, then `runs`, `show` and resume:
+the behaviour users rely on (steps stored, target stops the run, best parameters printed,
+a run continues where it stopped, bad run folders get one line and exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tasks_paths import EXAMPLES, scripted
+
+from optograph.tasks.cli import main
+from optograph.tasks.run_view import RunView
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", *args])
+
+
+def only_run(store: Path) -> Path:
+    runs = [p for p in store.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_numeric_example_reaches_its_target(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store),
+                   "--llm", scripted("numeric_optimizer"))
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert "target 50 reached" in out and "x = 5.0" in out
+    assert "score 6 best 6" in err  # the progress line of step 0
+    view = RunView.load(only_run(store))
+    assert [r.score for r in view.steps] == [6.0, 90.0]
+    assert view.steps[0].updates == {"x": 5.0}
+    assert view.status.startswith("stopped: target")
+    assert view.calls and "#Variables" in view.calls[0].prompt
+    assert view.totals()["tokens"] > 0
+
+
+def test_prompt_example_uses_the_data_and_the_workflow_llm(store: Path) -> None:
+    assert run_cli(str(EXAMPLES / "prompt_qa.yaml"), "--store", str(store),
+                   "--llm", scripted("prompt_optimizer")) == 0
+    view = RunView.load(only_run(store))
+    assert [r.score for r in view.steps] == [0.0, 1.0]
+    assert "expected 'Paris'" in view.steps[0].feedback
+    assert view.best()[1]["prompt"] == "Answer with only the name of the city."
+    roles = {c.role for c in view.calls}
+    assert roles == {"optimizer", "workflow"}
+
+
+def test_code_example_is_fixed_until_its_tests_pass(store: Path) -> None:
+    assert run_cli(str(EXAMPLES / "code_fix.yaml"), "--store", str(store),
+                   "--llm", scripted("code_optimizer")) == 0
+    view = RunView.load(only_run(store))
+    scores = [r.score for r in view.steps]
+    assert scores[0] < 1.0 and scores[-1] == 1.0
+    assert "tests pass" in view.steps[0].feedback
+    assert "def strange_sort_list" in view.best()[1]["code"]
+
+
+def test_unusable_replies_leave_parameters_unchanged(store: Path) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), "--steps", "2",
+                   "--llm", scripted("broken_optimizer")) == 0
+    view = RunView.load(only_run(store))
+    assert len(view.steps) == 2
+    assert all(r.note and r.note.startswith("no update") for r in view.steps)
+    assert all(r.next_values == {"x": -1.0} for r in view.steps)
+
+
+def test_resume_continues_after_the_last_stored_step(store: Path) -> None:
+    task = str(EXAMPLES / "numeric.yaml")
+    llm = scripted("slow_numeric_optimizer")
+    assert run_cli(task, "--store", str(store), "--steps", "2", "--llm", llm) == 0
+    folder = only_run(store)
+    first = RunView.load(folder)
+    assert [r.step for r in first.steps] == [0, 1]
+    assert run_cli(task, "--store", str(store), "--steps", "4", "--llm", llm,
+                   "--resume", str(folder)) == 0
+    resumed = RunView.load(folder)
+    assert [r.step for r in resumed.steps] == [0, 1, 2, 3]
+    assert resumed.steps[:2] == first.steps  # nothing stored was lost or rewritten
+    assert resumed.steps[2].values == first.steps[1].next_values
+    assert resumed.totals()["tokens"] > first.totals()["tokens"]
+
+
+def test_runs_and_show(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store),
+                   "--llm", scripted("numeric_optimizer")) == 0
+    folder = only_run(store)
+    capsys.readouterr()
+    assert main(["runs", "--store", str(store)]) == 0
+    listing = capsys.readouterr().out
+    assert folder.name in listing and "numeric" in listing
+    assert main(["show", folder.name, "--store", str(store)]) == 0
+    shown = capsys.readouterr().out
+    assert "best score 90" in shown and "x = 5.0" in shown and "step    1" in shown
+    assert main(["show", str(folder), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["best_parameters"] == {"x": 5.0} and data["scores"] == [6.0, 90.0]
+
+
+def test_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "plain").mkdir()
+    for argv in (["show", str(tmp_path / "plain")], ["report", str(tmp_path / "plain")],
+                 ["run", str(EXAMPLES / "numeric.yaml"), "--resume", str(tmp_path / "plain")],
+                 ["show", str(tmp_path / "absent")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert "not an optograph run" in err or "no such run folder" in err
+
+
+def test_a_run_of_another_task_is_refused(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store),
+                   "--llm", scripted("numeric_optimizer")) == 0
+    folder = only_run(store)
+    before = RunView.load(folder).steps
+    assert run_cli(str(EXAMPLES / "prompt_qa.yaml"), "--resume", str(folder),
+                   "--llm", scripted("prompt_optimizer")) == 2
+    assert "belongs to task 'numeric'" in capsys.readouterr().err
+    assert RunView.load(folder).steps == before
+
+
+def test_bad_command_line_values(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", str(EXAMPLES / "numeric.yaml"), "--steps", "0"])
+    assert caught.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--llm", "nosuch:model") == 2
+    assert "unknown provider" in capsys.readouterr().err
+
+
+def test_evolution_task_searches_and_resumes_without_reevaluating(tmp_path: Path) -> None:
+    (tmp_path / "wf.py").write_text(
+        "import optograph as og\n"
+        "CALLS = []\n"
+        "@og.bundle()\n"
+        "def distance(a, b):\n    return (a - 3) ** 2 + (b + 2) ** 2\n"
+        "def run(a, b):\n    CALLS.append(1)\n    return distance(a, b)\n"
+        "def fb(out):\n    return float(out)\n"
+    )
+    (tmp_path / "t.yaml").write_text(
+        "name: search\nworkflow: wf.py:run\nparameters:\n"
+        "  a: {value: 0, type: int, search_space: {int_range: [-5, 5]}}\n"
+        "  b: {value: 0, type: int, search_space: {int_range: [-5, 5]}}\n"
+        "feedback: {function: wf.py:fb, maximize: false}\n"
+        "optimizer: {name: evolution, options: {population: 10, top_k: 3, mutants: 5, "
+        "crossovers: 2}}\nbudget: {evaluations: 25}\n"
+    )
+    store = tmp_path / "runs"
+    assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store)) == 0
+    folder = only_run(store)
+    first = RunView.load(folder)
+    assert len(first.steps) == 25
+    assert first.best()[0] == min(r.score for r in first.steps)
+    keys = [tuple(r.values.values()) for r in first.steps]
+    assert len(set(keys)) == len(keys)  # no candidate evaluated twice
+    assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store), "--resume", str(folder),
+                   "--steps", "35") == 0
+    resumed = RunView.load(folder)
+    assert resumed.steps[:25] == first.steps
+    keys = [tuple(r.values.values()) for r in resumed.steps]
+    assert len(resumed.steps) == 35 and len(set(keys)) == 35
+
+
+def test_store_survives_a_damaged_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "runs" / "x"
+    folder.mkdir(parents=True)
+    (folder / "run.sqlite").write_bytes(b"this is not sqlite" * 100)
+    assert main(["show", str(folder)]) == 2
+    assert "not a run database" in capsys.readouterr().err
+    assert main(["runs", "--store", str(tmp_path / "runs")]) == 0
+    assert "unreadable" in capsys.readouterr().out
