@@ -145,6 +145,9 @@ class LLM:
         try:
             reply, source = self._answer(record, chat_messages, params, json_schema)
         except BaseException as error:
+            with self._lock:  # a failed call gives its occurrence back: the retry of it is it
+                if self._occurrences.get(key) == occurrence + 1:
+                    self._occurrences[key] = occurrence
             record.error = _first_line(error)
             record.duration_s = time.perf_counter() - started
             self._append(record)
