@@ -38,17 +38,17 @@ class FeatureExtractor(nn.Module):
 
 
 class DigitsClassifier(nn.Module):
-    """A tiny CNN trained to classify the shipped digits; its penultimate layer is the
-    feature space of the digits FID."""
+    """A tiny CNN trained to classify the shipped digits; its penultimate layer (before the
+    activation, so no feature is ever dead) is the feature space of the digits FID."""
 
     def __init__(self, feature_size: int = DIGITS_FEATURE_SIZE) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # 16 -> 8
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 8 -> 4
-            nn.Flatten(), nn.Linear(64 * 4 * 4, feature_size), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * 4 * 4, feature_size),
         )
-        self.head = nn.Linear(feature_size, 10)
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(feature_size, 10))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.body(images)
@@ -66,7 +66,7 @@ class DigitsFeatures(FeatureExtractor):
     def __init__(self, classifier: DigitsClassifier) -> None:
         super().__init__()
         self.classifier = classifier
-        self.num_features = classifier.head.in_features
+        self.num_features = classifier.head[1].in_features
         self.input_shape = (1, 16, 16)
         self.eval()
 
@@ -80,7 +80,7 @@ class DigitsFeatures(FeatureExtractor):
                 "features", f"{file} does not exist (train it: python -m "
                 "optograph.tools.diffusion.train_features)")
         state = load_file(str(file))
-        classifier = DigitsClassifier(feature_size=state["head.weight"].shape[1])
+        classifier = DigitsClassifier(feature_size=state["head.1.weight"].shape[1])
         classifier.load_state_dict(state)
         return cls(classifier)
 
