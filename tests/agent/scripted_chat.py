@@ -26,7 +26,7 @@ class ScriptedChat(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"script_id": id(self)}
+        return {"script": "scripted"}  # the same identity across instances: cassettes replay
 
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
