@@ -151,3 +151,42 @@ def code_optimizer() -> TaskModel:
     """First a still-wrong version (in place sort, no alternation), then the fix."""
     wrong = "def strange_sort_list(lst):\n    return sorted(lst)\n"
     return TaskModel(suggestions=[_suggest("code", wrong), _suggest("code", FIXED_CODE)])
+
+
+def _qa_answers() -> dict[str, dict[str, Any]]:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "tasks" / "examples" / "data" / "qa_questions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {row["question"]: row for row in rows}
+
+
+class QAGraphModel(BaseChatModel):
+    """Plays every role of the LangGraph QA example: optimizer (suggests an answer prompt
+    asking for "the plain fact"), classifier, answerer (right only under that prompt) and
+    checker (accepts anything but "I am not sure")."""
+
+    position: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-qa-graph"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        text = "\n".join(str(m.content) for m in messages)
+        answers = _qa_answers()
+        question = next((q for q in answers if q in text), None)
+        system = str(messages[0].content).lower() if messages[0].type == "system" else ""
+        if "#Variables" in text:
+            reply = _suggest("answer_prompt", "Answer the {category} question: the plain fact only.")
+        elif "categories" in system and question:
+            reply = answers[question]["category"]
+        elif "Proposed answer:" in text:
+            reply = "no" if "I am not sure" in text else "yes"
+        elif question and "plain fact" in system:
+            reply = answers[question]["answer"]
+        else:
+            reply = "I am not sure."
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
