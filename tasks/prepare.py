@@ -45,11 +45,21 @@ class PreparedTask:
         with og.Run(self.name):
             for name, spec in self.task.spec.parameters.items():
                 nodes[name] = og.node(
-                    spec.value, trainable=spec.trainable, name=name,
+                    self.restore(name, spec.value), trainable=spec.trainable, name=name,
                     description=spec.description, constraint=spec.constraint,
                     search_space=self.spaces.get(name),
                 )
         return nodes
+
+    def restore(self, name: str, value: Any) -> Any:
+        """A value as its search space holds it (a stored dict back into a schedule, ...)."""
+        space = self.spaces.get(name)
+        if space is None:
+            return value
+        try:
+            return space.validate(value)
+        except (ValueError, TypeError):
+            return value
 
     def run_workflow(self, parameters: dict[str, og.Node], example: Any) -> og.Node:
         """One traced run. A failing operation gives its exception node (feedback reaches the

@@ -84,8 +84,15 @@ class LLMCallRecord:
     output_tokens: int
 
 
+def _plain(value: Any) -> Any:
+    """JSON form of a value JSON does not know: its to_dict() (search-space values such as
+    diffusion schedules), else its repr."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else repr(value)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, default=repr)
+    return json.dumps(value, default=_plain)
 
 
 class RunStore:

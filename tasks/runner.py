@@ -84,7 +84,7 @@ class TaskRun:
     def set_values(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
             if name in self.parameters and self.parameters[name].trainable:
-                self.parameters[name].set(value)
+                self.parameters[name].set(self.prepared.restore(name, value))
 
     def better(self, score: float | None) -> bool:
         if score is None or math.isnan(score):
@@ -213,8 +213,8 @@ class TaskRun:
     # -- search optimizer ----------------------------------------------------------------
     def search_key(self, candidate: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
-            p.search_space.key(candidate[p.name]) if p.search_space is not None
-            else repr(candidate[p.name])
+            p.search_space.key(self.prepared.restore(p.name, candidate[p.name]))
+            if p.search_space is not None else repr(candidate[p.name])
             for p in self.trainable
         )
 

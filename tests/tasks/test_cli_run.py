@@ -173,3 +173,83 @@ def test_store_survives_a_damaged_database(tmp_path: Path, capsys: pytest.Captur
     assert "not a run database" in capsys.readouterr().err
     assert main(["runs", "--store", str(tmp_path / "runs")]) == 0
     assert "unreadable" in capsys.readouterr().out
+
+
+SPACE_MODULE = '''
+import random
+from dataclasses import dataclass
+
+import optograph as og
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: int
+    b: int
+
+    def to_dict(self):
+        return {"a": self.a, "b": self.b}
+
+
+class PairSpace:
+    def sample(self, rng):
+        return Pair(rng.randint(0, 9), rng.randint(0, 9))
+
+    def mutate(self, value, rng):
+        return Pair((value.a + rng.choice([-1, 1])) % 10, value.b)
+
+    def crossover(self, x, y, rng):
+        return Pair(x.a, y.b)
+
+    def validate(self, value):
+        if isinstance(value, dict):
+            value = Pair(int(value["a"]), int(value["b"]))
+        if not isinstance(value, Pair):
+            raise ValueError(f"not a pair: {value!r}")
+        return value
+
+    def key(self, value):
+        return (value.a, value.b)
+
+
+def space():
+    return PairSpace()
+
+
+EVALUATED = []
+
+
+@og.bundle()
+def score(pair):
+    EVALUATED.append(pair)
+    return abs(pair.a - 7) + abs(pair.b - 2)
+
+
+def run(pair):
+    return score(pair)
+
+
+def fb(out):
+    return float(out)
+'''
+
+
+def test_search_values_that_are_objects_are_stored_and_restored(tmp_path: Path) -> None:
+    (tmp_path / "pairs.py").write_text(SPACE_MODULE)
+    (tmp_path / "t.yaml").write_text(
+        "name: pairs\nworkflow: pairs.py:run\nparameters:\n"
+        "  pair: {value: {a: 0, b: 0}, search_space: {factory: pairs.py:space}}\n"
+        "feedback: {function: pairs.py:fb, maximize: false}\n"
+        "optimizer: {name: evolution, options: {population: 8, top_k: 3, mutants: 3, "
+        "crossovers: 2}}\nbudget: {evaluations: 12}\n"
+    )
+    store = tmp_path / "runs"
+    assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store)) == 0
+    folder = only_run(store)
+    first = RunView.load(folder)
+    assert first.steps[0].values == {"pair": {"a": 0, "b": 0}}  # stored as its to_dict()
+    assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store), "--resume", str(folder),
+                   "--steps", "20") == 0
+    resumed = RunView.load(folder)
+    pairs = [(r.values["pair"]["a"], r.values["pair"]["b"]) for r in resumed.steps]
+    assert len(pairs) == 20 and len(set(pairs)) == 20  # the replay evaluated nothing twice

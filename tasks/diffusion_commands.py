@@ -1,0 +1,246 @@
+"""`optograph diffusion ...`: search time steps and skip sets of a diffusers UNet, compare
+against diffusers' schedules, evaluate one schedule. torch is imported only when a command
+runs, so `optograph --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from optograph.graph.errors import OptographError
+
+
+class DiffusionCommandError(OptographError, ValueError):
+    """Bad command-line input; one line naming the option."""
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise DiffusionCommandError(f"{option}: expected integers separated by commas; got {text!r}") from None
+    if not values:
+        raise DiffusionCommandError(f"{option}: empty")
+    return values
+
+
+def _macs(text: str | None) -> float | None:
+    if text is None:
+        return None
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(text[-1:].lower(), 1.0)
+    try:
+        value = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        raise DiffusionCommandError(f"--macs-budget: expected a number of MACs (e.g. 3e8 or 300M); got {text!r}") from None
+    if value <= 0:
+        raise DiffusionCommandError(f"--macs-budget: must be positive; got {text!r}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="diffusers folder, hub id, or 'digits' (shipped)")
+    parser.add_argument("--reference", default="digits",
+                        help="'digits', a .npy/.npz file, a folder of images, or proxy[:STEPS]")
+    parser.add_argument("--solver", default="ddim", help="ddim or dpmpp2m (default ddim)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
+    parser.add_argument("--images", type=int, default=250, help="images per FID (default 250)")
+    parser.add_argument("--features", default=None,
+                        help="FID features: 'digits' (default) or inception:PATH.pth")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="reference statistics cache folder")
+    parser.add_argument("--batch-size", type=int, default=256)
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser("diffusion", help="diffusion time-step and architecture search")
+    commands = group.add_subparsers(dest="diffusion_command", metavar="COMMAND")
+    group.set_defaults(handler=lambda args: group.print_help() or 0)
+
+    search = commands.add_parser("search", help="two-stage evolutionary search of a K-step schedule")
+    _common(search)
+    search.add_argument("--steps", type=int, required=True, help="time steps K")
+    search.add_argument("--evaluations", type=int, default=100, help="candidate evaluations N")
+    search.add_argument("--out", required=True, help="folder for search.sqlite and result.json")
+    search.add_argument("--macs-budget", default=None,
+                        help="MACs per image for the second stage (skip sets), e.g. 300M")
+    search.add_argument("--resume", action="store_true", help="continue the search in --out")
+    search.add_argument("--population", type=int, default=50)
+    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--mutants", type=int, default=25)
+    search.add_argument("--mutation-prob", type=float, default=0.25)
+    search.add_argument("--crossovers", type=int, default=10)
+    search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    search.set_defaults(handler=run_search_command)
+
+    compare = commands.add_parser("compare", help="FID table and plot: baselines (and searches)")
+    _common(compare)
+    compare.add_argument("--steps", default="4,6,10", help="step counts, e.g. 4,6,10")
+    compare.add_argument("--out", default="diffusion-compare", help="folder for table, json, plot")
+    compare.add_argument("--methods", default=None, help="baseline methods (default: all)")
+    compare.add_argument("--search-evaluations", type=int, default=0,
+                         help="also search each step count with this many evaluations")
+    compare.add_argument("--results", nargs="*", default=[], help="result.json files to include")
+    compare.set_defaults(handler=run_compare_command)
+
+    evaluate = commands.add_parser("evaluate", help="FID and MACs of one schedule")
+    _common(evaluate)
+    evaluate.add_argument("--timesteps", required=True, help="strictly descending, e.g. 999,600,300,50")
+    evaluate.add_argument("--skip-sets", default=None, help="JSON list of lists of unit names")
+    evaluate.set_defaults(handler=run_evaluate_command)
+
+
+def _evaluator(args: argparse.Namespace) -> Any:
+    from optograph.tools.diffusion.evaluator import build_evaluator
+
+    if args.images < 2:
+        raise DiffusionCommandError(f"--images: must be at least 2; got {args.images}")
+    from optograph.tools.diffusion.errors import DiffusionInputError
+
+    started = time.perf_counter()
+    try:
+        evaluator = build_evaluator(args.model, args.reference, args.solver, args.device,
+                                    args.images, args.seed, args.features, args.cache,
+                                    args.batch_size)
+    except DiffusionInputError as error:
+        if error.argument.startswith("-"):
+            raise
+        raise DiffusionCommandError(f"--{error}") from None  # name the option as typed
+    print(f"loaded {args.model} on {evaluator.model.device}, reference {args.reference} "
+          f"({evaluator.fid.reference.count} images), {len(evaluator.units)} skippable units, "
+          f"{evaluator.step_macs(()) / 1e6:.1f} M MACs per step ({time.perf_counter() - started:.1f} s)",
+          file=sys.stderr)
+    return evaluator
+
+
+def _progress_printer() -> Any:
+    best: list[float] = []
+
+    def show(index: int, total: int, result: Any, cached: bool, seconds: float) -> None:
+        best.append(min([result.fid, *best[-1:]]))
+        status = "stored" if cached else f"{seconds:.1f}s"
+        print(f"[{index}/{total}] {result.stage:<15} fid {result.fid:8.3f} best {best[-1]:8.3f} "
+              f"macs {result.macs / 1e6:7.1f}M t={list(result.schedule.timesteps)} ({status})",
+              file=sys.stderr, flush=True)
+
+    return show
+
+
+def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
+                out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
+    from optograph.tools.diffusion.search import SearchConfig, run_search
+    from optograph.tools.diffusion.store import SearchStore
+
+    config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
+                          population=getattr(args, "population", 50),
+                          top_k=getattr(args, "top_k", 10), mutants=getattr(args, "mutants", 25),
+                          mutation_prob=getattr(args, "mutation_prob", 0.25),
+                          crossovers=getattr(args, "crossovers", 10), seed=args.seed)
+    identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
+                "images": args.images, "seed": args.seed, "features": args.features,
+                "steps": steps, "macs_budget": budget, "population": config.population,
+                "top_k": config.top_k, "mutants": config.mutants,
+                "mutation_prob": config.mutation_prob, "crossovers": config.crossovers}
+    store = SearchStore(out / "search.sqlite", identity, resume=resume)
+    started = time.perf_counter()
+    try:
+        found = run_search(evaluator, config, store, on_result=_progress_printer())
+    finally:
+        store.close()
+    best = found.best
+    result: dict[str, Any] = {
+        "timesteps": list(best.schedule.timesteps), "skip_sets": [list(s) for s in best.schedule.skip_sets],
+        "solver": args.solver, "fid": best.fid, "macs": best.macs,
+        "full_network_macs": steps * evaluator.step_macs(()), "steps": steps,
+        "stage": best.stage, "evaluations": len(found.history), "evaluated_now": found.evaluated,
+        "replayed_from_store": found.replayed, "search_seconds": time.perf_counter() - started,
+        "config": identity, "baselines": {},
+    }
+    if baselines:
+        from optograph.tools.diffusion.baselines import run_baselines
+
+        for row in run_baselines(evaluator, [steps]):
+            result["baselines"][row.method] = {"fid": row.fid, "macs": row.macs,
+                                               "timesteps": row.timesteps}
+            print(f"baseline {row.method:<16} {steps} steps fid {row.fid:8.3f}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_search_command(args: argparse.Namespace) -> int:
+    budget = _macs(args.macs_budget)
+    if args.steps < 1:
+        raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
+    if args.evaluations < 1:
+        raise DiffusionCommandError(f"--evaluations: must be at least 1; got {args.evaluations}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise DiffusionCommandError(f"--out: {out} exists and is not a folder")
+    if (out / "search.sqlite").exists() and not args.resume:
+        raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
+                                    "continue it or choose another folder")
+    evaluator = _evaluator(args)
+    result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
+                         args.resume, not args.no_baselines)
+    uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
+    versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
+    print(f"best {args.steps}-step schedule {result['timesteps']} fid {result['fid']:.3f}{versus}; "
+          f"macs {result['macs'] / 1e6:.1f}M; wrote {out / 'result.json'}")
+    return 0
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
+    from optograph.tools.diffusion.compare import write_comparison
+
+    steps = _int_list(args.steps, "--steps")
+    if any(s < 1 for s in steps):
+        raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
+    methods = check_methods(args.methods.split(",")) if args.methods else None
+    loaded = []
+    for path in args.results:
+        try:
+            data = json.loads(Path(path).read_text())
+            loaded.append(Row(f"searched ({data['solver']})", len(data["timesteps"]), data["fid"],
+                              data["macs"], data.get("search_seconds", 0.0), data["timesteps"],
+                              data.get("skip_sets", [])))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DiffusionCommandError(f"--results: {path}: not a search result.json ({error})") from None
+    evaluator = _evaluator(args)
+    rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
+        f"{r.method:<16} {r.steps:>3} steps fid {r.fid:8.3f} ({r.seconds:.1f}s)", file=sys.stderr))
+    out = Path(args.out)
+    for count in steps if args.search_evaluations > 0 else []:
+        result = search_once(evaluator, args, count, args.search_evaluations,
+                             out / f"search-{count}", None, True, False)
+        rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
+                        result["search_seconds"], result["timesteps"], result["skip_sets"]))
+    write_comparison([*rows, *loaded], out)
+    return 0
+
+
+def run_evaluate_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.search_space import Schedule
+
+    timesteps = _int_list(args.timesteps, "--timesteps")
+    skip_sets: list[list[str]] = [[] for _ in timesteps]
+    if args.skip_sets:
+        try:
+            skip_sets = json.loads(args.skip_sets)
+        except ValueError as error:
+            raise DiffusionCommandError(f"--skip-sets: not JSON ({error})") from None
+    from optograph.tools.diffusion.sampler import validate_timesteps
+
+    validate_timesteps(timesteps, 2**62, "--timesteps")  # order first: no model needed
+    evaluator = _evaluator(args)
+    validate_timesteps(timesteps, evaluator.num_train_timesteps, "--timesteps")
+    if not isinstance(skip_sets, list) or len(skip_sets) != len(timesteps):
+        raise DiffusionCommandError(f"--skip-sets: give one list per time step ({len(timesteps)})")
+    result = evaluator(Schedule(tuple(timesteps), tuple(tuple(s) for s in skip_sets)))
+    print(json.dumps({"timesteps": timesteps, "skip_sets": skip_sets, "solver": args.solver,
+                      "fid": result.fid, "macs": result.macs, "seconds": result.seconds}))
+    return 0

@@ -1,0 +1,121 @@
+"""`optograph diffusion search|compare|evaluate` on a tiny random UNet (fast)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from optograph.tasks import diffusion_commands
+from optograph.tasks.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny")
+    torch.manual_seed(0)
+    UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
+                block_out_channels=(8, 16), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+                up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
+                attention_head_dim=8, num_class_embeds=10).save_pretrained(folder / "unet")
+    DDPMScheduler(num_train_timesteps=1000, clip_sample=False).save_pretrained(folder / "scheduler")
+    return folder
+
+
+@pytest.fixture()
+def common(tiny_model, tmp_path) -> list[str]:
+    return ["--model", str(tiny_model), "--reference", "proxy:5", "--images", "40",
+            "--cache", str(tmp_path / "cache"), "--device", "cpu"]
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+SEARCH = ["--steps", "3", "--population", "6", "--top-k", "3", "--mutants", "2",
+          "--crossovers", "2"]
+
+
+def test_search_writes_result_json_and_resumes(common, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
+                                "--out", str(out), "--macs-budget", "2.5M"], capsys)
+    assert code == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["timesteps"] == sorted(result["timesteps"], reverse=True)
+    assert len(result["timesteps"]) == 3 == len(result["skip_sets"])
+    assert result["solver"] == "ddim" and result["macs"] <= 2.5e6
+    assert set(result["baselines"]) >= {"ddim-trailing", "dpmpp2m-karras", "unipc"}
+    assert "[8/8]" in stderr and "best" in stdout
+    with sqlite3.connect(out / "search.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 8
+    # the same folder again without --resume is refused; with it, nothing is re-evaluated
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
+                           "--out", str(out), "--macs-budget", "2.5M"], capsys)
+    assert code == 2 and "--out" in stderr and "--resume" in stderr
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "10",
+                           "--out", str(out), "--macs-budget", "2.5M", "--resume",
+                           "--no-baselines"], capsys)
+    assert code == 0 and stderr.count("(stored)") == 8
+    resumed = json.loads((out / "result.json").read_text())
+    assert resumed["replayed_from_store"] == 8 and resumed["evaluated_now"] == 2
+
+
+def test_compare_prints_the_table_and_writes_the_plot(common, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "2,3", "--out",
+                                str(out), "--methods", "ddim-trailing,unipc"], capsys)
+    assert code == 0, stderr
+    assert "| ddim-trailing |" in stdout and "| unipc |" in stdout and "3 steps" in stdout
+    assert (out / "compare.png").stat().st_size > 1000
+    assert len(json.loads((out / "compare.json").read_text())) == 4
+
+
+def test_evaluate_one_schedule(common, capsys):
+    code, stdout, stderr = run(["diffusion", "evaluate", *common, "--timesteps", "900,500,100"],
+                               capsys)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["fid"] > 0 and result["macs"] > 0
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--timesteps", "100,500,900"], "--timesteps"),
+    (["--timesteps", "1200,500,100"], "--timesteps"),
+])
+def test_bad_time_steps(common, capsys, argv, option):
+    code, _, stderr = run(["diffusion", "evaluate", *common, *argv], capsys)
+    assert code == 2 and stderr.count("\n") == 1 and option in stderr
+
+
+def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
+    not_model = tmp_path / "empty"
+    not_model.mkdir()
+    few = tmp_path / "few.npy"
+    np.save(few, np.zeros((10, 8, 8), dtype=np.uint8))
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((100, 16, 16), dtype=np.uint8))
+    cases = [
+        (["--model", str(not_model)], "--model", "not a diffusers model"),
+        (["--reference", str(few)], "--reference", "too few"),
+        (["--reference", str(wrong)], "--reference", "the model makes 1x8x8"),
+        (["--macs-budget", "1000"], "--macs-budget", "below the cheapest"),
+        (["--macs-budget", "lots"], "--macs-budget", "expected a number"),
+    ]
+    for extra, option, message in cases:
+        argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "2",
+                "--out", str(tmp_path / "x"), *extra]
+        code, _, stderr = run(argv, capsys)
+        assert code == 2, (extra, stderr)
+        assert stderr.count("\n") == 1 and option in stderr and message in stderr, stderr
+
+
+def test_register_does_not_import_torch_heavy_modules():
+    assert "evaluator" not in dir(diffusion_commands)
