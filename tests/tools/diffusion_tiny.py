@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -39,3 +40,14 @@ def save_pipeline(folder: Path, unet: UNet2DModel | UNet2DConditionModel) -> Pat
     unet.save_pretrained(folder / "unet")
     tiny_scheduler().save_pretrained(folder / "scheduler")
     return folder
+
+
+def one_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread (more only oversubscribe a shared CPU); use as a
+    module-scoped autouse fixture: `_threads = pytest.fixture(autouse=True, scope="module")(one_thread)`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

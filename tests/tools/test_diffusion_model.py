@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from diffusion_tiny import CROSS_DIM, save_pipeline, tiny_condition_unet, tiny_unet
+from diffusion_tiny import CROSS_DIM, one_thread, save_pipeline, tiny_condition_unet, tiny_unet
 
 from optograph.graph.errors import OptographError
 from optograph.tools.diffusion.errors import ModelLoadError
 from optograph.tools.diffusion.model import SHIPPED_MODELS, load_model
+
+_threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 
 
 @pytest.fixture()

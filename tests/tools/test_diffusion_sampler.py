@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import DDIMScheduler
-from diffusion_tiny import save_pipeline, tiny_unet
+from diffusion_tiny import one_thread, save_pipeline, tiny_unet
 
 from optograph.tools.diffusion.data import load_digits_images
 from optograph.tools.diffusion.errors import DiffusionInputError, ScheduleError, SkipSetError
@@ -16,6 +16,8 @@ from optograph.tools.diffusion.sampler import (
     sample_baseline,
     validate_timesteps,
 )
+
+_threads = pytest.fixture(autouse=True, scope="module")(one_thread)
 
 
 @pytest.fixture(scope="module")
