@@ -145,8 +145,10 @@ def reply_json_schema(parameters: Sequence[Node]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "reasoning": {"type": "string"},
-            "answer": {"type": "string"},
+            # bounded so a small local model, which writes until the grammar lets it stop,
+            # gets to the suggestion within its token budget
+            "reasoning": {"type": "string", "maxLength": 300},
+            "answer": {"type": "string", "maxLength": 200},
             "suggestion": {
                 "type": "object",
                 "properties": properties,
