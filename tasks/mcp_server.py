@@ -16,7 +16,7 @@ import optograph
 
 
 def _input_schema(tool: BaseTool) -> dict[str, Any]:
-    schema = tool.get_input_schema().model_json_schema()
+    schema: dict[str, Any] = tool.get_input_schema().model_json_schema()  # type: ignore[union-attr]
     return {"type": "object", "properties": schema.get("properties", {}),
             "required": schema.get("required", []), **({"$defs": schema["$defs"]}
                                                        if "$defs" in schema else {})}

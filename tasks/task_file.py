@@ -200,7 +200,9 @@ class TaskSpec(_Strict):
     feedback: FeedbackSpec = Field(description="how an output becomes feedback and a score")
     data: DataSpec | None = Field(None, description="examples the workflow runs on")
     optimizer: OptimizerSpec = Field(description="the optimizer and its LLM")
-    budget: BudgetSpec = Field(default_factory=BudgetSpec, description="when to stop")
+    budget: BudgetSpec = Field(
+        default_factory=lambda: BudgetSpec.model_validate({}), description="when to stop"
+    )
     store: str = Field("runs", description="the folder runs are stored in (relative to the cwd)")
 
     @field_validator("parameters")
@@ -273,7 +275,7 @@ def _yaml_location(location: tuple[str | int, ...], data: Any) -> tuple[str | in
     return tuple(kept)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Any) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return "unknown field"

@@ -253,3 +253,16 @@ def test_search_values_that_are_objects_are_stored_and_restored(tmp_path: Path) 
     resumed = RunView.load(folder)
     pairs = [(r.values["pair"]["a"], r.values["pair"]["b"]) for r in resumed.steps]
     assert len(pairs) == 20 and len(set(pairs)) == 20  # the replay evaluated nothing twice
+
+
+def test_token_budget_stops_the_run(tmp_path: Path) -> None:
+    text = (EXAMPLES / "numeric.yaml").read_text().replace("budget:\n  steps: 5",
+                                                         "budget:\n  steps: 5\n  tokens: 1")
+    task = tmp_path / "numeric.yaml"
+    task.write_text(text)
+    for name in ("numeric.py",):
+        (tmp_path / name).write_text((EXAMPLES / name).read_text())
+    store = tmp_path / "runs"
+    assert run_cli(str(task), "--store", str(store), "--llm", scripted("slow_numeric_optimizer")) == 0
+    view = RunView.load(only_run(store))
+    assert len(view.steps) == 1 and view.status == "stopped: token budget of 1 reached"
