@@ -117,7 +117,7 @@ class _Runtime:
         if score is not None and is_better(score, best, self.rules.minimize):
             update.update(best_score=score, best_step=step,
                           best_values=jsonable_values(self.optimizer.parameters), no_improvement=0)
-        elif state.get("evaluated_steps", 0) > 0:
+        elif score is not None and best is not None:  # unscored evaluations do not count
             update["no_improvement"] = state.get("no_improvement", 0) + 1
         update["evaluated_steps"] = state.get("evaluated_steps", 0) + 1
         update["stop_reason"] = self.rules.stop_reason(
@@ -215,7 +215,8 @@ def optimize(
     (USD), or when the optimizer says it is done (OptoPrime's TERMINATE, the end of an
     evolutionary search). `usage` defaults to the optimizer's LLM usage. With `checkpoint`
     (a SQLite file), every node's result is stored; calling optimize() again with the same
-    file and `thread_id` resumes where the last run stopped. `restore_best` leaves the
+    file and `thread_id` resumes where the last run stopped (a run that ended at its step
+    limit goes on when more `steps` are asked; one that ended otherwise is only reported). `restore_best` leaves the
     parameters at the best-scoring values seen. `on_event` receives progress dicts
     ({"event": "start" | "resume" | "evaluated" | "proposing" | "applied" | "step" | "error" |
     "stop", ...})."""
@@ -235,6 +236,17 @@ def optimize(
             _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
             runtime.emit("resume", step=snapshot.values.get("step", 0), at=list(snapshot.next))
             final = app.invoke(None, config, durability="sync")
+        elif snapshot.values and _more_steps_asked(snapshot.values, steps):
+            # it stopped at its step limit and more steps are asked now: go on from there
+            _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
+            runtime.emit("resume", step=snapshot.values.get("step", 0), at=["run_workflow"])
+            previous = snapshot.values
+            redo = {  # its last evaluation is redone: take back what it counted
+                "stop_reason": None, "history": previous.get("history", [])[:-1],
+                "no_improvement": previous.get("no_improvement", 0) - 1,
+                "evaluated_steps": previous.get("evaluated_steps", 1) - 1,
+            }
+            final = app.invoke(redo, config, durability="sync")
         elif snapshot.values:  # finished before: report it without running anything
             _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
             runtime.sync(snapshot.values)  # type: ignore[arg-type]
@@ -259,6 +271,11 @@ def _initial_state(optimizer: Optimizer, usage: Any) -> LoopState:
         "best_values": {}, "best_step": None, "feedback": "", "updates": {},
         "usage": usage.to_dict() if usage is not None else {},
     }
+
+
+def _more_steps_asked(state: dict[str, Any], steps: int) -> bool:
+    done = int(state.get("step", 0))
+    return steps > done and state.get("stop_reason") == f"{done} steps done"
 
 
 def _checkpointer(path: str | Path | None) -> Any:

@@ -223,3 +223,20 @@ def test_a_checkpoint_of_other_parameters_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OptimizerError, match=r"holds parameters \['x'\], not \['z'\]"):
         optimize(lambda: loss(z), lambda y: y.data, OptoPrime([z], llm=ScriptedChat([])),
                  steps=1, checkpoint=path)
+
+
+def test_a_run_that_ended_at_its_step_limit_goes_on_when_more_steps_are_asked(tmp_path: Path) -> None:
+    def run(steps: int, path: Path) -> Any:
+        with og.Run():
+            x = og.node(0.0, trainable=True, name="x")
+            return optimize(lambda: loss(x), lambda y: y.data,
+                            OptoPrime([x], llm=ScriptedChat(step_toward(30)), memory_size=2),
+                            steps=steps, patience=2, checkpoint=path)
+
+    first = run(4, tmp_path / "c.sqlite")  # x = 0, 2, 4, 6, 8: the last one is not better
+    assert first.steps == 4 and len(first.history) == 5
+    more = run(6, tmp_path / "c.sqlite")
+    straight = run(6, tmp_path / "straight.sqlite")
+    assert more.history == straight.history and more.steps == 5
+    assert more.optimizer_state["memory"] == straight.optimizer_state["memory"]
+    assert more.stop_reason == straight.stop_reason == "no improvement for 2 evaluations"
