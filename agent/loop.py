@@ -226,6 +226,8 @@ def optimize(
         usage = getattr(getattr(optimizer, "llm", None), "usage", None)
     if minimize is None:
         minimize = bool(getattr(optimizer, "minimize", True))
+    if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:
+        optimizer.evaluate = lambda: feedback(workflow())  # type: ignore[attr-defined]
     rules = StopRules(steps, target, patience, max_tokens, max_cost, minimize)
     runtime = _Runtime(workflow, feedback, optimizer, rules, usage, on_event)
     config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)

@@ -53,7 +53,8 @@ class OptoPrime(Optimizer):
     on_invalid: "raise" an OptimizerError then (parameters unchanged), or "skip" the step
       (logged, parameters unchanged). candidates > 1 asks for that many different suggestions
       and keeps the best by `evaluate()` (re-runs the workflow; returns a score, (score, text)
-      or a dict with "score"; lower is better unless minimize=False).
+      or a dict with "score"; lower is better unless minimize=False); optimize() sets
+      evaluate from its workflow and feedback function when it is not given.
     max_nodes / max_chars bound the summary; llm_params go to every call (temperature, ...)."""
 
     def __init__(
@@ -79,11 +80,6 @@ class OptoPrime(Optimizer):
             raise OptimizerError(f"OptoPrime(on_invalid={on_invalid!r}): expected 'raise' or 'skip'")
         if candidates < 1:
             raise OptimizerError(f"OptoPrime(candidates={candidates}): must be >= 1")
-        if candidates > 1 and evaluate is None:
-            raise OptimizerError(
-                "OptoPrime(candidates > 1) needs evaluate=, a callable that re-runs the "
-                "workflow and returns its score"
-            )
         if max_retries < 0 or memory_size < 0:
             raise OptimizerError("OptoPrime: max_retries and memory_size must be >= 0")
         self.llm = as_llm(llm)
@@ -220,7 +216,11 @@ class OptoPrime(Optimizer):
     def _best_of(self, proposals: list[dict[Node, Any]]) -> dict[Node, Any]:
         """Apply each proposal, re-run the workflow, keep the best; values and feedback are
         put back afterwards so only the chosen proposal is applied by step()."""
-        assert self.evaluate is not None
+        if self.evaluate is None:
+            raise OptimizerError(
+                "OptoPrime(candidates > 1) needs evaluate=, a callable that re-runs the "
+                "workflow and returns its score (optimize() sets it)"
+            )
         saved_values = self.values()
         saved_feedback = {p: list(p.feedback) for p in self.parameters}
         best: tuple[float, dict[Node, Any]] | None = None

@@ -240,3 +240,12 @@ def test_a_run_that_ended_at_its_step_limit_goes_on_when_more_steps_are_asked(tm
     assert more.history == straight.history and more.steps == 5
     assert more.optimizer_state["memory"] == straight.optimizer_state["memory"]
     assert more.stop_reason == straight.stop_reason == "no improvement for 2 evaluations"
+
+
+def test_best_of_n_in_the_loop_re_runs_the_workflow() -> None:
+    x = og.node(0.0, trainable=True, name="x")
+    model = ScriptedChat([json.dumps({"reasoning": "r", "answer": "", "suggestion": {"x": v}})
+                          for v in (3, 6, 9, 2)])
+    result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=model, candidates=2),
+                      steps=2)
+    assert [entry["values"]["x"] for entry in result.history] == [0.0, 6.0, 9.0]

@@ -229,5 +229,7 @@ def test_best_of_n_keeps_the_candidate_the_workflow_scores_best() -> None:
     assert [item.text() for item in x.feedback] == ["make it 0"]
     assert "These suggestions were already made:\nx = 3.0\nx = 6.0" in last_human(model.calls[2])
     assert opt.log[-1]["candidate_scores"] == [16.0, 1.0, 169.0]
+    alone = OptoPrime([x], llm=ScriptedChat([reply({"x": 1}), reply({"x": 2})]), candidates=2)
     with pytest.raises(OptimizerError, match="needs evaluate="):
-        OptoPrime([x], llm=model, candidates=2)
+        alone.step()
+    assert x.data == 6.0
