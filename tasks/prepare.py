@@ -71,6 +71,13 @@ class PreparedTask:
             output = self.workflow(**kwargs)
         except og.ExecutionError as exc:
             return exc.exception_node
+        except og.OptographError:
+            raise
+        except Exception as exc:  # outside traced operations: nothing to give feedback to
+            raise TaskError(
+                f"{self.task.where('workflow')}: the workflow failed outside its traced "
+                f"operations: {type(exc).__name__}: {exc} {_where_raised(exc)}".rstrip()
+            ) from None
         if not isinstance(output, og.Node):
             raise TaskError(
                 f"{self.task.where('workflow')}: the workflow returned {type(output).__name__}, "
@@ -95,6 +102,16 @@ class PreparedTask:
                 f"{type(exc).__name__}: {exc}"
             ) from None
         return judge(result, f"at {self.task.where('feedback')}")
+
+
+def _where_raised(exc: BaseException) -> str:
+    """`(at file:line)` of the innermost frame of the exception's traceback."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return f"(at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
 
 
 def _accepts_example(fn: Callable[..., Any]) -> bool:

@@ -50,6 +50,12 @@ def score_plot_png(view: RunView) -> bytes | None:
     figure, axes = plt.subplots(figsize=(7, 3.5), dpi=100)
     axes.plot(steps, scores, "o-", label="score", color="#3d85c6")
     axes.plot(steps, best, "--", label="best so far", color="#e69138")
+    target = view.target
+    if target is not None:
+        axes.axhline(target, color="#6aa84f", linestyle=":", label=f"target {target:g}")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("step")
     axes.set_ylabel("score (higher is better)" if view.maximize else "score (lower is better)")
     axes.set_title(f"{view.meta.get('task_name', '')}: score history")

@@ -33,15 +33,24 @@ class RunView:
     def status(self) -> str:
         return self.meta.get("status", "?")
 
-    @property
-    def maximize(self) -> bool:
+    def _feedback_spec(self) -> dict[str, Any]:
         import yaml
 
         try:
             task = yaml.safe_load(self.meta.get("task_yaml", "")) or {}
-            return bool(task.get("feedback", {}).get("maximize", True))
+            feedback = task.get("feedback", {})
         except (yaml.YAMLError, AttributeError):
-            return True
+            return {}
+        return feedback if isinstance(feedback, dict) else {}
+
+    @property
+    def maximize(self) -> bool:
+        return bool(self._feedback_spec().get("maximize", True))
+
+    @property
+    def target(self) -> float | None:
+        target = self._feedback_spec().get("target")
+        return float(target) if isinstance(target, (int, float)) else None
 
     def best(self) -> tuple[float | None, dict[str, Any]]:
         best_score: float | None = None

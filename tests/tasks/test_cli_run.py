@@ -256,8 +256,8 @@ def test_search_values_that_are_objects_are_stored_and_restored(tmp_path: Path) 
 
 
 def test_token_budget_stops_the_run(tmp_path: Path) -> None:
-    text = (EXAMPLES / "numeric.yaml").read_text().replace("budget:\n  steps: 5",
-                                                         "budget:\n  steps: 5\n  tokens: 1")
+    text = (EXAMPLES / "numeric.yaml").read_text().replace("budget:\n  steps: 3",
+                                                         "budget:\n  steps: 3\n  tokens: 1")
     task = tmp_path / "numeric.yaml"
     task.write_text(text)
     for name in ("numeric.py",):
@@ -266,3 +266,24 @@ def test_token_budget_stops_the_run(tmp_path: Path) -> None:
     assert run_cli(str(task), "--store", str(store), "--llm", scripted("slow_numeric_optimizer")) == 0
     view = RunView.load(only_run(store))
     assert len(view.steps) == 1 and view.status == "stopped: token budget of 1 reached"
+
+
+def test_workflow_error_outside_traced_operations(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "wf.py").write_text(
+        "import optograph as og\n"
+        "def run(x):\n    return {'a': 1}['missing']\n"
+        "def fb(out):\n    return 1.0\n"
+    )
+    (tmp_path / "t.yaml").write_text(
+        "name: failing\nworkflow: wf.py:run\nparameters:\n  x: {value: 1.0}\n"
+        "feedback: {function: wf.py:fb}\noptimizer: {name: optoprime}\n"
+    )
+    store = tmp_path / "runs"
+    assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store),
+                   "--llm", scripted("numeric_optimizer")) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "the workflow failed outside its traced operations: KeyError: 'missing'" in err
+    assert "wf.py:3)" in err
+    assert RunView.load(only_run(store)).status == "failed"
