@@ -13,63 +13,28 @@ and evaluates nothing twice."""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Hashable, Iterable, MutableMapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from optograph.graph.node import Node
 from optograph.graph.search_space import SearchSpace
 
 from .errors import OptimizerError
+from .evolution_parts import (
+    ATTEMPTS_PER_CHILD,
+    Candidate,
+    Entry,
+    ReprKey,
+    Stage,
+    StageRun,
+    jsonable,
+    rank,
+)
 from .feedback import score_from_parameters
 from .optimizer import Optimizer, check_state_type
 
-Candidate = dict[str, Any]
-# attempts per wanted child before a generation is accepted short (a small space is exhausted)
-_ATTEMPTS_PER_CHILD = 20
-
-
-@dataclass
-class Stage:
-    """`generations` generations searching the parameters named in `spaces` (with those
-    spaces); the other parameters stay at the best value found so far. spaces=None searches
-    every parameter in its own `node.search_space`."""
-
-    generations: int
-    spaces: dict[str, SearchSpace] | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.generations, int) or self.generations < 1:
-            raise OptimizerError(f"Stage: generations must be a positive integer; got {self.generations!r}")
-
-
-@dataclass
-class _Entry:
-    index: int
-    values: Candidate
-    key: Hashable
-    score: float | None = None
-    issued: bool = False
-
-
-@dataclass
-class _StageRun:
-    stage: Stage
-    spaces: dict[str, SearchSpace]  # the searched parameters of this stage
-    fixed: Candidate  # values of the parameters not searched in this stage
-    generation: int = 0  # generations started in this stage
-    pool: list[_Entry] = field(default_factory=list)
-
-
-class _ReprKey:
-    """Key for a parameter with no search space in a stage (it is fixed there)."""
-
-    @staticmethod
-    def key(value: Any) -> Hashable:
-        return repr(value)
-
+__all__ = ["Candidate", "EvolutionaryOptimizer", "Stage"]
 
 class EvolutionaryOptimizer(Optimizer):
     """Evolutionary search; `minimize=False` maximises the score.
@@ -78,13 +43,13 @@ class EvolutionaryOptimizer(Optimizer):
     bound it by evaluations or steps). Include the parameters' current values as the first
     candidate with `include_initial` (when they lie in the spaces)."""
 
-    _stage: _StageRun | None
-    _generation: list[_Entry]
+    _stage: StageRun | None
+    _generation: list[Entry]
     _seen: set[Hashable]
-    _scored: list[_Entry]
-    _best: _Entry | None
-    _applied: _Entry | None
-    _from_cache: list[_Entry]
+    _scored: list[Entry]
+    _best: Entry | None
+    _applied: Entry | None
+    _from_cache: list[Entry]
 
     def __init__(
         self,
@@ -248,7 +213,7 @@ class EvolutionaryOptimizer(Optimizer):
             "type": type(self).__name__,
             "seed": self.seed,
             "scores": {str(e.index): e.score for e in self._scored},
-            "initial": _jsonable(self._initial),
+            "initial": jsonable(self._initial),
             "applied": self._applied.index if self._applied is not None else None,
         }
 
@@ -296,7 +261,7 @@ class EvolutionaryOptimizer(Optimizer):
             if entry.key == key and entry.score is None:
                 entry.issued = False
 
-    def _peek(self) -> _Entry | None:
+    def _peek(self) -> Entry | None:
         return next((e for e in self._generation if e.score is None and not e.issued), None)
 
     def _space_of(self, name: str, stage_index: int | None) -> SearchSpace | None:
@@ -317,7 +282,7 @@ class EvolutionaryOptimizer(Optimizer):
         for stage in self.stages:
             if stage.spaces and name in stage.spaces:
                 return stage.spaces[name]
-        return _ReprKey
+        return ReprKey
 
     def _key(self, candidate: Candidate) -> Hashable:
         try:
@@ -325,12 +290,12 @@ class EvolutionaryOptimizer(Optimizer):
         except KeyError as exc:
             raise OptimizerError(f"EvolutionaryOptimizer: candidate lacks parameter {exc}") from None
 
-    def _record(self, entry: _Entry, score: float) -> None:
+    def _record(self, entry: Entry, score: float) -> None:
         entry.score = score
         self._scored.append(entry)
         assert self._stage is not None
         self._stage.pool.append(entry)
-        if self._best is None or _rank(entry, self.minimize) < _rank(self._best, self.minimize):
+        if self._best is None or rank(entry, self.minimize) < rank(self._best, self.minimize):
             self._best = entry
 
     def _next_generation(self) -> bool:
@@ -353,7 +318,7 @@ class EvolutionaryOptimizer(Optimizer):
             self._generation = []
             for values in children:
                 key = self._key(values)
-                entry = _Entry(self._count, values, key)
+                entry = Entry(self._count, values, key)
                 self._count += 1
                 self._generation.append(entry)
                 if key in self.cache:
@@ -377,7 +342,7 @@ class EvolutionaryOptimizer(Optimizer):
         spaces = {n: s for n, s in searched.items() if s is not None}
         base = self._best.values if self._best is not None else self._initial
         fixed = {n: base[n] for n in names if n not in spaces}
-        run = _StageRun(stage, spaces, fixed)
+        run = StageRun(stage, spaces, fixed)
         for entry in self._scored:  # earlier results that fit this stage rank in its pool
             if all(self._fits(spaces, entry.values, n) for n in names) and all(
                 self._key_space(n).key(entry.values[n]) == self._key_space(n).key(v)
@@ -397,7 +362,7 @@ class EvolutionaryOptimizer(Optimizer):
             return False
         return True
 
-    def _draw_children(self, stage: _StageRun) -> list[Candidate]:
+    def _draw_children(self, stage: StageRun) -> list[Candidate]:
         rng = self._rng
         children: list[Candidate] = []
         keys: set[Hashable] = set()
@@ -418,12 +383,12 @@ class EvolutionaryOptimizer(Optimizer):
 
         def fill(count: int, make: Callable[[], Candidate]) -> None:
             wanted = len(children) + count
-            for _ in range(count * _ATTEMPTS_PER_CHILD):
+            for _ in range(count * ATTEMPTS_PER_CHILD):
                 if len(children) >= wanted:
                     break
                 accept(make())
 
-        parents = sorted(stage.pool, key=lambda e: _rank(e, self.minimize))[: self.top_k]
+        parents = sorted(stage.pool, key=lambda e: rank(e, self.minimize))[: self.top_k]
         first = stage.generation == 0
         if first and self._stage_index == 0 and self.include_initial:
             accept(dict(self._initial))
@@ -434,13 +399,13 @@ class EvolutionaryOptimizer(Optimizer):
         fill(self.population - len(children), lambda: self._sample(stage))
         return children
 
-    def _sample(self, stage: _StageRun) -> Candidate:
+    def _sample(self, stage: StageRun) -> Candidate:
         values = dict(stage.fixed)
         for name, space in stage.spaces.items():
             values[name] = space.sample(self._rng)
         return self._ordered(values)
 
-    def _mutate(self, parent: Candidate, stage: _StageRun) -> Candidate:
+    def _mutate(self, parent: Candidate, stage: StageRun) -> Candidate:
         values = dict(parent)
         names = list(stage.spaces)
         chosen = [n for n in names if self._rng.random() < self.mutation_prob]
@@ -450,7 +415,7 @@ class EvolutionaryOptimizer(Optimizer):
             values[name] = stage.spaces[name].mutate(values[name], self._rng)
         return values
 
-    def _cross(self, parents: list[_Entry], stage: _StageRun) -> Candidate:
+    def _cross(self, parents: list[Entry], stage: StageRun) -> Candidate:
         a, b = self._rng.sample(parents, 2)
         values = dict(a.values)
         for name, space in stage.spaces.items():
@@ -459,20 +424,3 @@ class EvolutionaryOptimizer(Optimizer):
 
     def _ordered(self, values: Candidate) -> Candidate:
         return {p.name: values[p.name] for p in self.parameters}
-
-
-def _rank(entry: _Entry, minimize: bool) -> tuple[float, int]:
-    score = entry.score if entry.score is not None else math.nan
-    if math.isnan(score):
-        return (math.inf, entry.index)
-    return (score if minimize else -score, entry.index)
-
-
-def _jsonable(values: Candidate) -> Candidate:
-    import json
-
-    try:
-        json.dumps(values)
-    except (TypeError, ValueError):
-        return {}
-    return values
