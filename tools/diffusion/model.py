@@ -38,7 +38,9 @@ class DiffusionModel:
     conditional ones (UNet2DConditionModel) get `prompt_embeds` (P, L, D), one row per prompt,
     and optionally `negative_embeds` (1, L, D) for classifier-free guidance."""
 
-    unet: UNet2DModel | UNet2DConditionModel
+    # A diffusers UNet2DModel or UNet2DConditionModel (typed Any: diffusers' lazy module is
+    # opaque to type checkers).
+    unet: Any
     scheduler_config: dict[str, Any]
     device: torch.device
     source: str
@@ -222,8 +224,9 @@ def load_model(
     negative_prompt_embeds (1, L, D) and guidance_scale turn on classifier-free guidance."""
     target = resolve_device(device)
     text = str(spec)
+    folder: Path | None
     if text in SHIPPED_MODELS:
-        folder: Path | None = SHIPPED_MODELS[text]
+        folder = SHIPPED_MODELS[text]
         if not (folder / "unet").is_dir():
             raise ModelLoadError(ARGUMENT, f"shipped model {text!r} is missing ({folder})")
     else:

@@ -73,7 +73,7 @@ def sample_grid(unet: UNet2DModel, scheduler: DDPMScheduler, path: Path, steps: 
     images = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[:, 0]
     rows = images.view(NUM_CLASSES, per_class, IMAGE_SIZE, IMAGE_SIZE)
     grid = rows.permute(0, 2, 1, 3).reshape(NUM_CLASSES * IMAGE_SIZE, per_class * IMAGE_SIZE)
-    Image.fromarray(grid.numpy()).resize((per_class * 64, NUM_CLASSES * 64), Image.NEAREST).save(path)
+    Image.fromarray(grid.numpy()).resize((per_class * 64, NUM_CLASSES * 64), Image.Resampling.NEAREST).save(path)
 
 
 def learning_rate(base: float, fraction: float, warmup: float = 0.03) -> float:
