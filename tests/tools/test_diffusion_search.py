@@ -177,9 +177,14 @@ class Interrupted(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_after", [1, 17, 45])
-def test_killed_search_resumes_without_evaluating_anything_twice(tmp_path, stop_after):
-    cfg = config(macs_budget=4 * 170.0, evaluations=60)
+@pytest.mark.parametrize("stop_after, evaluations, population", [
+    (1, 60, 12), (17, 60, 12), (45, 60, 12),
+    (5, 8, 6),  # the whole first stage is answered by the store as the optimizer starts
+])
+def test_killed_search_resumes_without_evaluating_anything_twice(
+        tmp_path, stop_after, evaluations, population):
+    cfg = config(macs_budget=4 * 170.0, evaluations=evaluations, population=population,
+                 top_k=3, mutants=2, crossovers=2)
     reference = run_search(FakeEvaluator(), cfg, SearchStore(tmp_path / "ref.sqlite", {"a": 1}))
 
     class Dying(FakeEvaluator):
@@ -198,6 +203,6 @@ def test_killed_search_resumes_without_evaluating_anything_twice(tmp_path, stop_
     before = {(c.timesteps, c.skip_sets) for c in dying.calls}
     after = [(c.timesteps, c.skip_sets) for c in resumed.calls]
     assert not before & set(after) and len(after) == len(set(after))
-    assert len(before) + len(after) == 60
-    assert result.replayed == stop_after and result.evaluated == 60 - stop_after
+    assert len(before) + len(after) == evaluations
+    assert result.replayed == stop_after and result.evaluated == evaluations - stop_after
     assert result.best.schedule == reference.best.schedule and result.best.fid == reference.best.fid

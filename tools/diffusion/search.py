@@ -157,7 +157,12 @@ def run_search(
                           time.perf_counter() - started[0])
             started[0] = time.perf_counter()
 
+        before = len(history)
         optimizer.run(evaluate, evaluations, on_result=report)
+        # Candidates the cache answered while the optimizer was being built are scored but
+        # never passed to on_result when they already fill the budget: report them here.
+        for candidate, fid in optimizer.history[len(history) - before:]:
+            report(candidate, fid)
         return [(c["schedule"], s) for c, s in optimizer.history]  # type: ignore[misc]
 
     first_space = ScheduleSpace(config.steps, T, mutation_prob=config.mutation_prob)

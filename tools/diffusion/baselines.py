@@ -1,0 +1,63 @@
+"""Baselines in the same protocol as the search (same noise, labels, reference, evaluator):
+uniform DDIM (linspace, leading, trailing spacing), DPM-Solver++(2M) with uniform, Karras and
+log-SNR spacing, and UniPC, as diffusers builds them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import DiffusionInputError
+from .sampler import BASELINES, baseline_timesteps
+from .search_space import Schedule
+
+BASELINE_METHODS: tuple[str, ...] = tuple(BASELINES)
+
+
+@dataclass
+class Row:
+    """One line of a comparison: a method at a number of steps."""
+
+    method: str
+    steps: int
+    fid: float
+    macs: float
+    seconds: float
+    timesteps: list[int] = field(default_factory=list)
+    skip_sets: list[list[str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    unknown = [m for m in methods if m not in BASELINES]
+    if unknown:
+        raise DiffusionInputError(
+            "--methods", f"unknown method {unknown[0]!r}; known: {', '.join(BASELINE_METHODS)}")
+    return list(methods)
+
+
+def run_baselines(
+    evaluator: Any,
+    steps: Sequence[int],
+    methods: Sequence[str] | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Every method at every step count, through evaluator.baseline (a ScheduleEvaluator)."""
+    rows = []
+    for method in check_methods(methods or BASELINE_METHODS):
+        for count in steps:
+            result = evaluator.baseline(method, count)
+            grid = baseline_timesteps(evaluator.model, method, count)
+            row = Row(method, count, result.fid, result.macs, result.seconds, grid)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def searched_row(method: str, schedule: Schedule, fid: float, macs: float, seconds: float) -> Row:
+    return Row(method, len(schedule.timesteps), fid, macs, seconds, list(schedule.timesteps),
+               [list(s) for s in schedule.skip_sets])
