@@ -249,3 +249,22 @@ def test_best_of_n_in_the_loop_re_runs_the_workflow() -> None:
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=model, candidates=2),
                       steps=2)
     assert [entry["values"]["x"] for entry in result.history] == [0.0, 6.0, 9.0]
+
+
+def test_a_failed_step_keeps_the_checkpoint_and_a_rerun_resumes_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    x = og.node(0.0, trainable=True, name="x")
+    good = json.dumps({"reasoning": "r", "answer": "", "suggestion": {"x": 3}})
+    failing = OptoPrime([x], llm=ScriptedChat([good, "no idea"]), max_retries=0)
+    events: list[dict[str, Any]] = []
+    with pytest.raises(OptimizerError, match="no usable reply"):
+        optimize(lambda: loss(x), lambda y: y.data, failing, steps=3, checkpoint=path,
+                 on_event=events.append)
+    assert events[-1]["event"] == "error" and x.data == 3.0  # the first step was applied
+    working = OptoPrime([x], llm=ScriptedChat(step_toward(7)))
+    result = optimize(lambda: loss(x), lambda y: y.data, working, steps=3, checkpoint=path,
+                      on_event=events.append)
+    assert [e["event"] for e in events].count("resume") == 1
+    assert [entry["values"]["x"] for entry in result.history] == [0.0, 3.0, 5.0, 7.0]
+    assert len(working.llm.log) == 2  # the resumed run asked only for the two missing steps
+    assert len(working.log) == 3  # the call log of the first run came back with its state
