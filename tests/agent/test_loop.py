@@ -268,3 +268,28 @@ def test_a_failed_step_keeps_the_checkpoint_and_a_rerun_resumes_it(tmp_path: Pat
     assert [entry["values"]["x"] for entry in result.history] == [0.0, 3.0, 5.0, 7.0]
     assert len(working.llm.log) == 2  # the resumed run asked only for the two missing steps
     assert len(working.log) == 3  # the call log of the first run came back with its state
+
+
+def test_an_interrupted_evolutionary_search_resumes_with_the_same_candidates(tmp_path: Path) -> None:
+    def run(path: Path, interrupt_at: int | None) -> Any:
+        with og.Run():
+            x = og.node(0, trainable=True, name="x", search_space=IntRange(0, 50))
+        opt = EvolutionaryOptimizer([x], population=6, top_k=2, mutants=3, crossovers=1,
+                                    generations=3, seed=11)
+        seen: list[int] = []
+
+        def feedback(y: og.Node) -> float:
+            seen.append(x.data)
+            if interrupt_at is not None and len(seen) == interrupt_at:
+                raise KeyboardInterrupt
+            return y.data
+
+        return optimize(lambda: loss(x), feedback, opt, steps=100, checkpoint=path)
+
+    straight = run(tmp_path / "straight.sqlite", None)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "c.sqlite", interrupt_at=8)
+    resumed = run(tmp_path / "c.sqlite", None)
+    assert resumed.history == straight.history
+    assert len(resumed.history) == 19  # 18 candidates, then the best one again
+    assert resumed.best_values == straight.best_values
