@@ -67,13 +67,14 @@ def show(value: Any, max_chars: int | None) -> str:
     return preview(value, max_chars)
 
 
-def variables_section(parameters: Sequence[Node], summary: Summary, max_chars: int | None) -> str:
+def variables_section(parameters: Sequence[Node], summary: Summary) -> str:
+    """Variables are shown whole: the model rewrites them, so it must see all of them."""
     lines = []
     for p in parameters:
         var = summary.variables.get(p.name)
         if var is None:
             continue
-        lines.append(render_value(p.name, var.type, var.value, _is_code(p), max_chars))
+        lines.append(render_value(p.name, var.type, var.value, _is_code(p), None))
     return "\n".join(lines)
 
 
@@ -109,7 +110,7 @@ def problem_sections(
         "Instruction": objective,
         "Code": "\n".join(summary.code),
         "Documentation": documentation,
-        "Variables": variables_section(parameters, summary, max_chars),
+        "Variables": variables_section(parameters, summary),
         "Constraints": constraints_section(parameters),
         "Inputs": values_section(summary.inputs, summary),
         "Others": values_section(summary.others, summary),

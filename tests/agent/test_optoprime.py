@@ -233,3 +233,13 @@ def test_best_of_n_keeps_the_candidate_the_workflow_scores_best() -> None:
     with pytest.raises(OptimizerError, match="needs evaluate="):
         alone.step()
     assert x.data == 6.0
+
+
+def test_long_variables_are_shown_whole_and_other_values_are_cut() -> None:
+    text = "word " * 300
+    p = og.node(text, trainable=True, name="prompt")
+    out = p + "!"
+    out.backward("shorter")
+    user = OptoPrime([p], llm=ScriptedChat([]), max_chars=100).messages()[1].content
+    assert f"(str) prompt = {json.dumps(text)}" in user
+    assert "...(truncated)" in user.split("#Outputs")[1]
