@@ -213,7 +213,9 @@ def optimize(
     Stops after `steps` optimizer steps, when the score reaches `target`, after `patience`
     evaluations without improvement, when the LLM usage passes `max_tokens` or `max_cost`
     (USD), or when the optimizer says it is done (OptoPrime's TERMINATE, the end of an
-    evolutionary search). `usage` defaults to the optimizer's LLM usage. With `checkpoint`
+    evolutionary search). `usage` defaults to the optimizer's LLM usage; a workflow that
+    calls a model counts toward the same budget when its LLM shares that Usage
+    (`LLM(spec, role="workflow", usage=optimizer.llm.usage)`). With `checkpoint`
     (a SQLite file), every node's result is stored; calling optimize() again with the same
     file and `thread_id` resumes where the last run stopped (a run that ended at its step
     limit goes on when more `steps` are asked; one that ended otherwise is only reported). `restore_best` leaves the

@@ -176,6 +176,7 @@ class OptoPrime(Optimizer):
         for attempt in range(attempts):
             entry: dict[str, Any] = {
                 "step": self.steps_done + 1, "candidate": candidate, "attempt": attempt + 1,
+                "model": self.llm.model_name,
                 "messages": [{"role": m.type, "content": message_text(m)} for m in conversation],
                 "reply": None, "error": None,
             }

@@ -238,3 +238,25 @@ def test_bad_configuration_is_reported() -> None:
     opt = EvolutionaryOptimizer([y], population=2, top_k=1, mutants=0, crossovers=0)
     with pytest.raises(OptimizerError, match="not asked"):
         opt.tell({"y": 3}, 1.0)
+
+
+def test_a_whole_generation_can_be_asked_before_telling_in_any_order() -> None:
+    sequential = small_evolution(numeric_params(), 8)
+    sequential.run(numeric_loss, 60)
+
+    parallel = small_evolution(numeric_params(), 8)
+    while len(parallel.history) < 60:
+        batch = []
+        while True:
+            try:
+                candidate = parallel.ask()
+            except OptimizerError:  # the generation waits for its results
+                break
+            if candidate is None:
+                break
+            batch.append(candidate)
+        assert batch and len(batch) <= 20
+        for candidate in reversed(batch):  # results come back in another order
+            parallel.tell(candidate, numeric_loss(candidate))
+    assert parallel.best == sequential.best
+    assert sorted(map(repr, parallel.history)) == sorted(map(repr, sequential.history))
