@@ -75,22 +75,28 @@ def fill(template: str, **values: Any) -> str:
     return text
 
 
-def reply_text(llm: Any, messages: list[BaseMessage]) -> str:
-    content = llm.invoke(messages).content
+def reply_text(llm: Any, messages: list[BaseMessage], max_tokens: int | None) -> str:
+    options = {} if max_tokens is None else {"max_tokens": max_tokens}
+    content = llm.invoke(messages, **options).content
     return (content if isinstance(content, str) else str(content)).strip()
 
 
-def build_graph(llm: Any = None) -> StateGraph:
-    """The graph. `llm`: a chat model (or an optograph LLM); None: the embedded local model."""
+def build_graph(llm: Any = None, max_reply_tokens: int | None = 48) -> StateGraph:
+    """The graph. `llm`: a chat model (or an optograph LLM); None: the embedded local model.
+    `max_reply_tokens` caps every reply (short answers are all the graph needs, and a small
+    local model otherwise rambles to its limit); None leaves the model's own limit."""
     if llm is None:
         from optograph.agent import get_chat_model
 
         llm = get_chat_model(None)
 
+    def ask(messages: list[BaseMessage]) -> str:
+        return reply_text(llm, messages, max_reply_tokens)
+
     def classify(state: QAState, runtime: Runtime[QAContext]) -> dict[str, Any]:
         """Ask the model for the question's category; unknown replies become 'general'."""
         prompt = fill(runtime.context.classify_prompt, categories=", ".join(CATEGORIES))
-        reply = reply_text(llm, [SystemMessage(prompt), HumanMessage(state["question"])]).lower()
+        reply = ask([SystemMessage(prompt), HumanMessage(state["question"])]).lower()
         category = next((c for c in CATEGORIES if c in reply), "general")
         return {"category": category, "attempts": 0}
 
@@ -101,14 +107,14 @@ def build_graph(llm: Any = None) -> StateGraph:
         messages: list[BaseMessage] = [SystemMessage(prompt), HumanMessage(state["question"])]
         if state.get("verdict") == "retry":
             messages.append(HumanMessage(f"Your answer {state['answer']!r} was judged wrong. Try again."))
-        text = reply_text(llm, messages)
+        text = ask(messages)
         first_line = text.splitlines()[0].strip() if text else ""
         return {"answer": first_line, "attempts": state.get("attempts", 0) + 1}
 
     def check(state: QAState, runtime: Runtime[QAContext]) -> dict[str, Any]:
         """Ask the model whether the answer is right: 'ok' on yes, 'retry' otherwise."""
         prompt = fill(runtime.context.check_prompt, question=state["question"], answer=state["answer"])
-        reply = reply_text(llm, [HumanMessage(prompt)]).lower()
+        reply = ask([HumanMessage(prompt)]).lower()
         return {"verdict": "ok" if reply.startswith("yes") else "retry"}
 
     def retry_or_finish(state: QAState, runtime: Runtime[QAContext]) -> str:

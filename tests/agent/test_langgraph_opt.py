@@ -44,8 +44,10 @@ def suggestion(values: dict[str, Any]) -> str:
 def test_example_workflow_and_feedback_as_a_task_runner_calls_them():
     params = qa.default_parameters()
     example = QUESTIONS[0]
-    output = qa.workflow(**params, example=example, llm=ScriptedChat(graph_reply))
+    model = ScriptedChat(graph_reply)
+    output = qa.workflow(**params, example=example, llm=model)
     state = output.data
+    assert len(model.calls) == 5 and all(k.get("max_tokens") == 48 for k in model.call_kwargs)
     assert state["category"] == "geography"
     assert state["verdict"] == "retry" and state["attempts"] == 2  # retried once, then gave up
     score, text = qa.feedback(state, example)

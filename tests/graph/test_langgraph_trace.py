@@ -460,3 +460,30 @@ def test_async_nodes_and_async_chat_calls_are_recorded():
     assert step.parameters_read == ["prefix"]
     assert [c.data for c in step.chats] == ["pong"]
     assert step.chats[0].info["constants"]["messages"] == ["human: ping: x"]
+
+
+def test_boolean_parameter_decides_whether_a_node_runs():
+    def draft(state: State) -> dict:
+        return {"text": "draft"}
+
+    def self_check(state: State) -> dict:
+        return {"text": state["text"] + " (checked)"}
+
+    b = StateGraph(State)
+    b.add_node("draft", draft)
+    b.add_node("self_check", self_check)
+    b.add_edge(START, "draft")
+    b.add_conditional_edges("draft", parameter_route("use_check"), {True: "self_check", False: END})
+    b.add_edge("self_check", END)
+    flag = og.node(False, trainable=True, name="use_check", search_space=og.Choice((True, False)))
+    traced = trace_langgraph(b, {"use_check": flag})
+    without = traced.trace({})
+    assert without.executed == ["draft"] and without.value["text"] == "draft"
+    assert ("draft", "__end__") in [(e.source, e.target) for e in without.edges]
+    flag.set(True)
+    with_check = traced.trace({})
+    assert with_check.executed == ["draft", "self_check"]
+    assert with_check.routes[0].choices == (True,) and with_check.routes[0].destinations == ("self_check",)
+    structure = traced.structure(with_check)
+    assert structure.edges["draft", "self_check"]["chosen_by"] == "use_check=True"
+    assert structure.edges["draft", "__end__"]["taken"] == 0
