@@ -59,7 +59,9 @@ class BatchWorkflow:
         config: RunnableConfig | None = None,
     ) -> None:
         if not inputs:
-            raise OptimizerError("optimize_langgraph: inputs is empty; give at least one graph input")
+            raise OptimizerError(
+                "optimize_langgraph: inputs is empty; give at least one graph input"
+            )
         if batch_size is not None and batch_size < 1:
             raise OptimizerError(f"optimize_langgraph(batch_size={batch_size}): must be >= 1")
         self.traced = traced
@@ -100,7 +102,9 @@ class BatchWorkflow:
         for index, (graph_input, run) in enumerate(zip(self.batch, run_nodes, strict=False), 1):
             label = f"run {index} (input {preview(graph_input, 120)})"
             if run.kind == "exception":
-                lines.append(f"{label}: the graph failed: {(run.info or {}).get('message', run.data)}")
+                lines.append(
+                    f"{label}: the graph failed: {(run.info or {}).get('message', run.data)}"
+                )
                 continue
             args = (run.data, graph_input) if self.takes_input else (run.data,)
             judged = parse_feedback(self.user_feedback(*args), "optimize_langgraph: feedback")

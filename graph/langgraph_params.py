@@ -228,7 +228,10 @@ def _tracked_subclass(schema: type, names: frozenset[str]) -> type:
             note_read(attr)
         return super(tracked, self).__getattribute__(attr)  # type: ignore[arg-type]
 
-    namespace: dict[str, Any] = {"__getattribute__": __getattribute__, "__module__": schema.__module__}
+    namespace: dict[str, Any] = {
+        "__getattribute__": __getattribute__,
+        "__module__": schema.__module__,
+    }
     if "__slots__" in vars(schema):
         namespace["__slots__"] = ()
     tracked = types.new_class(schema.__name__, (schema,), {}, lambda ns: ns.update(namespace))

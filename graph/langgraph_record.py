@@ -14,12 +14,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .langgraph_edges import (
+    END,
+    START,
+    TakenEdge,
+    destination,
+    goto_targets,
+    state_keys,
+    taken_edges,
+    update_keys,
+)
 from .node import INPUT, OPERATION, Node
 from .op import OpInfo, record_failure
 from .run import Run, _current_run
-
-START = "__start__"
-END = "__end__"
 
 STATE_OP = OpInfo(
     name="read_state",
@@ -79,14 +86,6 @@ class RouteRecord:
     chosen_by: str | None = None  # the parameter a parameter_route router follows
 
 
-@dataclass(frozen=True)
-class TakenEdge:
-    source: str
-    target: str
-    step: int
-    via: str | None = None  # the router's name for a conditional edge
-
-
 class StepRecorder:
     """Collects what one node execution reads and calls while it runs."""
 
@@ -111,8 +110,14 @@ class StepRecorder:
         parents += [("previous_reply", c) for c in self.record.chats[-1:]]
         constants = {"model": model, "messages": messages}
         node = _with_run(
-            self.trace.run, Node.make, reply, f"{self.record.node}_llm", OPERATION,
-            tuple(parents), CHAT_OP, info={"constants": constants},
+            self.trace.run,
+            Node.make,
+            reply,
+            f"{self.record.node}_llm",
+            OPERATION,
+            tuple(parents),
+            CHAT_OP,
+            info={"constants": constants},
         )
         with self._lock:
             self.record.chats.append(node)
@@ -120,8 +125,12 @@ class StepRecorder:
     def chat_failed(self, messages: list[str], exc: BaseException, model: str) -> None:
         parents = (("state", self.record.state), *self._parameter_parents())
         error = _with_run(
-            self.trace.run, record_failure, CHAT_OP, parents,
-            {"model": model, "messages": messages}, exc,
+            self.trace.run,
+            record_failure,
+            CHAT_OP,
+            parents,
+            {"model": model, "messages": messages},
+            exc,
         )
         with self._lock:
             self.record.chats.append(error.exception_node)
@@ -139,8 +148,13 @@ class StepRecorder:
         self.record.update_keys = update_keys(result)
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
-            self.trace.run, Node.make, result, self.record.node, OPERATION,
-            self._parents(hidden, code), self.op,
+            self.trace.run,
+            Node.make,
+            result,
+            self.record.node,
+            OPERATION,
+            self._parents(hidden, code),
+            self.op,
         )
         self.trace.wrote(self.record)
 
@@ -153,8 +167,16 @@ class StepRecorder:
         error_line: int | None = None,
     ) -> None:
         error = _with_run(
-            self.trace.run, record_failure, op or self.op, self._parents(hidden, code), None,
-            exc, None, None, None, error_line,
+            self.trace.run,
+            record_failure,
+            op or self.op,
+            self._parents(hidden, code),
+            None,
+            exc,
+            None,
+            None,
+            None,
+            error_line,
         )
         self.record.exception = error.exception_node
         self.trace.failed(self.record)
@@ -206,14 +228,20 @@ class LangGraphTrace:
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
         self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
-        self._input_keys = frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
+        self._input_keys = (
+            frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
+        )
 
     # -- recording (called from the node wrappers, possibly from several threads) -----------
-    def begin_step(self, node: str, step: int, task_id: str, state: Any, op: OpInfo) -> StepRecorder:
+    def begin_step(
+        self, node: str, step: int, task_id: str, state: Any, op: OpInfo
+    ) -> StepRecorder:
         keys = state_keys(state)
         parents = self._state_parents(node, step, keys, state)
         data = dict(state) if isinstance(state, Mapping) else state
-        slice_node = _with_run(self.run, Node.make, data, f"{node}_state", OPERATION, parents, STATE_OP)
+        slice_node = _with_run(
+            self.run, Node.make, data, f"{node}_state", OPERATION, parents, STATE_OP
+        )
         record = StepRecord(node=node, step=step, task_id=task_id, state=slice_node)
         with self._lock:
             self._by_task[task_id] = record
@@ -326,7 +354,9 @@ class LangGraphTrace:
         if not parents:
             parents.append(("input", self.input))
         self.value = value
-        self.output = _with_run(self.run, Node.make, value, "final_state", OPERATION, tuple(parents), FINAL_OP)
+        self.output = _with_run(
+            self.run, Node.make, value, "final_state", OPERATION, tuple(parents), FINAL_OP
+        )
         return self.output
 
     # -- reading ---------------------------------------------------------------------------
@@ -353,88 +383,3 @@ class LangGraphTrace:
 
     def __repr__(self) -> str:
         return f"<LangGraphTrace {self.graph_name}: {' -> '.join(self.executed) or '(no steps)'}>"
-
-
-def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
-    steps = sorted([*trace.steps, *trace.failures], key=lambda s: (s.step, s.state.order))
-    if not steps and not trace.routes:
-        return []
-    first = min((s.step for s in steps), default=0)
-    edges: list[TakenEdge] = []
-    for record in steps:
-        found = False
-        for route in trace.routes:
-            if route.step == record.step - 1 and record.node in route.destinations:
-                edges.append(TakenEdge(route.source, record.node, record.step, route.router))
-                found = True
-        for prev in steps:
-            if prev.step != record.step - 1 or prev.exception is not None:
-                continue
-            if (prev.node, record.node) in trace.static_edges or record.node in prev.goto:
-                edges.append(TakenEdge(prev.node, record.node, record.step))
-                found = True
-        for starts, end in trace.waiting_edges:
-            if end == record.node:
-                for start in starts:
-                    if any(p.node == start and p.step < record.step for p in steps):
-                        edges.append(TakenEdge(start, end, record.step, "join"))
-                        found = True
-        if not found and record.step == first:
-            edges.append(TakenEdge(START, record.node, record.step))
-    for route in trace.routes:
-        if END in route.destinations:
-            edges.append(TakenEdge(route.source, END, route.step + 1, route.router))
-    for record in steps:
-        if record.exception is None and ((record.node, END) in trace.static_edges or END in record.goto):
-            edges.append(TakenEdge(record.node, END, record.step + 1))
-    return edges
-
-
-def destination(choice: Any, ends: Mapping[Any, str] | None) -> str:
-    node = getattr(choice, "node", None)  # a Send packet
-    if node is not None and not isinstance(choice, (str, bool, int)):
-        return str(node)
-    if ends:
-        return str(ends.get(choice, choice))
-    return str(choice)
-
-
-def state_keys(state: Any) -> list[str]:
-    if isinstance(state, Mapping):
-        return [str(k) for k in state]
-    fields = getattr(type(state), "model_fields", None)
-    if fields is not None:
-        return list(fields)
-    dataclass_fields = getattr(state, "__dataclass_fields__", None)
-    if dataclass_fields is not None:
-        return list(dataclass_fields)
-    return []
-
-
-def update_keys(result: Any) -> tuple[str, ...]:
-    """The channels a node's return value writes (a dict, a Command, or a list of those)."""
-    if result is None:
-        return ()
-    if isinstance(result, Mapping):
-        return tuple(str(k) for k in result)
-    if isinstance(result, (list, tuple)):
-        keys: list[str] = []
-        for item in result:
-            keys += [k for k in update_keys(item) if k not in keys]
-        return tuple(keys)
-    as_tuples = getattr(result, "_update_as_tuples", None)  # a Command
-    if callable(as_tuples):
-        return tuple(dict.fromkeys(str(k) for k, _ in as_tuples()))
-    return tuple(state_keys(result))
-
-
-def goto_targets(result: Any) -> tuple[str, ...]:
-    items = result if isinstance(result, (list, tuple)) else [result]
-    targets: list[str] = []
-    for item in items:
-        goto = getattr(item, "goto", None)
-        if goto is None or not hasattr(item, "_update_as_tuples"):
-            continue
-        for g in goto if isinstance(goto, (list, tuple)) else [goto]:
-            targets.append(destination(g, None))
-    return tuple(targets)

@@ -24,8 +24,13 @@ def structure_graph(compiled: Any, trace: LangGraphTrace | None = None) -> nx.Di
         graph.add_node(node_id, kind=kind, runs=0, label=node_id)
     for edge in drawable.edges:
         graph.add_edge(
-            edge.source, edge.target, static=True, conditional=bool(edge.conditional),
-            label=str(edge.data) if edge.data is not None else "", taken=0, via=[],
+            edge.source,
+            edge.target,
+            static=True,
+            conditional=bool(edge.conditional),
+            label=str(edge.data) if edge.data is not None else "",
+            taken=0,
+            via=[],
         )
     if trace is None:
         return graph
@@ -40,8 +45,13 @@ def structure_graph(compiled: Any, trace: LangGraphTrace | None = None) -> nx.Di
                 graph.add_node(end, kind=kind, runs=0, label=end)
         if not graph.has_edge(edge.source, edge.target):
             graph.add_edge(
-                edge.source, edge.target, static=False, conditional=edge.via is not None,
-                label="", taken=0, via=[],
+                edge.source,
+                edge.target,
+                static=False,
+                conditional=edge.via is not None,
+                label="",
+                taken=0,
+                via=[],
             )
         attrs = graph.edges[edge.source, edge.target]
         attrs["taken"] += 1
@@ -58,7 +68,7 @@ def structure_graph(compiled: Any, trace: LangGraphTrace | None = None) -> nx.Di
     for node_name, names in trace.parameters_read().items():
         target = node_name
         if node_name.startswith("route_"):
-            target = node_name[len("route_"):]
+            target = node_name[len("route_") :]
         if target not in graph:
             continue
         for name in names:
@@ -66,7 +76,16 @@ def structure_graph(compiled: Any, trace: LangGraphTrace | None = None) -> nx.Di
             if key not in graph:
                 value = trace.parameters[name]._data if name in trace.parameters else None
                 graph.add_node(key, kind="parameter", runs=0, label=name, value=preview(value, 60))
-            graph.add_edge(key, target, static=False, conditional=False, label="reads", taken=0, via=[], reads=True)
+            graph.add_edge(
+                key,
+                target,
+                static=False,
+                conditional=False,
+                label="reads",
+                taken=0,
+                via=[],
+                reads=True,
+            )
     return graph
 
 
@@ -92,8 +111,11 @@ def _node_label(attrs: dict[str, Any]) -> str:
 
 def _text(text: str) -> str:
     return (
-        text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-        .replace(">", "&gt;").replace("\n", "<br/>")
+        text.replace("&", "&amp;")
+        .replace('"', "&quot;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", "<br/>")
     )
 
 
@@ -102,7 +124,12 @@ def structure_to_mermaid(graph: nx.DiGraph) -> str:
     grey, parameters as boxes with dotted edges to the nodes that read them."""
     ids = {name: f"s{i}" for i, name in enumerate(graph.nodes)}
     lines = ["flowchart TD"]
-    shapes = {"start": ("([", "])"), "end": ("([", "])"), "parameter": ("[/", "/]"), "node": ("(", ")")}
+    shapes = {
+        "start": ("([", "])"),
+        "end": ("([", "])"),
+        "parameter": ("[/", "/]"),
+        "node": ("(", ")"),
+    }
     for name, attrs in graph.nodes(data=True):
         left, right = shapes.get(attrs.get("kind", "node"), ("(", ")"))
         lines.append(f'  {ids[name]}{left}"{_text(_node_label(attrs))}"{right}')
@@ -118,10 +145,13 @@ def structure_to_mermaid(graph: nx.DiGraph) -> str:
         text = f'|"{_text(label)}"|' if label else ""
         lines.append(f"  {ids[a]} {arrow}{text} {ids[b]}")
     ran = [ids[n] for n, k in graph.nodes(data="kind") if k == "node" and graph.nodes[n]["runs"]]
-    idle = [ids[n] for n, k in graph.nodes(data="kind") if k == "node" and not graph.nodes[n]["runs"]]
+    idle = [
+        ids[n] for n, k in graph.nodes(data="kind") if k == "node" and not graph.nodes[n]["runs"]
+    ]
     params = [ids[n] for n, k in graph.nodes(data="kind") if k == "parameter"]
     for cls, members, style in (
-        ("ran", ran, "fill:#9fc5e8"), ("idle", idle, "fill:#eeeeee,color:#999999"),
+        ("ran", ran, "fill:#9fc5e8"),
+        ("idle", idle, "fill:#eeeeee,color:#999999"),
         ("parameter", params, "fill:#ffd966"),
     ):
         if members and (cls != "idle" or any_taken):
@@ -137,19 +167,22 @@ def structure_to_dot(graph: nx.DiGraph) -> str:
     for name, attrs in graph.nodes(data=True):
         kind = attrs.get("kind", "node")
         shape = {"start": "circle", "end": "doublecircle", "parameter": "box"}.get(kind, "ellipse")
-        colour = "#ffd966" if kind == "parameter" else (
-            "#9fc5e8" if attrs.get("runs") else ("#eeeeee" if any_taken else "#ffffff")
+        colour = (
+            "#ffd966"
+            if kind == "parameter"
+            else ("#9fc5e8" if attrs.get("runs") else ("#eeeeee" if any_taken else "#ffffff"))
         )
         lines.append(
             f"  {json.dumps(name)} [label={json.dumps(_node_label(attrs))}, shape={shape}, "
             f'fillcolor="{colour}"];'
         )
     for a, b, attrs in graph.edges(data=True):
-        style = "dotted" if attrs.get("reads") else (
-            "bold" if attrs.get("taken") else ("dashed" if any_taken else "solid")
+        style = (
+            "dotted"
+            if attrs.get("reads")
+            else ("bold" if attrs.get("taken") else ("dashed" if any_taken else "solid"))
         )
-        lines.append(
-            f"  {json.dumps(a)} -> {json.dumps(b)} [label={json.dumps(_edge_label(attrs))}, style={style}];"
-        )
+        label = json.dumps(_edge_label(attrs))
+        lines.append(f"  {json.dumps(a)} -> {json.dumps(b)} [label={label}, style={style}];")
     lines.append("}")
     return "\n".join(lines)

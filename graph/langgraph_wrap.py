@@ -54,7 +54,9 @@ def _signature_with_config(fn: Callable[..., Any]) -> tuple[inspect.Signature, b
     extra = inspect.Parameter(
         "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunnableConfig
     )
-    at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+    at = next(
+        (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params)
+    )
     params.insert(at, extra)
     return signature.replace(parameters=params), False
 
@@ -118,7 +120,9 @@ class NodeFunction:
         return op, fn
 
 
-def _node_wrappers(call: NodeFunction) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
+def _node_wrappers(
+    call: NodeFunction,
+) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     signature, accepts_config = _signature_with_config(call.fn)
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -199,7 +203,9 @@ def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | 
     return None
 
 
-def _rebuild(runnable: Runnable, func: Callable[..., Any] | None, afunc: Callable[..., Any] | None) -> Runnable:
+def _rebuild(
+    runnable: Runnable, func: Callable[..., Any] | None, afunc: Callable[..., Any] | None
+) -> Runnable:
     from langgraph._internal._runnable import RunnableCallable
 
     return RunnableCallable(
@@ -226,7 +232,9 @@ def _as_function(name: str, runnable: Runnable) -> tuple[Callable[..., Any], Cal
     for fn in (call, acall):
         fn.__name__ = name
         fn.__qualname__ = name
-        fn.__doc__ = f"LangGraph node {name!r}: runs {type(runnable).__name__} {runnable.get_name()!r}."
+        fn.__doc__ = (
+            f"LangGraph node {name!r}: runs {type(runnable).__name__} {runnable.get_name()!r}."
+        )
     return call, acall
 
 
@@ -245,7 +253,9 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
     fn, _is_async = found
     node_function = NodeFunction(name, fn, code, **code_options)
     if code is not None and not node_function.source:
-        raise GraphError(f"graph node {name!r}: its source is not available, so its code cannot be a parameter")
+        raise GraphError(
+            f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
+        )
     sync_fn, async_fn = _node_wrappers(node_function)
     return _rebuild(runnable, sync_fn, async_fn)
 
@@ -273,6 +283,7 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
     if found is not None:
         fn, is_async = found
     else:
+
         def fn(state: Any, config: RunnableConfig) -> Any:
             return path.invoke(state, config)
 
@@ -296,8 +307,15 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
         if trace is not None:
             step, task_id = _where(config or RunnableConfig())
             trace.record_route(
-                source, router_name, step, task_id, op, result, spec.ends,
-                reads.parameters_read, getattr(fn, "__optograph_parameter__", None),
+                source,
+                router_name,
+                step,
+                task_id,
+                op,
+                result,
+                spec.ends,
+                reads.parameters_read,
+                getattr(fn, "__optograph_parameter__", None),
             )
 
     def sync_route(*args: Any, **kwargs: Any) -> Any:
@@ -329,7 +347,11 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
         new_path = _rebuild(path, None, chosen) if found else _plain(None, chosen, router_name)
     else:
         in_executor = functools.partial(run_in_executor, None, chosen)
-        new_path = _rebuild(path, chosen, in_executor) if found else _plain(chosen, in_executor, router_name)
+        new_path = (
+            _rebuild(path, chosen, in_executor)
+            if found
+            else _plain(chosen, in_executor, router_name)
+        )
     return spec._replace(path=new_path)
 
 
@@ -352,7 +374,9 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
             )
     new = copy.copy(builder)
     new.nodes = {
-        name: dataclasses.replace(spec, runnable=wrap_node(name, spec.runnable, code.get(name), **code_options))
+        name: dataclasses.replace(
+            spec, runnable=wrap_node(name, spec.runnable, code.get(name), **code_options)
+        )
         for name, spec in builder.nodes.items()
         if name != "__default_error_handler__"  # compile() adds it again
     }

@@ -106,14 +106,18 @@ def build_graph(llm: Any = None, max_reply_tokens: int | None = 48) -> StateGrap
         prompt = fill(runtime.context.answer_prompt, category=state.get("category", "general"))
         messages: list[BaseMessage] = [SystemMessage(prompt), HumanMessage(state["question"])]
         if state.get("verdict") == "retry":
-            messages.append(HumanMessage(f"Your answer {state['answer']!r} was judged wrong. Try again."))
+            messages.append(
+                HumanMessage(f"Your answer {state['answer']!r} was judged wrong. Try again.")
+            )
         text = ask(messages)
         first_line = text.splitlines()[0].strip() if text else ""
         return {"answer": first_line, "attempts": state.get("attempts", 0) + 1}
 
     def check(state: QAState, runtime: Runtime[QAContext]) -> dict[str, Any]:
         """Ask the model whether the answer is right: 'ok' on yes, 'retry' otherwise."""
-        prompt = fill(runtime.context.check_prompt, question=state["question"], answer=state["answer"])
+        prompt = fill(
+            runtime.context.check_prompt, question=state["question"], answer=state["answer"]
+        )
         reply = ask([HumanMessage(prompt)]).lower()
         return {"verdict": "ok" if reply.startswith("yes") else "retry"}
 
@@ -139,7 +143,8 @@ PARAMETER_NOTES = {
     "answer_prompt": ("the system prompt of the answer node; {category} is filled in", None),
     "check_prompt": (
         "the prompt of the check node; {question} and {answer} are filled in; "
-        "a reply starting with 'yes' accepts the answer", None,
+        "a reply starting with 'yes' accepts the answer",
+        None,
     ),
     "max_retries": ("how many times a rejected answer is tried again", "0 <= max_retries <= 3"),
 }
@@ -149,8 +154,13 @@ def default_parameters() -> dict[str, og.Node]:
     """Fresh trainable nodes holding QAContext's defaults."""
     defaults = QAContext()
     return {
-        name: og.node(getattr(defaults, name), trainable=True, name=name, description=note,
-                      constraint=constraint)
+        name: og.node(
+            getattr(defaults, name),
+            trainable=True,
+            name=name,
+            description=note,
+            constraint=constraint,
+        )
         for name, (note, constraint) in PARAMETER_NOTES.items()
     }
 
@@ -170,8 +180,10 @@ def workflow(
 ) -> og.Node:
     """One traced run on one question; returns the final-state node."""
     parameters = {
-        "classify_prompt": classify_prompt, "answer_prompt": answer_prompt,
-        "check_prompt": check_prompt, "max_retries": max_retries,
+        "classify_prompt": classify_prompt,
+        "answer_prompt": answer_prompt,
+        "check_prompt": check_prompt,
+        "max_retries": max_retries,
     }
     traced = trace_langgraph(build_graph(llm), parameters, checkpointer=False)
     record = traced.trace({"question": example["question"]})
@@ -230,11 +242,17 @@ def main(argv: list[str] | None = None) -> None:
             print({k: v for k, v in event.items() if k != "feedback"}, flush=True)
 
     optimize_langgraph(
-        build_graph(llm), parameters, inputs=[{"question": q["question"]} for q in questions],
+        build_graph(llm),
+        parameters,
+        inputs=[{"question": q["question"]} for q in questions],
         feedback=lambda state, graph_input: feedback(
             state, next(q for q in questions if q["question"] == graph_input["question"])
         ),
-        llm=llm, steps=args.steps, batch_size=args.batch_size, minimize=False, on_event=show,
+        llm=llm,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        minimize=False,
+        on_event=show,
         optimizer_options={"on_invalid": "skip"},
     )
     print(f"accuracy after:  {accuracy(parameters, questions, llm):.2f}")

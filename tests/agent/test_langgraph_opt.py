@@ -27,7 +27,11 @@ def graph_reply(messages: list[BaseMessage]) -> str:
     if first.type == "human" and "Proposed answer" in str(first.content):
         return "no" if "not sure" in str(first.content) else "yes"
     system = str(first.content)
-    question = last_human(messages) if "judged wrong" not in last_human(messages) else str(messages[1].content)
+    question = (
+        last_human(messages)
+        if "judged wrong" not in last_human(messages)
+        else str(messages[1].content)
+    )
     example = BY_QUESTION[question]
     if "category name only" in system:
         return example["category"]
@@ -37,8 +41,13 @@ def graph_reply(messages: list[BaseMessage]) -> str:
 
 
 def suggestion(values: dict[str, Any]) -> str:
-    return json.dumps({"reasoning": "the answers are vague; ask for the answer only",
-                       "answer": "", "suggestion": values})
+    return json.dumps(
+        {
+            "reasoning": "the answers are vague; ask for the answer only",
+            "answer": "",
+            "suggestion": values,
+        }
+    )
 
 
 def test_example_workflow_and_feedback_as_a_task_runner_calls_them():
@@ -78,10 +87,16 @@ def test_optoprime_changes_the_intended_prompt_and_nothing_else():
     optimizer_llm = ScriptedChat([suggestion({"answer_prompt": GOOD_PROMPT})])
     events: list[dict[str, Any]] = []
     result = optimize_langgraph(
-        qa.build_graph(ScriptedChat(graph_reply)), params,
+        qa.build_graph(ScriptedChat(graph_reply)),
+        params,
         inputs=[{"question": q["question"]} for q in QUESTIONS[:4]],
-        feedback=lambda state, graph_input: qa.feedback(state, BY_QUESTION[graph_input["question"]]),
-        llm=optimizer_llm, steps=1, minimize=False, on_event=events.append,
+        feedback=lambda state, graph_input: qa.feedback(
+            state, BY_QUESTION[graph_input["question"]]
+        ),
+        llm=optimizer_llm,
+        steps=1,
+        minimize=False,
+        on_event=events.append,
     )
     assert params["answer_prompt"].data == GOOD_PROMPT
     for name in ("classify_prompt", "check_prompt", "max_retries"):
@@ -100,11 +115,16 @@ def test_optoprime_changes_the_intended_prompt_and_nothing_else():
 def test_traced_graph_can_be_passed_with_an_optimizer_instance():
     params = qa.default_parameters()
     traced = trace_langgraph(qa.build_graph(ScriptedChat(graph_reply)), params)
-    optimizer = OptoPrime([params["answer_prompt"]], ScriptedChat([suggestion({"answer_prompt": GOOD_PROMPT})]))
+    optimizer = OptoPrime(
+        [params["answer_prompt"]], ScriptedChat([suggestion({"answer_prompt": GOOD_PROMPT})])
+    )
     result = optimize_langgraph(
-        traced, inputs=[{"question": QUESTIONS[1]["question"]}],
+        traced,
+        inputs=[{"question": QUESTIONS[1]["question"]}],
         feedback=lambda state, graph_input: qa.feedback(state, QUESTIONS[1]),
-        optimizer=optimizer, steps=1, minimize=False,
+        optimizer=optimizer,
+        steps=1,
+        minimize=False,
     )
     assert result.history[-1]["score"] == 1.0
     with pytest.raises(OptimizerError, match="already traced"):
@@ -114,10 +134,24 @@ def test_traced_graph_can_be_passed_with_an_optimizer_instance():
 def test_bad_arguments_are_one_line_errors():
     builder = qa.build_graph(ScriptedChat(graph_reply))
     with pytest.raises(OptimizerError, match="optimizer='sgd'"):
-        optimize_langgraph(builder, qa.default_parameters(), inputs=[{"question": "q"}],
-                           feedback=lambda s: "x", optimizer="sgd")
+        optimize_langgraph(
+            builder,
+            qa.default_parameters(),
+            inputs=[{"question": "q"}],
+            feedback=lambda s: "x",
+            optimizer="sgd",
+        )
     with pytest.raises(OptimizerError, match="inputs is empty"):
-        optimize_langgraph(builder, qa.default_parameters(), inputs=[], feedback=lambda s: "x",
-                           llm=ScriptedChat([]))
-    with pytest.raises(og.GraphError, match="parameter 'tone' is not a field of the context schema QAContext"):
-        optimize_langgraph(builder, {"tone": "calm"}, inputs=[{"question": "q"}], feedback=lambda s: "x")
+        optimize_langgraph(
+            builder,
+            qa.default_parameters(),
+            inputs=[],
+            feedback=lambda s: "x",
+            llm=ScriptedChat([]),
+        )
+    with pytest.raises(
+        og.GraphError, match="parameter 'tone' is not a field of the context schema QAContext"
+    ):
+        optimize_langgraph(
+            builder, {"tone": "calm"}, inputs=[{"question": "q"}], feedback=lambda s: "x"
+        )

@@ -70,7 +70,9 @@ def test_straight_run_records_each_node_its_state_and_the_edges():
     assert record.value == {"text": "<<hi>>", "log": ["prefix", "suffix"]}
     assert record.executed == ["add_prefix", "add_suffix"]
     assert [(e.source, e.target) for e in record.edges] == [
-        ("__start__", "add_prefix"), ("add_prefix", "add_suffix"), ("add_suffix", "__end__"),
+        ("__start__", "add_prefix"),
+        ("add_prefix", "add_suffix"),
+        ("add_suffix", "__end__"),
     ]
     first, second = record.steps
     assert first.state.data == {"text": "hi", "log": []}
@@ -94,7 +96,10 @@ def test_feedback_reaches_only_the_parameters_the_output_depends_on():
     record.output.backward("final")
     assert [f.text() for f in p["suffix"].feedback] == ["final"]
     summary = og.summarize([p["prefix"], p["suffix"]])
-    assert any(line.startswith("add_suffix = add_suffix(") and "suffix=suffix" in line for line in summary.code)
+    assert any(
+        line.startswith("add_suffix = add_suffix(") and "suffix=suffix" in line
+        for line in summary.code
+    )
 
 
 def test_invoke_returns_what_the_compiled_graph_returns_and_keeps_the_record():
@@ -258,7 +263,9 @@ def test_pydantic_and_typeddict_context_schemas():
         b = StateGraph(State, context_schema=schema)
         b.add_node("n", fn)
         b.add_edge(START, "n")
-        record = trace_langgraph(b, params(word="zz")).trace({}, context={"other": 5} if schema is Model else None)
+        record = trace_langgraph(b, params(word="zz")).trace(
+            {}, context={"other": 5} if schema is Model else None
+        )
         assert record.value["text"] == "zz"
         assert record.steps[0].parameters_read == ["word"]
 
@@ -266,7 +273,9 @@ def test_pydantic_and_typeddict_context_schemas():
 def test_injected_arguments_still_work_when_traced():
     seen = {}
 
-    def node(state: State, config: RunnableConfig, runtime: Runtime[Ctx], *, store, writer: StreamWriter) -> dict:
+    def node(
+        state: State, config: RunnableConfig, runtime: Runtime[Ctx], *, store, writer: StreamWriter
+    ) -> dict:
         seen["thread"] = config["configurable"]["thread_id"]
         store.put(("ns",), "k", {"v": runtime.context.prefix})
         writer({"custom": "event"})
@@ -275,7 +284,9 @@ def test_injected_arguments_still_work_when_traced():
     b = StateGraph(State, context_schema=Ctx)
     b.add_node("node", node)
     b.add_edge(START, "node")
-    traced = trace_langgraph(b, params(prefix="P"), checkpointer=InMemorySaver(), store=InMemoryStore())
+    traced = trace_langgraph(
+        b, params(prefix="P"), checkpointer=InMemorySaver(), store=InMemoryStore()
+    )
     config = {"configurable": {"thread_id": "t1"}}
     chunks = list(traced.stream({"text": ""}, config, stream_mode=["custom", "values"]))
     assert ("custom", {"custom": "event"}) in chunks
@@ -317,7 +328,9 @@ def test_parameter_route_chooses_structure_and_shows_it():
     b.add_edge("bm25", END)
     b.add_edge("dense", END)
     with og.Run():
-        choice = og.node("bm25", trainable=True, name="retriever", search_space=og.Choice(("bm25", "dense")))
+        choice = og.node(
+            "bm25", trainable=True, name="retriever", search_space=og.Choice(("bm25", "dense"))
+        )
         traced = trace_langgraph(b, {"retriever": choice})
         first = traced.trace({"log": []})
         assert first.value["log"] == ["bm25"]
@@ -327,7 +340,9 @@ def test_parameter_route_chooses_structure_and_shows_it():
     second.output.backward("dense was slower")
     summary = og.summarize([choice])
     assert "'bm25' -> bm25, 'dense' -> dense" in summary.documentation["choose_retriever"]
-    pattern = re.compile(r"route_start:1 = choose_retriever\(input=graph_input:1, retriever=retriever\)")
+    pattern = re.compile(
+        r"route_start:1 = choose_retriever\(input=graph_input:1, retriever=retriever\)"
+    )
     assert any(pattern.fullmatch(line) for line in summary.code), summary.code
     structure = traced.structure(second)
     assert structure.edges["__start__", "dense"]["chosen_by"] == "retriever='dense'"
@@ -336,10 +351,17 @@ def test_parameter_route_chooses_structure_and_shows_it():
 
 
 def test_node_code_as_a_parameter():
-    traced = trace_langgraph(straight_builder(), params(prefix="a", suffix="b"), code=["add_suffix"], code_sandbox="inline")
+    traced = trace_langgraph(
+        straight_builder(),
+        params(prefix="a", suffix="b"),
+        code=["add_suffix"],
+        code_sandbox="inline",
+    )
     code = traced.code_parameters["add_suffix"]
     assert code.trainable and "def add_suffix" in code.data
-    code.set(code.data.replace('state["text"] + runtime.context.suffix', 'runtime.context.suffix * 2'))
+    code.set(
+        code.data.replace('state["text"] + runtime.context.suffix', "runtime.context.suffix * 2")
+    )
     record = traced.trace({"text": "x"})
     assert record.value["text"] == "bb"
     assert ("__code", code) in record.steps[1].output.parents
@@ -427,7 +449,9 @@ def test_parameter_no_node_uses():
 
 
 def test_context_schema_conflicts_with_parameters():
-    with pytest.raises(og.GraphError, match="parameter 'tone' is not a field of the context schema Ctx"):
+    with pytest.raises(
+        og.GraphError, match="parameter 'tone' is not a field of the context schema Ctx"
+    ):
         trace_langgraph(straight_builder(), params(prefix="a", tone="x"))
     with pytest.raises(og.GraphError, match="parameter 'limit' holds str .* limit: int"):
         trace_langgraph(straight_builder(), params(limit="three"), check_usage=False)
@@ -483,7 +507,9 @@ def test_boolean_parameter_decides_whether_a_node_runs():
     flag.set(True)
     with_check = traced.trace({})
     assert with_check.executed == ["draft", "self_check"]
-    assert with_check.routes[0].choices == (True,) and with_check.routes[0].destinations == ("self_check",)
+    assert with_check.routes[0].choices == (True,) and with_check.routes[0].destinations == (
+        "self_check",
+    )
     structure = traced.structure(with_check)
     assert structure.edges["draft", "self_check"]["chosen_by"] == "use_check=True"
     assert structure.edges["draft", "__end__"]["taken"] == 0

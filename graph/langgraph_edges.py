@@ -1,0 +1,109 @@
+"""Reading a LangGraph run: the edges it took, and what a node's input and return value say
+about the channels it read and wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .langgraph_record import LangGraphTrace
+
+START = "__start__"
+END = "__end__"
+
+
+@dataclass(frozen=True)
+class TakenEdge:
+    source: str
+    target: str
+    step: int
+    via: str | None = None  # the router's name for a conditional edge
+
+
+def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
+    steps = sorted([*trace.steps, *trace.failures], key=lambda s: (s.step, s.state.order))
+    if not steps and not trace.routes:
+        return []
+    first = min((s.step for s in steps), default=0)
+    edges: list[TakenEdge] = []
+    for record in steps:
+        found = False
+        for route in trace.routes:
+            if route.step == record.step - 1 and record.node in route.destinations:
+                edges.append(TakenEdge(route.source, record.node, record.step, route.router))
+                found = True
+        for prev in steps:
+            if prev.step != record.step - 1 or prev.exception is not None:
+                continue
+            if (prev.node, record.node) in trace.static_edges or record.node in prev.goto:
+                edges.append(TakenEdge(prev.node, record.node, record.step))
+                found = True
+        for starts, end in trace.waiting_edges:
+            if end == record.node:
+                for start in starts:
+                    if any(p.node == start and p.step < record.step for p in steps):
+                        edges.append(TakenEdge(start, end, record.step, "join"))
+                        found = True
+        if not found and record.step == first:
+            edges.append(TakenEdge(START, record.node, record.step))
+    for route in trace.routes:
+        if END in route.destinations:
+            edges.append(TakenEdge(route.source, END, route.step + 1, route.router))
+    for record in steps:
+        if record.exception is None and (
+            (record.node, END) in trace.static_edges or END in record.goto
+        ):
+            edges.append(TakenEdge(record.node, END, record.step + 1))
+    return edges
+
+
+def destination(choice: Any, ends: Mapping[Any, str] | None) -> str:
+    node = getattr(choice, "node", None)  # a Send packet
+    if node is not None and not isinstance(choice, (str, bool, int)):
+        return str(node)
+    if ends:
+        return str(ends.get(choice, choice))
+    return str(choice)
+
+
+def state_keys(state: Any) -> list[str]:
+    if isinstance(state, Mapping):
+        return [str(k) for k in state]
+    fields = getattr(type(state), "model_fields", None)
+    if fields is not None:
+        return list(fields)
+    dataclass_fields = getattr(state, "__dataclass_fields__", None)
+    if dataclass_fields is not None:
+        return list(dataclass_fields)
+    return []
+
+
+def update_keys(result: Any) -> tuple[str, ...]:
+    """The channels a node's return value writes (a dict, a Command, or a list of those)."""
+    if result is None:
+        return ()
+    if isinstance(result, Mapping):
+        return tuple(str(k) for k in result)
+    if isinstance(result, (list, tuple)):
+        keys: list[str] = []
+        for item in result:
+            keys += [k for k in update_keys(item) if k not in keys]
+        return tuple(keys)
+    as_tuples = getattr(result, "_update_as_tuples", None)  # a Command
+    if callable(as_tuples):
+        return tuple(dict.fromkeys(str(k) for k, _ in as_tuples()))
+    return tuple(state_keys(result))
+
+
+def goto_targets(result: Any) -> tuple[str, ...]:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    targets: list[str] = []
+    for item in items:
+        goto = getattr(item, "goto", None)
+        if goto is None or not hasattr(item, "_update_as_tuples"):
+            continue
+        for g in goto if isinstance(goto, (list, tuple)) else [goto]:
+            targets.append(destination(g, None))
+    return tuple(targets)
