@@ -11,7 +11,10 @@ Feedback functions take the workflow's output node and return (see agent/feedbac
 text, a number, (score, text), or a dict with "score". Scores are compared with `minimize`
 (default: the optimizer's own `minimize`, else True: lower is better, like a loss). A workflow
 that raises og.ExecutionError is not scored: the error message is the feedback, given to the
-exception node, so the optimizer sees the failing line."""
+exception node, so the optimizer sees the failing line.
+
+Only JSON data is checkpointed; the live graph of a step is rebuilt after a resume by running
+the step's workflow (and its feedback function) again."""
 
 from __future__ import annotations
 
@@ -53,8 +56,9 @@ class _Runtime:
     ) -> None:
         self.workflow, self.feedback, self.optimizer = workflow, feedback, optimizer
         self.rules, self.usage, self.on_event = rules, usage, on_event
-        self.output: Node | None = None  # output of the current step, feedback given
+        self.output: Node | None = None  # output of the current step
         self.output_step = -1
+        self.feedback_given = False
         self.synced = False
 
     def emit(self, event: str, **data: Any) -> None:
@@ -73,46 +77,57 @@ class _Runtime:
         if self.usage is not None and state.get("usage"):
             self.usage.load_dict(state["usage"])
 
-    def evaluate(self, step: int) -> tuple[Node, Any, float | None, str]:
-        """Run the workflow and give its feedback; (output, feedback value, score, text)."""
+    def run(self, step: int) -> Node:
+        """Run the workflow; a traced failure gives its exception node as the output."""
         self.optimizer.zero_feedback()
+        self.feedback_given = False
         with Run(f"step{step}"):
             try:
                 output = self.workflow()
             except ExecutionError as error:
                 output = error.exception_node
-                text = f"the workflow failed: {error}"
-                output.backward(text)
-                return output, text, None, text
         if not isinstance(output, Node):
             raise OptimizerError(
                 f"optimize: the workflow must return a node (the traced output); got "
                 f"{type(output).__name__}"
             )
-        result = parse_feedback(self.feedback(output), "optimize: feedback function")
-        output.backward(result.value)
-        return output, result.value, result.score, feedback_text(result.value)
+        self.output, self.output_step = output, step
+        return output
 
-    def output_for(self, state: LoopState) -> Node:
+    def give_feedback(self, output: Node) -> tuple[float | None, str]:
+        """Call the feedback function (a failed run's feedback is its error) and backward it."""
+        value: str | float | dict[str, Any]
+        score: float | None = None
+        if output.kind == "exception":
+            value = f"the workflow failed: {output.data}"
+        else:
+            result = parse_feedback(self.feedback(output), "optimize: feedback function")
+            score, value = result.score, result.value
+        output.backward(value)
+        self.feedback_given = True
+        return score, feedback_text(value)
+
+    def live_output(self, state: LoopState, with_feedback: bool) -> Node:
+        """The output of the current step; after a resume, rebuilt by running it again."""
         step = state.get("step", 0)
-        if self.output is None or self.output_step != step:  # resumed mid-step: rebuild
-            self.output, _, _, _ = self.evaluate(step)
-            self.output_step = step
+        if self.output is None or self.output_step != step:
+            self.run(step)
+        assert self.output is not None
+        if with_feedback and not self.feedback_given:
+            self.give_feedback(self.output)
         return self.output
 
     # -- the nodes --------------------------------------------------------------------------
     def run_workflow(self, state: LoopState) -> dict[str, Any]:
         self.sync(state)
-        step = state.get("step", 0)
-        self.output, value, score, text = self.evaluate(step)
-        self.output_step = step
-        return {"score": score, "feedback": text}
+        output = self.run(state.get("step", 0))
+        return {"workflow_error": str(output.data) if output.kind == "exception" else None}
 
     def collect_feedback(self, state: LoopState) -> dict[str, Any]:
         self.sync(state)
-        self.output_for(state)
-        step, score = state.get("step", 0), state.get("score")
-        update: dict[str, Any] = {}
+        step = state.get("step", 0)
+        score, text = self.give_feedback(self.live_output(state, with_feedback=False))
+        update: dict[str, Any] = {"score": score, "feedback": text}
         best = state.get("best_score")
         if score is not None and is_better(score, best, self.rules.minimize):
             update.update(best_score=score, best_step=step,
@@ -123,13 +138,13 @@ class _Runtime:
         update["stop_reason"] = self.rules.stop_reason(
             {**state, **update}, self.usage, self.optimizer
         )
-        self.emit("evaluated", step=step, score=score, feedback=state.get("feedback", ""),
+        self.emit("evaluated", step=step, score=score, feedback=text,
                   best_score=update.get("best_score", best))
         return update
 
     def propose(self, state: LoopState) -> dict[str, Any]:
         self.sync(state)
-        self.output_for(state)
+        self.live_output(state, with_feedback=True)
         step = state.get("step", 0)
         self.emit("proposing", step=step)
         try:

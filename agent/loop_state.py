@@ -19,6 +19,7 @@ class LoopState(TypedDict, total=False):
     values: dict[str, Any]  # current parameter values
     evaluated_values: dict[str, Any]  # the values the current score belongs to
     optimizer_state: dict[str, Any]
+    workflow_error: str | None  # the failure of the step's workflow, if it failed
     score: float | None
     feedback: str
     updates: dict[str, Any]  # what the last step changed (previews)
