@@ -67,3 +67,10 @@ def test_guidance_doubles_the_cost(tmp_path: Path) -> None:
                                      negative_prompt_embeds=torch.zeros(1, 3, CROSS_DIM)))
     assert guided.full == 2 * plain.full
     assert guided.saved == {name: 2 * macs for name, macs in plain.saved.items()}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_macs_do_not_depend_on_the_device(tmp_path: Path) -> None:
+    folder = save_pipeline(tmp_path / "pipe", tiny_unet())
+    assert measure_macs(load_model(folder, device="cuda")) == measure_macs(load_model(folder, device="cpu"))

@@ -150,3 +150,16 @@ def test_shipped_model_with_many_steps_stays_in_the_data_range() -> None:
     # Mostly background like the digits: the mean grey level is close to the data's.
     assert abs(images.mean().item() - data.mean().item()) < 0.15
 
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_sampling_matches_cpu_with_the_same_bank(tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = save_pipeline(tmp_path_factory.mktemp("cuda") / "pipe", tiny_unet(num_class_embeds=4))
+    cpu, cuda = load_model(folder, device="cpu"), load_model(folder, device="cuda")
+    bank = NoiseBank.for_model(cpu, 8, seed=5)
+    grid = [950, 610, 280, 40]
+    on_cuda = sample(cuda, grid, bank, skip_sets=[(), ("mid.attn.0",), (), ()])
+    assert on_cuda.device.type == "cuda"
+    torch.testing.assert_close(on_cuda.cpu(), sample(cpu, grid, bank, skip_sets=[(), ("mid.attn.0",), (), ()]),
+                               atol=2e-2, rtol=0)
