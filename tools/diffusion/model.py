@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -17,11 +18,11 @@ from .errors import ModelLoadError
 
 ARGUMENT = "model"
 ASSETS = Path(__file__).resolve().parent / "assets"
-SHIPPED_MODELS = {"digits": ASSETS / "digits_ddpm"}
-SUPPORTED_UNETS: dict[str, type[UNet2DModel] | type[UNet2DConditionModel]] = {
+SHIPPED_MODELS: Mapping[str, Path] = MappingProxyType({"digits": ASSETS / "digits_ddpm"})
+SUPPORTED_UNETS: Mapping[str, Any] = MappingProxyType({
     "UNet2DModel": UNet2DModel,
     "UNet2DConditionModel": UNet2DConditionModel,
-}
+})
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 

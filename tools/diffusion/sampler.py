@@ -16,7 +16,8 @@ v_prediction or sample) from the model's scheduler config.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ from .skips import SkipSet, UnitSkipper
 
 SOLVERS = ("ddim", "dpmpp2m")
 # method -> (scheduler class, config overrides), each run with set_timesteps(steps).
-BASELINES: dict[str, tuple[type[Any], dict[str, Any]]] = {
+BASELINES: Mapping[str, tuple[type[Any], dict[str, Any]]] = MappingProxyType({
     "ddim-linspace": (DDIMScheduler, {"timestep_spacing": "linspace"}),
     "ddim-leading": (DDIMScheduler, {"timestep_spacing": "leading"}),
     "ddim-trailing": (DDIMScheduler, {"timestep_spacing": "trailing"}),
@@ -37,7 +38,7 @@ BASELINES: dict[str, tuple[type[Any], dict[str, Any]]] = {
     "dpmpp2m-karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
     "dpmpp2m-logsnr": (DPMSolverMultistepScheduler, {"use_lu_lambdas": True}),
     "unipc": (UniPCMultistepScheduler, {"timestep_spacing": "linspace"}),
-}
+})
 _COMMON = {"clip_sample": False, "thresholding": False, "variance_type": None}
 _DDIM = {"set_alpha_to_one": True, "steps_offset": 0}
 _MULTISTEP = {"final_sigmas_type": "zero", "lambda_min_clipped": -float("inf")}
