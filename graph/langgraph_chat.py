@@ -14,7 +14,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
 from .langgraph_params import current_reader
-from .langgraph_record import StepRecorder
+from .langgraph_record import LangGraphTrace, StepRecorder
 
 
 def message_text(message: BaseMessage) -> str:
@@ -38,7 +38,8 @@ class ChatCallRecorder(BaseCallbackHandler):
 
     run_inline = True  # called in the node's own thread/task, so the step is known
 
-    def __init__(self) -> None:
+    def __init__(self, trace: LangGraphTrace) -> None:
+        self.trace = trace
         self._pending: dict[UUID, tuple[StepRecorder, list[str], str]] = {}
         self._lock = threading.Lock()
 
@@ -51,8 +52,8 @@ class ChatCallRecorder(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         step = current_reader.get()
-        if not isinstance(step, StepRecorder):
-            return
+        if not isinstance(step, StepRecorder) or step.trace is not self.trace:
+            return  # not a step of this run (an enclosing or nested traced graph's)
         texts = [message_text(m) for m in (messages[0] if messages else [])]
         with self._lock:
             self._pending[run_id] = (step, texts, _model_name(serialized, kwargs))

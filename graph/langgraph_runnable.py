@@ -85,6 +85,8 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
                 CONFIG_KEY_DURABILITY: "async",
             }
         if not is_tracing():
+            # shadow the record of an enclosing traced graph, so its nodes do not claim ours
+            base["configurable"] = {**(base.get("configurable") or {}), RECORDING_KEY: None}
             return None, base, run_context  # type: ignore[return-value]
         trace = LangGraphTrace(
             self.graph_name,
@@ -96,7 +98,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             set(self.builder.waiting_edges),
         )
         base["configurable"] = {**(base.get("configurable") or {}), RECORDING_KEY: trace}
-        base["callbacks"] = _with_handler(base.get("callbacks"), ChatCallRecorder())
+        base["callbacks"] = _with_handler(base.get("callbacks"), ChatCallRecorder(trace))
         return trace, base, run_context  # type: ignore[return-value]
 
     def _finish(self, trace: LangGraphTrace | None, value: Any) -> None:

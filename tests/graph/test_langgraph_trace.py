@@ -513,3 +513,28 @@ def test_boolean_parameter_decides_whether_a_node_runs():
     structure = traced.structure(with_check)
     assert structure.edges["draft", "self_check"]["chosen_by"] == "use_check=True"
     assert structure.edges["draft", "__end__"]["taken"] == 0
+
+
+def test_graph_run_inside_a_traced_node_does_not_record_into_the_outer_run():
+    model = FakeListChatModel(responses=["inner reply"])
+
+    def inner_node(state: State) -> dict:
+        return {"text": model.invoke([HumanMessage("hi")]).content}
+
+    inner_builder = StateGraph(State)
+    inner_builder.add_node("inner_node", inner_node)
+    inner_builder.add_edge(START, "inner_node")
+    inner = trace_langgraph(inner_builder)
+
+    def outer_node(state: State) -> dict:
+        return {"text": inner.invoke({"text": ""})["text"]}
+
+    outer_builder = StateGraph(State)
+    outer_builder.add_node("outer_node", outer_node)
+    outer_builder.add_edge(START, "outer_node")
+    record = trace_langgraph(outer_builder).trace({"text": ""})
+    assert record.value["text"] == "inner reply"
+    assert record.executed == ["outer_node"]
+    # the inner graph ran untraced (tracing is off inside a traced node), so the chat call
+    # belongs to the outer node
+    assert [c.data for c in record.steps[0].chats] == ["inner reply"]
