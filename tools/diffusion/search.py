@@ -109,7 +109,10 @@ def run_search(
     config: SearchConfig,
     store: SearchStore,
     on_result: OnResult | None = None,
+    seeds: list[tuple[int, ...]] | None = None,
 ) -> SearchResult:
+    """The two-stage search; `seeds` (time-step tuples, e.g. an LLM's proposals) are the first
+    candidates of the first stage after the uniform schedule."""
     config.check()
     check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
     T = evaluator.num_train_timesteps
@@ -165,18 +168,19 @@ def run_search(
             report(candidate, fid)
         return [(c["schedule"], s) for c, s in optimizer.history]  # type: ignore[misc]
 
-    first_space = ScheduleSpace(config.steps, T, mutation_prob=config.mutation_prob)
+    first_space = ScheduleSpace(config.steps, T, mutation_prob=config.mutation_prob,
+                                seeds=[tuple(s) for s in seeds or []])
     start = Schedule.full(uniform_timesteps(config.steps, T))
     if len(start.timesteps) != config.steps:
         start = first_space.sample(random.Random(config.seed))
     ranked = sorted(run_stage("timesteps", first_space, first_evaluations, config.seed, start),
                     key=lambda item: item[1])
     if two_stages and len(history) < config.evaluations:
-        seeds = list(dict.fromkeys(s.timesteps for s, _ in ranked[: config.top_k]))
+        best_timesteps = list(dict.fromkeys(s.timesteps for s, _ in ranked[: config.top_k]))
         second_space = ScheduleSpace(
             config.steps, T, units=evaluator.units, step_cost=evaluator.step_macs,
             macs_budget=config.macs_budget, max_skip_share=config.max_skip_share,
-            mutation_prob=config.mutation_prob, seeds=seeds)
+            mutation_prob=config.mutation_prob, seeds=best_timesteps)
         run_stage("timesteps+skips", second_space, config.evaluations - len(history),
                   config.seed + 1, ranked[0][0])
     eligible = [r for r in history

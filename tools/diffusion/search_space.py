@@ -58,7 +58,7 @@ class ScheduleSpace:
     rises from 0 to this value over the generations (`start_generation`), so early generations
     stay close to the full network. mutation_prob: chance that each step (time step, skip set)
     is mutated. seeds: time-step tuples that sampling starts from half of the time (the best
-    ones of the first stage)."""
+    ones of the first stage, or an LLM's proposals): each is sampled once first, in order."""
 
     steps: int
     num_train_timesteps: int = 1000
@@ -69,6 +69,7 @@ class ScheduleSpace:
     mutation_prob: float = 0.25
     seeds: list[tuple[int, ...]] = field(default_factory=list)
     skip_share: float = field(init=False, default=0.0)
+    _seeds_used: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= self.num_train_timesteps:
@@ -96,7 +97,10 @@ class ScheduleSpace:
 
     def sample(self, rng: random.Random) -> Schedule:
         for _ in range(_TRIES):
-            if self.seeds and rng.random() < 0.5:
+            if self._seeds_used < len(self.seeds):  # every seed once, in order, first
+                timesteps = self.seeds[self._seeds_used]
+                self._seeds_used += 1
+            elif self.seeds and rng.random() < 0.5:
                 timesteps = rng.choice(self.seeds)
             else:
                 timesteps = tuple(rng.sample(range(self.num_train_timesteps), self.steps))

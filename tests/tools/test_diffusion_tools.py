@@ -1,0 +1,92 @@
+"""LangChain tools of the diffusion search, the traced evaluation whose FID is feedback on
+the time steps, and LLM-guided evolution with a scripted chat model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from diffusion_fakes import FakeEvaluator
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from optograph.agent.optoprime import OptoPrime
+from optograph.graph.run import Run
+from optograph.graph.summary import summarize
+from optograph.tools.diffusion.langchain_tools import (
+    EvaluateScheduleTool,
+    SearchScheduleTool,
+    fid_feedback,
+    timesteps_parameter,
+    traced_evaluation,
+)
+from optograph.tools.diffusion.llm_guided import compare_guided
+from optograph.tools.diffusion.search import SearchConfig
+
+
+def reply(timesteps: list[int]) -> str:
+    return json.dumps({"reasoning": "move the steps towards the better region", "answer": "",
+                       "suggestion": {"timesteps": timesteps}})
+
+
+def test_evaluate_tool_returns_fid_macs_and_time():
+    tool = EvaluateScheduleTool(evaluator=FakeEvaluator())
+    assert tool.args_schema.model_json_schema()["required"] == ["timesteps"]
+    result = tool.invoke({"timesteps": [899, 620, 310, 40]})
+    assert result["fid"] == 0 and result["macs"] == 800 and "seconds" in result
+    worse = tool.invoke({"timesteps": [999, 749, 499, 249], "skip_sets": [["mid.resnet.0"], [], [], []]})
+    assert worse["fid"] > 0 and worse["macs"] == 800 - 30
+
+
+def test_evaluate_tool_reports_bad_schedules_as_one_line():
+    tool = EvaluateScheduleTool(evaluator=FakeEvaluator())
+    for timesteps in ([100, 500, 900], [1000, 5, 1]):
+        message = tool.invoke({"timesteps": timesteps})
+        assert isinstance(message, str) and message.startswith("timesteps: ")
+        assert "\n" not in message
+    assert "unknown units" in tool.invoke({"timesteps": [9, 5], "skip_sets": [["x"], []]})
+
+
+def test_search_tool_runs_a_resumable_search(tmp_path):
+    evaluator = FakeEvaluator()
+    tool = SearchScheduleTool(evaluator=evaluator)
+    args = {"steps": 4, "evaluations": 30, "population": 10, "out": str(tmp_path)}
+    first = tool.invoke(args)
+    assert first["evaluations"] == 30 and first["fid"] < 20
+    calls = len(evaluator.calls)
+    again = tool.invoke(args)  # the store answers everything
+    assert len(evaluator.calls) == calls and again["timesteps"] == first["timesteps"]
+
+
+def test_fid_feedback_reaches_the_time_steps_and_optoprime_proposes_from_it():
+    evaluate = traced_evaluation(EvaluateScheduleTool(evaluator=FakeEvaluator()))
+    chat = FakeListChatModel(responses=[reply([100, 500, 900, 950]), reply([880, 600, 320, 60])])
+    with Run():
+        timesteps = timesteps_parameter([999, 749, 499, 249], 1000)
+        output = evaluate(timesteps)
+        assert output.kind == "operation" and output.data["fid"] > 0
+        output.backward(fid_feedback(output.data))
+        assert timesteps.feedback and "FID" in str(timesteps.feedback[0].value)
+        summary = summarize([timesteps])
+        assert any("evaluate_schedule" in line for line in summary.code)
+        optimizer = OptoPrime([timesteps], chat, max_retries=1)
+        optimizer.step()  # the ascending proposal violates the constraint and is sent back
+    assert timesteps.data == [880, 600, 320, 60]
+    better = evaluate(timesteps).data["fid"]
+    assert better < output.data["fid"]
+
+
+def test_llm_guided_evolution_against_plain_at_the_same_evaluations(tmp_path):
+    proposals = [[900, 640, 300, 60], [899, 630, 312, 45], [899, 622, 310, 41]]
+    chat = FakeListChatModel(responses=[reply(p) for p in proposals])
+    config = SearchConfig(steps=4, evaluations=30, population=10, top_k=3, mutants=4, crossovers=2)
+    result = compare_guided(FakeEvaluator(), config, chat, rounds=4, folder=tmp_path)
+    assert result.plain_calls == result.guided_calls == 30
+    assert len(result.llm_fids) == 4 and result.llm_fids[-1] < result.llm_fids[0]
+    assert result.guided_fid <= min(result.llm_fids) and result.guided_fid < result.plain_fid
+
+
+@pytest.mark.parametrize("tool_class", [EvaluateScheduleTool, SearchScheduleTool])
+def test_tools_have_pydantic_schemas_and_descriptions(tool_class):
+    tool = tool_class(evaluator=FakeEvaluator())
+    assert tool.description and tool.name.endswith("diffusion_schedule")
+    assert "steps" in json.dumps(tool.args_schema.model_json_schema())

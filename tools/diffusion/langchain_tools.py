@@ -1,0 +1,183 @@
+"""The diffusion search as LangChain tools, and as a traced operation whose FID becomes
+feedback on the time-step parameter.
+
+- EvaluateScheduleTool: FID, MACs and seconds of one schedule.
+- SearchScheduleTool: a whole two-stage search; returns the best schedule.
+- traced_evaluation(tool): an og.bundle operation around the evaluation, so that
+  `fid = evaluate(timesteps_node); fid.backward(fid_feedback(fid.data))` reaches the time
+  steps and OptoPrime can propose the next schedule from it."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, Field
+
+from optograph.graph.bundle import bundle
+from optograph.graph.node import Node
+
+from .errors import DiffusionInputError
+from .search_space import ScheduleSpace
+
+Solver = Literal["ddim", "dpmpp2m"]
+
+
+class EvaluatorSettings(BaseModel):
+    """How a tool builds its evaluator on first use (ignored when one is given)."""
+
+    model: str = "digits"
+    reference: str = "digits"
+    images: int = 128
+    solver: Solver = "ddim"
+    device: str | None = None
+    features: str | None = None
+    cache_dir: str | None = None
+    seed: int = 0
+
+
+class _EvaluatorTool(BaseTool):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    settings: EvaluatorSettings = Field(default_factory=EvaluatorSettings)
+    evaluator: Any = None  # a search.CandidateEvaluator; built from settings when None
+    handle_tool_error: bool = True  # an agent reads the one-line error instead of crashing
+    handle_validation_error: bool = True
+
+    def get_evaluator(self) -> Any:
+        if self.evaluator is None:
+            from .evaluator import build_evaluator
+
+            s = self.settings
+            self.evaluator = build_evaluator(s.model, s.reference, s.solver, s.device, s.images,
+                                             s.seed, s.features, s.cache_dir)
+        return self.evaluator
+
+
+class EvaluateScheduleArgs(BaseModel):
+    timesteps: list[int] = Field(
+        description="strictly descending diffusion time steps in [0, T-1], e.g. [999, 600, 300, 50]")
+    skip_sets: list[list[str]] | None = Field(
+        default=None, description="optional: per step, the UNet units to skip (names like "
+        "'mid.attn.0', 'up.1.resnet.0'); one list per time step")
+
+
+class EvaluateScheduleTool(_EvaluatorTool):
+    """Sample the model on a schedule and measure its FID (lower is better) and MACs."""
+
+    name: str = "evaluate_diffusion_schedule"
+    description: str = (
+        "Sample the diffusion model on the given time steps (and optional per-step skip sets) "
+        "with the same noise as every other evaluation, and return its FID against the "
+        "reference set (lower is better), MACs per image and seconds.")
+    args_schema: type[BaseModel] = EvaluateScheduleArgs
+
+    def _run(self, timesteps: list[int], skip_sets: list[list[str]] | None = None,
+             **_: Any) -> dict[str, Any]:
+        evaluator = self.get_evaluator()
+        space = ScheduleSpace(len(timesteps), evaluator.num_train_timesteps, units=evaluator.units)
+        try:
+            schedule = space.validate({"timesteps": timesteps, "skip_sets": skip_sets})
+        except ValueError as error:
+            raise ToolException(f"timesteps: {error}") from None
+        try:
+            result = evaluator(schedule)
+        except DiffusionInputError as error:
+            raise ToolException(str(error)) from None
+        return {"timesteps": list(schedule.timesteps),
+                "skip_sets": [list(s) for s in schedule.skip_sets],
+                "fid": round(float(result.fid), 4), "macs": float(result.macs),
+                "seconds": round(float(result.seconds), 3)}
+
+
+class SearchScheduleArgs(BaseModel):
+    steps: int = Field(ge=1, description="number of time steps K of the schedule")
+    evaluations: int = Field(default=60, ge=1, description="candidate evaluations")
+    macs_budget: float | None = Field(
+        default=None, gt=0, description="MACs per image for the second stage (skip sets)")
+    out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
+    population: int = Field(default=50, ge=1)
+    seed: int = 0
+
+
+class SearchScheduleTool(_EvaluatorTool):
+    """Run the two-stage evolutionary search and return the best schedule."""
+
+    name: str = "search_diffusion_schedule"
+    description: str = (
+        "Search the K time steps (then per-step skip sets under a MACs budget) that give the "
+        "lowest FID; returns the best schedule, its FID and MACs. Resumes from `out`.")
+    args_schema: type[BaseModel] = SearchScheduleArgs
+    on_result: Any = None  # progress callback passed to run_search
+
+    def _run(self, steps: int, evaluations: int = 60, macs_budget: float | None = None,
+             out: str | None = None, population: int = 50, seed: int = 0,
+             **_: Any) -> dict[str, Any]:
+        from .search import SearchConfig, run_search
+        from .store import SearchStore
+
+        evaluator = self.get_evaluator()
+        mutants, crossovers = population // 2, population // 5
+        config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=macs_budget,
+                              population=population, top_k=max(1, population // 5),
+                              mutants=mutants, crossovers=crossovers, seed=seed)
+        folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="optograph-search-"))
+        identity = {**self.settings.model_dump(), "steps": steps, "macs_budget": macs_budget,
+                    "population": population, "seed": seed}
+        started = time.perf_counter()
+        try:
+            store = SearchStore(folder / "search.sqlite", identity, resume=True)
+            try:
+                found = run_search(evaluator, config, store, self.on_result)
+            finally:
+                store.close()
+        except DiffusionInputError as error:
+            raise ToolException(str(error)) from None
+        return {"timesteps": list(found.best.schedule.timesteps),
+                "skip_sets": [list(s) for s in found.best.schedule.skip_sets],
+                "fid": found.best.fid, "macs": found.best.macs,
+                "evaluations": len(found.history), "store": str(folder / "search.sqlite"),
+                "seconds": round(time.perf_counter() - started, 2)}
+
+
+def traced_evaluation(tool: EvaluateScheduleTool) -> Callable[[Node], Node]:
+    """An og.bundle operation `evaluate_schedule(timesteps) -> {"fid", "macs", ...}` backed by
+    the tool: called on a parameter node, its output node depends on the time steps, so
+    feedback on it reaches them."""
+
+    @bundle(name="evaluate_schedule")
+    def evaluate_schedule(timesteps: list[int]) -> dict[str, Any]:
+        """Samples the diffusion model with these time steps (strictly descending, in
+        [0, T-1]; larger t = noisier, sampling starts at timesteps[0] from pure noise and
+        ends with the prediction at timesteps[-1]) and returns FID (lower is better)."""
+        return tool.invoke({"timesteps": list(timesteps)})
+
+    return evaluate_schedule
+
+
+def fid_feedback(result: Any, reference_fid: float | None = None) -> str:
+    """The feedback text for an evaluation result: FID, MACs and how it compares."""
+    if isinstance(result, str):  # the tool returned its error message
+        return f"The schedule was rejected: {result}. Propose a valid schedule."
+    text = f"FID {result['fid']:.3f} (lower is better) at {result['macs'] / 1e6:.1f} M MACs per image."
+    if reference_fid is not None:
+        relation = "better" if result["fid"] < reference_fid else "worse"
+        text += f" The best so far is {reference_fid:.3f}; this is {relation}."
+    return text + " Propose time steps that lower the FID."
+
+
+def timesteps_parameter(initial: list[int], num_train_timesteps: int, name: str = "timesteps"
+                        ) -> Node:
+    """A trainable node for K time steps with a checkable constraint (the optimizer's
+    proposals are validated against it before they are applied; only calls the validator
+    knows keep it checkable)."""
+    from optograph.graph.node import node
+
+    steps = len(initial)
+    constraint = (f"len(timesteps) == {steps} and all(0 <= t < {num_train_timesteps} for t in "
+                  "timesteps) and timesteps == sorted(set(timesteps), reverse=True)")
+    return node(list(initial), trainable=True, name=name, constraint=constraint,
+                description=f"{steps} diffusion sampling time steps, strictly descending")
