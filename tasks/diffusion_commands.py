@@ -55,6 +55,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
 
 
+def _search_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--population", type=int, default=50)
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--mutants", type=int, default=25)
+    parser.add_argument("--mutation-prob", type=float, default=0.25)
+    parser.add_argument("--crossovers", type=int, default=10)
+
+
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("diffusion", help="diffusion time-step and architecture search")
     commands = group.add_subparsers(dest="diffusion_command", metavar="COMMAND")
@@ -68,11 +76,7 @@ def register(subparsers: Any) -> None:
     search.add_argument("--macs-budget", default=None,
                         help="MACs per image for the second stage (skip sets), e.g. 300M")
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
-    search.add_argument("--population", type=int, default=50)
-    search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--mutants", type=int, default=25)
-    search.add_argument("--mutation-prob", type=float, default=0.25)
-    search.add_argument("--crossovers", type=int, default=10)
+    _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     search.set_defaults(handler=run_search_command)
 
@@ -84,6 +88,7 @@ def register(subparsers: Any) -> None:
     compare.add_argument("--search-evaluations", type=int, default=0,
                          help="also search each step count with this many evaluations")
     compare.add_argument("--results", nargs="*", default=[], help="result.json files to include")
+    _search_options(compare)
     compare.set_defaults(handler=run_compare_command)
 
     evaluate = commands.add_parser("evaluate", help="FID and MACs of one schedule")
@@ -135,10 +140,9 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     from optograph.tools.diffusion.store import SearchStore
 
     config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
-                          population=getattr(args, "population", 50),
-                          top_k=getattr(args, "top_k", 10), mutants=getattr(args, "mutants", 25),
-                          mutation_prob=getattr(args, "mutation_prob", 0.25),
-                          crossovers=getattr(args, "crossovers", 10), seed=args.seed)
+                          population=args.population, top_k=args.top_k, mutants=args.mutants,
+                          mutation_prob=args.mutation_prob, crossovers=args.crossovers,
+                          seed=args.seed)
     identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
                 "images": args.images, "seed": args.seed, "features": args.features,
                 "steps": steps, "macs_budget": budget, "population": config.population,
