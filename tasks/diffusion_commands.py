@@ -47,7 +47,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="'digits', a .npy/.npz file, a folder of images, or proxy[:STEPS]")
     parser.add_argument("--solver", default="ddim", help="ddim or dpmpp2m (default ddim)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--images", type=int, default=250, help="images per FID (default 250)")
+    parser.add_argument("--images", type=int, default=128, help="images per FID (default 128)")
     parser.add_argument("--features", default=None,
                         help="FID features: 'digits' (default) or inception:PATH.pth")
     parser.add_argument("--seed", type=int, default=0)
@@ -56,11 +56,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _search_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--population", type=int, default=50)
-    parser.add_argument("--top-k", type=int, default=10)
-    parser.add_argument("--mutants", type=int, default=25)
+    # The command's defaults keep a search to minutes on a CPU; the paper's (and SearchConfig's)
+    # are --population 50 --top-k 10 --mutants 25 --crossovers 10.
+    parser.add_argument("--population", type=int, default=20, help="default 20 (paper: 50)")
+    parser.add_argument("--top-k", type=int, default=5, help="parents; default 5 (paper: 10)")
+    parser.add_argument("--mutants", type=int, default=8, help="default 8 (paper: 25)")
     parser.add_argument("--mutation-prob", type=float, default=0.25)
-    parser.add_argument("--crossovers", type=int, default=10)
+    parser.add_argument("--crossovers", type=int, default=4, help="default 4 (paper: 10)")
 
 
 def register(subparsers: Any) -> None:
@@ -71,7 +73,8 @@ def register(subparsers: Any) -> None:
     search = commands.add_parser("search", help="two-stage evolutionary search of a K-step schedule")
     _common(search)
     search.add_argument("--steps", type=int, required=True, help="time steps K")
-    search.add_argument("--evaluations", type=int, default=100, help="candidate evaluations N")
+    search.add_argument("--evaluations", type=int, default=40,
+                        help="candidate evaluations N (default 40)")
     search.add_argument("--out", required=True, help="folder for search.sqlite and result.json")
     search.add_argument("--macs-budget", default=None,
                         help="MACs per image for the second stage (skip sets), e.g. 300M")

@@ -66,7 +66,7 @@ class DigitsFeatures(FeatureExtractor):
     def __init__(self, classifier: DigitsClassifier) -> None:
         super().__init__()
         self.classifier = classifier
-        self.num_features = classifier.head[1].in_features
+        self.num_features = int(classifier.head[1].in_features)  # type: ignore[arg-type]
         self.input_shape = (1, 16, 16)
         self.eval()
 

@@ -116,24 +116,23 @@ class ScheduleSpace:
         the result always differs from value."""
         original = self._key_of(value)
         for _ in range(_TRIES):
-            pairs = [list(p) for p in value.pairs()]
-            chosen = [i for i in range(2 * len(pairs)) if rng.random() < self.mutation_prob]
+            times = list(value.timesteps)
+            skips = list(value.skip_sets)
+            slots = 2 * len(times) if self.units else len(times)  # time steps, then skip sets
+            chosen = [i for i in range(slots) if rng.random() < self.mutation_prob]
             if not chosen:
-                chosen = [rng.randrange(2 * len(pairs) if self.units else len(pairs))]
-            taken = {t for t, _ in pairs}
+                chosen = [rng.randrange(slots)]
+            taken = set(times)
             for index in chosen:
-                step, is_skip = divmod(index, 2) if self.units else (index % len(pairs), 0)
+                step, is_skip = divmod(index, 2) if self.units else (index, 0)
                 if is_skip:
-                    pairs[step][1] = self._changed_skip_set(pairs[step][1], rng)
-                else:
-                    free = self.num_train_timesteps - len(taken)
-                    if free <= 0:
-                        continue
-                    new = self._moved_timestep(pairs[step][0], taken, rng)
-                    taken.discard(pairs[step][0])
+                    skips[step] = self._changed_skip_set(skips[step], rng)
+                elif len(taken) < self.num_train_timesteps:
+                    new = self._moved_timestep(times[step], taken, rng)
+                    taken.discard(times[step])
                     taken.add(new)
-                    pairs[step][0] = new
-            child = self._repair(Schedule.from_pairs([(t, tuple(s)) for t, s in pairs]), rng)
+                    times[step] = new
+            child = self._repair(Schedule.from_pairs(list(zip(times, skips, strict=True))), rng)
             if child is not None and self._key_of(child) != original:
                 return child
         return value  # nothing valid and new was found; the optimizer rejects a seen key
