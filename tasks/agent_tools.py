@@ -158,23 +158,16 @@ class ListRunsTool(BaseTool):
 
 
 def diffusion_tools() -> list[BaseTool]:
-    """The diffusion tool-task's tools, when the diffusion extra is installed."""
+    """The diffusion tool-task's tools (evaluate one schedule, run a search) on the shipped
+    digits model, when the diffusion extra is installed; none otherwise."""
     try:
-        from optograph.tools.diffusion import langchain_tools
+        from optograph.tools.diffusion.langchain_tools import (
+            EvaluateScheduleTool,
+            SearchScheduleTool,
+        )
     except ImportError:
         return []
-    make = getattr(langchain_tools, "diffusion_tools", None)
-    if callable(make):
-        return list(make())
-    found: list[BaseTool] = []
-    for value in vars(langchain_tools).values():
-        if isinstance(value, type) and issubclass(value, BaseTool) and value is not BaseTool \
-                and value.__module__ == langchain_tools.__name__:
-            try:
-                found.append(value())
-            except Exception:  # a tool that needs arguments to build is not offered here
-                continue
-    return found
+    return [EvaluateScheduleTool(), SearchScheduleTool()]
 
 
 def optograph_tools(include_diffusion: bool = True) -> list[BaseTool]:

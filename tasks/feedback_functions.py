@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -144,14 +145,15 @@ def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
                                       text=True, timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 return Judged(0.0, f"The tests did not finish within {timeout_s:g} s.")
-        return _pytest_judgement(done.stdout + done.stderr)
+        # the feedback must not depend on where or how fast the tests ran (cassettes replay
+        # a run only when its prompts are the same)
+        log = (done.stdout + done.stderr).replace(tmp + os.sep, "")
+        return _pytest_judgement(re.sub(r" in \d+(\.\d+)?s\b", "", log))
 
     return feedback
 
 
 def _pytest_judgement(log: str) -> Judged:
-    import re
-
     counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|error|errors)", log)}
     passed = counts.get("passed", 0)
     total = passed + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)

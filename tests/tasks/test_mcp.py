@@ -50,3 +50,22 @@ def test_mcp_round_trip(tmp_path: Path) -> None:
     assert missing.is_error and "no such run folder" in missing.content[0].text
     assert no_args.is_error and "argument run" in no_args.content[0].text
     assert unknown.is_error and "unknown tool" in unknown.content[0].text
+
+
+async def _list_all_tools() -> list[Any]:
+    params = StdioServerParameters(command=sys.executable, args=["-m", "optograph", "mcp"],
+                                   cwd=str(REPO))
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            return (await session.list_tools()).tools
+
+
+def test_mcp_offers_the_diffusion_tools_with_the_extra() -> None:
+    import pytest
+
+    pytest.importorskip("torch", reason="the diffusion tools need the diffusion extra")
+    tools = {t.name: t for t in anyio.run(_list_all_tools)}
+    evaluate = tools["evaluate_diffusion_schedule"]
+    assert evaluate.input_schema["required"] == ["timesteps"]
+    assert "search_diffusion_schedule" in tools
