@@ -28,9 +28,10 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def common(tiny_model, tmp_path) -> list[str]:
+def common(tiny_model) -> list[str]:
+    # the cache is shared by the module's tests: the proxy reference is sampled once
     return ["--model", str(tiny_model), "--reference", "proxy:5", "--images", "40",
-            "--cache", str(tmp_path / "cache"), "--device", "cpu"]
+            "--cache", str(tiny_model / "fid-cache"), "--device", "cpu"]
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:

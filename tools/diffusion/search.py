@@ -183,8 +183,12 @@ def run_search(
             mutation_prob=config.mutation_prob, seeds=best_timesteps)
         run_stage("timesteps+skips", second_space, config.evaluations - len(history),
                   config.seed + 1, ranked[0][0])
-    eligible = [r for r in history
-                if config.macs_budget is None or r.macs <= config.macs_budget]
+    # Everything stored counts, also results a resumed search no longer proposes (after a
+    # change of code, say): nothing stored is lost.
+    stored = [Result(e.schedule, e.fid, e.macs, e.stage) for e in store.evaluations() if e.stage]
+    eligible = [r for r in [*history, *stored]
+                if len(r.schedule.timesteps) == config.steps
+                and (config.macs_budget is None or r.macs <= config.macs_budget)]
     if not eligible:
         raise DiffusionInputError("--macs-budget", "no evaluated schedule fits the budget; "
                                   "raise --evaluations or the budget")
