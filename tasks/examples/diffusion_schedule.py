@@ -30,16 +30,17 @@ def schedule_space(steps: int = 4, num_train_timesteps: int = 1000) -> Any:
 
 
 @og.bundle()
-def evaluate_schedule(schedule: Any) -> dict[str, Any]:
-    """Sample the digits model on the schedule's time steps (DDIM-exact, the same noise for
-    every schedule) and return its FID against the digits reference (lower is better), its
-    MACs per image and the seconds it took."""
+def evaluate_schedule(schedule: Any, model: str, reference: str, images: int) -> dict[str, Any]:
+    """Sample the diffusion model on the schedule's time steps (DDIM-exact, the same noise
+    for every schedule) and return its FID against the reference (lower is better), its MACs
+    per image and the seconds it took."""
     from optograph.tools.diffusion.search_space import coerce_schedule
 
-    result = evaluator()(coerce_schedule(schedule))
+    result = evaluator(model, reference, "ddim", images)(coerce_schedule(schedule))
     return {"fid": float(result.fid), "macs": float(result.macs),
             "seconds": float(result.seconds)}
 
 
-def workflow(schedule: og.Node) -> og.Node:
-    return evaluate_schedule(schedule)
+def workflow(schedule: og.Node, model: og.Node, reference: og.Node, images: og.Node) -> og.Node:
+    """One evaluation; model, reference and images are fixed (non-trainable) parameters."""
+    return evaluate_schedule(schedule, model, reference, images)
