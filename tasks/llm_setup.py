@@ -10,6 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables.config import var_child_runnable_config
+from pydantic import ConfigDict
+
 from optograph.graph.errors import OptographError
 
 from .errors import TaskError
@@ -33,6 +40,42 @@ def chat_model_from_spec(spec: str | None, base: Path, where: str) -> Any:
             raise TaskError(f"{where}: {spec!r} is {type(obj).__name__}, not a chat model")
         return obj
     return spec
+
+
+class TaskChatModel(BaseChatModel):
+    """What a workflow gets as its `llm`: a LangChain chat model over the run's LLM (usage
+    accounting, cache, cassette). Being a chat model of its own, its calls reach LangChain
+    callbacks (LangGraph tracing records them) the same way whether the reply comes from the
+    model or from a cassette, so a replayed run traces the same graph as the recorded one."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    llm: Any
+    model_name: str = ""
+
+    @property
+    def _llm_type(self) -> str:
+        return "optograph-task-llm"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name}
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        if stop:
+            kwargs["stop"] = stop
+        # the inner model must not report to the callbacks of the run around this call
+        # (this object's own call already does): clear the inherited config for it
+        token = var_child_runnable_config.set(None)
+        try:
+            reply = self.llm.invoke(messages, **kwargs)
+        finally:
+            var_child_runnable_config.reset(token)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    def __repr__(self) -> str:
+        return f"TaskChatModel({self.model_name!r})"
 
 
 class TaskLLMs:
@@ -86,6 +129,11 @@ class TaskLLMs:
                 raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
             self._seen[role] = 0
         return self._llms[role]
+
+    def chat_model(self, role: str) -> TaskChatModel:
+        """The role's LLM as a LangChain chat model (what workflows receive)."""
+        llm = self.llm(role)
+        return TaskChatModel(llm=llm, model_name=llm.model_name)
 
     def load_usage(self, state: dict[str, Any]) -> None:
         """Carry the token and cost totals of a resumed run on."""

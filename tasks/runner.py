@@ -76,6 +76,7 @@ class TaskRun:
         self.best_values: dict[str, Any] = self.values()
         self.step_index = 0
         self.workflow_takes_llm = _takes(prepared.workflow, "llm")
+        self._workflow_llm: Any = None
 
     # -- helpers -------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -109,6 +110,11 @@ class TaskRun:
         start = (index * size) % len(examples)
         return [examples[(start + i) % len(examples)] for i in range(size)]
 
+    def workflow_llm(self) -> Any:
+        if self._workflow_llm is None:
+            self._workflow_llm = self.llms.chat_model("workflow")
+        return self._workflow_llm
+
     def evaluate(self, index: int) -> Evaluation:
         """Run the workflow on this step's examples (a fresh naming scope per step)."""
         outputs: list[og.Node] = []
@@ -116,7 +122,7 @@ class TaskRun:
         with og.Run(f"step{index}"):
             params = dict(self.parameters)
             for example in self.batch(index):
-                extra = {"llm": self.llms.llm("workflow")} if self.workflow_takes_llm else {}
+                extra = {"llm": self.workflow_llm()} if self.workflow_takes_llm else {}
                 output = self.prepared.run_workflow({**params, **extra}, example)
                 outputs.append(output)
                 judged.append(self.prepared.judge(output, example))

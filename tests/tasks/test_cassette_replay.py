@@ -73,6 +73,9 @@ RECORDED_STEPS = {"code_fix": 2, "prompt_qa": 2, "langgraph_qa": 1}
 @pytest.mark.parametrize("task", sorted(RECORDED_STEPS))
 def test_example_replays_offline(task: str, tmp_path: Path) -> None:
     view = _replay(task, RECORDED_STEPS[task], tmp_path / "runs")
-    assert len(view.steps) >= 1
-    assert all(r.score is not None for r in view.steps)
+    assert len(view.steps) == RECORDED_STEPS[task]
+    assert view.steps[0].score is not None
     assert view.calls, "the replayed calls are logged"
+    again = _replay(task, RECORDED_STEPS[task], tmp_path / "again")
+    assert [(r.values, r.score, r.feedback) for r in again.steps] == [
+        (r.values, r.score, r.feedback) for r in view.steps]
