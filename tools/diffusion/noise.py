@@ -12,7 +12,7 @@ from .errors import DiffusionInputError
 from .model import DiffusionModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors: identity, not element-wise, equality
 class NoiseBank:
     """noise (N, C, H, W) drawn on the CPU from a seeded generator (the same on every device),
     and conditions (N,): class labels or prompt indices, balanced over the model's conditions
