@@ -30,7 +30,9 @@ class JsonToolCaller:
     model replies with JSON {"tool": name or "none", "arguments": {...}, "answer": text}
     (constrained to that schema when the model accepts one)."""
 
-    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool]) -> None:
+    def __init__(self, model: BaseChatModel, tools: Sequence[BaseTool],
+                 max_calls_per_turn: int = 3) -> None:
+        self.max_calls_per_turn = max_calls_per_turn
         self.model = model
         self.tools = {t.name: t for t in tools}
         lines = []
@@ -69,11 +71,32 @@ class JsonToolCaller:
             out.insert(0, SystemMessage(self.instructions))
         return out
 
+    @staticmethod
+    def _calls_this_turn(messages: Sequence[BaseMessage]) -> list[tuple[str, str]]:
+        calls: list[tuple[str, str]] = []
+        for message in reversed(messages):
+            if isinstance(message, HumanMessage):
+                break
+            if isinstance(message, AIMessage):
+                calls += [(c["name"], json.dumps(c["args"], sort_keys=True))
+                          for c in message.tool_calls]
+        return calls
+
     def invoke(self, messages: Sequence[BaseMessage]) -> AIMessage:
+        # a small model may call tools forever: after a few calls in one turn it must answer
+        calls = self._calls_this_turn(messages)
+        must_answer = len(calls) >= self.max_calls_per_turn
+        schema = self.schema
+        history = self._history(messages)
+        if must_answer:
+            schema = {**schema, "properties": {**schema["properties"],
+                                               "tool": {"type": "string", "enum": ["none"]}}}
+            history.append(HumanMessage(
+                'Now answer the question from the tool results above (tool "none").'))
         kwargs: dict[str, Any] = {}
         if getattr(self.model, "accepts_json_schema", False):
-            kwargs["json_schema"] = self.schema
-        reply = self.model.invoke(self._history(messages), **kwargs)
+            kwargs["json_schema"] = schema
+        reply = self.model.invoke(history, **kwargs)
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
         try:
             data = json.loads(text[text.find("{"): text.rfind("}") + 1])
@@ -83,10 +106,16 @@ class JsonToolCaller:
             return AIMessage(text)
         tool = data.get("tool")
         args = data.get("arguments") if isinstance(data.get("arguments"), dict) else {}
-        if tool in self.tools:
+        if tool in self.tools:  # small models echo schema keys back: keep the real arguments
+            args = {k: v for k, v in args.items() if k in self.tools[tool].args}
+        repeated = (tool, json.dumps(args, sort_keys=True)) in calls
+        if tool in self.tools and not must_answer and not repeated:
             return AIMessage("", tool_calls=[{"name": tool, "args": args,
                                               "id": f"call_{uuid.uuid4().hex[:12]}"}])
-        return AIMessage(str(data.get("answer") or text))
+        answer = str(data.get("answer") or "").strip()
+        if not answer and messages and isinstance(messages[-1], ToolMessage):
+            answer = f"The {messages[-1].name} tool returned: {messages[-1].content}"
+        return AIMessage(answer or text)
 
 
 def build_chat_agent(model: BaseChatModel, tools: Sequence[BaseTool],
@@ -120,18 +149,32 @@ def _short(text: Any, limit: int = 600) -> str:
 
 def chat_turn(agent: Any, text: str, thread_id: str, out: Any, recursion_limit: int = 12) -> str:
     """Send one user message; print tool calls and results as they happen; return the answer."""
+    from langgraph.errors import GraphRecursionError
+
     answer = ""
     config = {"configurable": {"thread_id": thread_id}, "recursion_limit": recursion_limit}
-    for update in agent.stream({"messages": [HumanMessage(text)]}, config, stream_mode="updates"):
-        for node, change in update.items():
-            for message in (change or {}).get("messages", []):
-                if isinstance(message, AIMessage) and message.tool_calls:
-                    for call in message.tool_calls:
-                        out.write(f"  -> {call['name']}({json.dumps(call['args'])})\n")
-                elif isinstance(message, ToolMessage):
-                    out.write(f"  <- {message.name}: {_short(message.content)}\n")
-                elif isinstance(message, AIMessage) and node == "agent":
-                    answer = message.content if isinstance(message.content, str) else str(
-                        message.content)
-            out.flush()
+    try:
+        for update in agent.stream({"messages": [HumanMessage(text)]}, config,
+                                   stream_mode="updates"):
+            answer = _show_update(update, out) or answer
+    except GraphRecursionError:
+        answer = answer or (f"(no answer: the model kept calling tools for {recursion_limit} "
+                            "steps; try a more capable model with --llm)")
+    return answer
+
+
+def _show_update(update: dict[str, Any], out: Any) -> str:
+    """Print the tool calls and results of one graph update; return an answer if it has one."""
+    answer = ""
+    for node, change in update.items():
+        for message in (change or {}).get("messages", []):
+            if isinstance(message, AIMessage) and message.tool_calls:
+                for call in message.tool_calls:
+                    out.write(f"  -> {call['name']}({json.dumps(call['args'])})\n")
+            elif isinstance(message, ToolMessage):
+                out.write(f"  <- {message.name}: {_short(message.content)}\n")
+            elif isinstance(message, AIMessage) and node == "agent":
+                content = message.content
+                answer = content if isinstance(content, str) else str(content)
+        out.flush()
     return answer

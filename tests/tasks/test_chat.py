@@ -81,3 +81,16 @@ def test_chat_command_bad_model(spec: str) -> None:
                           input="", capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_model_that_keeps_calling_tools_is_made_to_answer() -> None:
+    from helpers.scripted_models import LoopingJsonModel
+
+    model = LoopingJsonModel()
+    agent = build_chat_agent(model, optograph_tools(include_diffusion=False))
+    out = io.StringIO()
+    answer = chat_turn(agent, "list the runs", "t5", out)
+    shown = out.getvalue()
+    assert 1 <= shown.count("-> list_runs") <= 3
+    assert '"title"' not in shown  # arguments the tool does not take are dropped
+    assert answer.startswith("The list_runs tool returned:")

@@ -190,3 +190,22 @@ class QAGraphModel(BaseChatModel):
         else:
             reply = "I am not sure."
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+class LoopingJsonModel(BaseChatModel):
+    """Asks for the same tool forever (as small models do), with junk extra arguments."""
+
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-looping"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        self.calls += 1
+        reply = json.dumps({"tool": "list_runs", "arguments": {"store": "runs", "type": "string",
+                                                              "title": f"x{self.calls}"},
+                            "answer": ""})
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
