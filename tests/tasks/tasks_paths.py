@@ -8,11 +8,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "tasks" / "examples"
 HERE = Path(__file__).resolve().parent
-SCRIPTED = HERE / "helpers" / "scripted_models.py"
+SCRIPTED = HERE / "tasks_scripted_models.py"
 CASSETTES = HERE / "cassettes"
 BROKEN = HERE / "broken"
 
 
 def scripted(name: str) -> str:
-    """An --llm spec for a scripted model of helpers/scripted_models.py."""
+    """An --llm spec for a scripted model of tasks_scripted_models.py."""
     return f"python:{SCRIPTED}:{name}"

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers.scripted_models import JsonOnlyModel, ScriptedToolModel
 from tasks_paths import EXAMPLES, REPO, scripted
+from tasks_scripted_models import JsonOnlyModel, ScriptedToolModel
 
 from optograph.tasks.agent_tools import optograph_tools
 from optograph.tasks.chat import JsonToolCaller, build_chat_agent, chat_turn
@@ -84,7 +84,7 @@ def test_chat_command_bad_model(spec: str) -> None:
 
 
 def test_a_model_that_keeps_calling_tools_is_made_to_answer() -> None:
-    from helpers.scripted_models import LoopingJsonModel
+    from tasks_scripted_models import LoopingJsonModel
 
     model = LoopingJsonModel()
     agent = build_chat_agent(model, optograph_tools(include_diffusion=False))

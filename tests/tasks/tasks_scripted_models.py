@@ -1,5 +1,5 @@
 """Scripted chat models for the tasks tests (importable by file path: `--llm
-python:tests/tasks/helpers/scripted_models.py:NAME`)."""
+python:tests/tasks/tasks_scripted_models.py:NAME`)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def code_optimizer() -> TaskModel:
 def _qa_answers() -> dict[str, dict[str, Any]]:
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[3] / "tasks" / "examples" / "data" / "qa_questions.jsonl"
+    path = Path(__file__).resolve().parents[2] / "tasks" / "examples" / "data" / "qa_questions.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {row["question"]: row for row in rows}
 
