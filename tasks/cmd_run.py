@@ -32,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {result.folder} {result.status}: {result.steps} steps, best score {best}")
     for name, value in result.best_values.items():
         print(f"  {name} = {value!r:.300}")
+    if not args.no_report:
+        from .report import write_report
+
+        print(f"report: {write_report(result.folder)}")
     return 0
 
 
@@ -48,4 +52,6 @@ def register(subparsers: Any) -> None:
                    help="record the LLM calls to FILE, or replay them from it")
     p.add_argument("--cassette-mode", choices=("record", "replay", "auto"), default="auto",
                    help="replay: only recorded calls (offline); auto: replay, record new ones")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write RUN/report.html at the end")
     p.set_defaults(handler=run)

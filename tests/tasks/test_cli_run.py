@@ -30,6 +30,7 @@ def test_numeric_example_reaches_its_target(store: Path, capsys: pytest.CaptureF
     assert code == 0
     out, err = capsys.readouterr()
     assert "target 50 reached" in out and "x = 5.0" in out
+    assert (only_run(store) / "report.html").is_file() and "report: " in out
     assert "score 6 best 6" in err  # the progress line of step 0
     view = RunView.load(only_run(store))
     assert [r.score for r in view.steps] == [6.0, 90.0]
