@@ -6,37 +6,22 @@ optimizer reads. `bundle(trainable=True)` makes the source itself a parameter.""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import textwrap
 import types
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
+from .code_function import CodeFunction, Sandbox, function_source
 from .errors import GraphError
 from .node import Node, node
-from .op import HiddenInputs, OpInfo, acall_traced, call_traced
+from .op import HiddenInputs, acall_traced, call_traced
 from .run import is_tracing
-from .sandbox import compile_function, run_in_process
 
-Sandbox = Literal["process", "inline"]
-
-
-def function_source(fn: Callable[..., Any]) -> tuple[str, int]:
-    """The function's source from its `def` line (decorators dropped), and that line's number."""
-    try:
-        lines, start = inspect.getsourcelines(fn)
-    except (OSError, TypeError):
-        return "", 1
-    for i, line in enumerate(lines):
-        stripped = line.lstrip()
-        if stripped.startswith(("def ", "async def ")):
-            return textwrap.dedent("".join(lines[i:])), start + i
-    return textwrap.dedent("".join(lines)), start
+__all__ = ["Bundle", "Sandbox", "bundle", "function_source"]
 
 
-class Bundle:
+class Bundle(CodeFunction):
     """A traced operation. Use through `bundle()`."""
 
     def __init__(
@@ -59,40 +44,26 @@ class Bundle:
         if sandbox not in ("process", "inline"):
             raise GraphError(f"bundle(sandbox={sandbox!r}): expected 'process' or 'inline'")
         functools.update_wrapper(self, fn)
-        self.fn = fn
-        self.name: str = name or str(getattr(fn, "__name__", type(fn).__name__))
-        self.is_async = inspect.iscoroutinefunction(fn)
+        name = name or str(getattr(fn, "__name__", type(fn).__name__))
+        super().__init__(
+            fn, name, description or inspect.getdoc(fn) or "", None, sandbox, timeout_s, memory_mb
+        )
         self.signature = inspect.signature(fn)
         self.hidden_inputs: HiddenInputs = hidden_inputs
-        self.sandbox: Sandbox = sandbox
-        self.timeout_s = timeout_s
-        self.memory_mb = memory_mb
-        source, first_line = function_source(fn)
-        code = getattr(fn, "__code__", None)
-        self.source = source
-        self.op = OpInfo(
-            name=self.name,
-            doc=description or inspect.getdoc(fn) or "",
-            source=source,
-            filename=code.co_filename if code else None,
-            first_line=first_line,
-        )
-        self.code: Node | None = None
         if trainable:
-            if not source:
+            if not self.source:
                 raise GraphError(f"bundle(trainable=True) on {self.name!r}: its source is not available")
             self.code = node(
-                source, trainable=True, name=f"__code_{self.name}",
+                self.source, trainable=True, name=f"__code_{self.name}",
                 description=f"the code of the function {self.name}",
             )
-        self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
 
     # methods: a Bundle stored on a class binds like a function
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        op, fn = self._current()
+        op, fn = self.current()
         if not is_tracing():
             plain_args = tuple(a.data if isinstance(a, Node) else a for a in args)
             plain_kwargs = {k: (v.data if isinstance(v, Node) else v) for k, v in kwargs.items()}
@@ -120,39 +91,6 @@ class Bundle:
             else:
                 inputs.append((pname, value))
         return inputs
-
-    def _current(self) -> tuple[OpInfo, Callable[..., Any]]:
-        """The op description and the callable for the code the parameter holds now."""
-        if self.code is None or self.code._data == self.source:
-            return self.op, self.fn
-        code = self.code._data
-        cached = self._compiled.get(code)
-        if cached is not None:
-            return cached
-        filename = f"<optograph-code {self.name}>"
-        op = OpInfo(name=self.name, doc=self.op.doc, source=code, filename=filename, first_line=1)
-        globals_ = getattr(self.fn, "__globals__", {})
-        if self.sandbox == "inline":
-            fn: Callable[..., Any] = compile_function(code, self.fn.__name__, globals_, filename)
-        else:
-            fn = self._process_runner(code, globals_)
-        self._compiled = {code: (op, fn)}  # only the latest code is kept
-        return op, fn
-
-    def _process_runner(self, code: str, globals_: dict[str, Any]) -> Callable[..., Any]:
-        function_name = self.fn.__name__
-
-        def run(*args: Any, **kwargs: Any) -> Any:
-            return run_in_process(
-                code, function_name, globals_, args, kwargs, self.timeout_s, self.memory_mb
-            )
-
-        if self.is_async:
-            async def arun(*args: Any, **kwargs: Any) -> Any:
-                return await asyncio.to_thread(run, *args, **kwargs)
-
-            return arun
-        return run
 
     def parameters(self) -> list[Node]:
         """The code parameter of a trainable bundle (empty otherwise)."""

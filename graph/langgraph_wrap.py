@@ -19,14 +19,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from langgraph.errors import GraphBubbleUp
 
-from .bundle import function_source
+from .code_function import CodeFunction, Sandbox, function_source
 from .errors import GraphError
 from .langgraph_params import current_reader
 from .langgraph_record import END, LangGraphTrace, RouteRecorder
 from .node import Node
 from .op import OpInfo
 from .run import _tracing, collect_data_reads
-from .sandbox import compile_function, run_in_process
 
 RECORDING_KEY = "__optograph_trace"
 
@@ -65,7 +64,7 @@ def _hidden(reads: set[Node]) -> list[Node]:
     return sorted(reads, key=lambda n: n.order)
 
 
-class NodeFunction:
+class NodeFunction(CodeFunction):
     """A LangGraph node's function with its description, and its code parameter if any."""
 
     def __init__(
@@ -73,51 +72,14 @@ class NodeFunction:
         name: str,
         fn: Callable[..., Any],
         code: Node | None = None,
-        sandbox: str = "process",
+        sandbox: Sandbox = "process",
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
     ) -> None:
-        self.name = name
-        self.fn = fn
-        self.is_async = inspect.iscoroutinefunction(fn)
-        source, first_line = function_source(fn)
-        code_object = getattr(fn, "__code__", None)
-        self.source = source
-        self.op = OpInfo(
-            name=name,
-            doc=inspect.getdoc(fn) or f"LangGraph node {name!r}.",
-            source=source,
-            filename=code_object.co_filename if code_object else None,
-            first_line=first_line,
+        doc = inspect.getdoc(fn) or f"LangGraph node {name!r}."
+        super().__init__(
+            fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True
         )
-        self.code = code
-        self.sandbox = sandbox
-        self.timeout_s = timeout_s
-        self.memory_mb = memory_mb
-        self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
-
-    def current(self) -> tuple[OpInfo, Callable[..., Any]]:
-        """The description and callable for the code the code parameter holds now."""
-        if self.code is None or self.code._data == self.source:
-            return self.op, self.fn
-        code = self.code._data
-        cached = self._compiled.get(code)
-        if cached is not None:
-            return cached
-        filename = f"<optograph-code {self.name}>"
-        op = OpInfo(name=self.name, doc=self.op.doc, source=code, filename=filename, first_line=1)
-        function_name = self.fn.__name__
-        globals_ = getattr(self.fn, "__globals__", {})
-        if self.sandbox == "inline" or self.is_async:
-            fn = compile_function(code, function_name, globals_, filename)
-        else:
-            limits = (self.timeout_s, self.memory_mb)
-
-            def fn(*args: Any, **kwargs: Any) -> Any:
-                return run_in_process(code, function_name, globals_, args, kwargs, *limits)
-
-        self._compiled = {code: (op, fn)}
-        return op, fn
 
 
 def _node_wrappers(

@@ -122,8 +122,7 @@ def call_traced(
     """Run a bundled function on plain values with tracing off inside it, and record it."""
     parents, constants = split_inputs(inputs)
     parents = extra_parents + parents
-    plain_args = tuple(a._data if isinstance(a, Node) else a for a in args)
-    plain_kwargs = {k: (v._data if isinstance(v, Node) else v) for k, v in kwargs.items()}
+    plain_args, plain_kwargs = _plain(args, kwargs)
     token = _tracing.set(False)
     try:
         with collect_data_reads() as reads:
@@ -146,10 +145,10 @@ async def acall_traced(
     hidden_inputs: HiddenInputs = "record",
     extra_parents: tuple[tuple[str, Node], ...] = (),
 ) -> Node:
+    """`call_traced` for a coroutine function: the same recording around an await."""
     parents, constants = split_inputs(inputs)
     parents = extra_parents + parents
-    plain_args = tuple(a._data if isinstance(a, Node) else a for a in args)
-    plain_kwargs = {k: (v._data if isinstance(v, Node) else v) for k, v in kwargs.items()}
+    plain_args, plain_kwargs = _plain(args, kwargs)
     token = _tracing.set(False)
     try:
         with collect_data_reads() as reads:
@@ -161,6 +160,12 @@ async def acall_traced(
         _tracing.reset(token)
     parents = _with_hidden(op, parents, reads, hidden_inputs)
     return record_result(op, parents, constants, result)
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    plain_args = tuple(a._data if isinstance(a, Node) else a for a in args)
+    plain_kwargs = {k: (v._data if isinstance(v, Node) else v) for k, v in kwargs.items()}
+    return plain_args, plain_kwargs
 
 
 def _failure(

@@ -1,0 +1,105 @@
+"""A function as the optimizer sees it (name, doc, source) and, when its source is a
+parameter, the callable for the code that parameter holds now. Shared by @bundle and by
+traced LangGraph nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import textwrap
+from collections.abc import Callable
+from typing import Any, Literal
+
+from .node import Node
+from .op import OpInfo
+from .sandbox import compile_function, run_in_process
+
+Sandbox = Literal["process", "inline"]
+
+
+def function_source(fn: Callable[..., Any]) -> tuple[str, int]:
+    """The function's source from its `def` line (decorators dropped), and that line's number."""
+    try:
+        lines, start = inspect.getsourcelines(fn)
+    except (OSError, TypeError):
+        return "", 1
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(("def ", "async def ")):
+            return textwrap.dedent("".join(lines[i:])), start + i
+    return textwrap.dedent("".join(lines)), start
+
+
+class CodeFunction:
+    """`op` describes the original function; `current()` gives the description and callable
+    for the code in `code` (a parameter node, or None when the code is not trainable).
+
+    Code that differs from the original runs in a forked process (sandbox="process") limited
+    to timeout_s and memory_mb, or in this process (sandbox="inline")."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        doc: str,
+        code: Node | None = None,
+        sandbox: Sandbox = "process",
+        timeout_s: float = 10.0,
+        memory_mb: int = 1024,
+        async_in_process: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.is_async = inspect.iscoroutinefunction(fn)
+        source, first_line = function_source(fn)
+        code_object = getattr(fn, "__code__", None)
+        self.source = source
+        self.op = OpInfo(
+            name=name,
+            doc=doc,
+            source=source,
+            filename=code_object.co_filename if code_object else None,
+            first_line=first_line,
+        )
+        self.code = code
+        self.sandbox: Sandbox = sandbox
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        # LangGraph's async nodes receive objects (runtime, store) that do not survive a fork
+        # and a pickle back, so their new code runs in this process.
+        self.async_in_process = async_in_process
+        self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
+
+    def current(self) -> tuple[OpInfo, Callable[..., Any]]:
+        if self.code is None or self.code._data == self.source:
+            return self.op, self.fn
+        code = self.code._data
+        cached = self._compiled.get(code)
+        if cached is not None:
+            return cached
+        filename = f"<optograph-code {self.name}>"
+        op = OpInfo(name=self.name, doc=self.op.doc, source=code, filename=filename, first_line=1)
+        globals_ = getattr(self.fn, "__globals__", {})
+        function_name = self.fn.__name__
+        fn: Callable[..., Any]
+        if self.sandbox == "inline" or (self.is_async and self.async_in_process):
+            fn = compile_function(code, function_name, globals_, filename)
+        else:
+            fn = self._process_runner(code, function_name, globals_)
+        self._compiled = {code: (op, fn)}  # only the latest code is kept
+        return op, fn
+
+    def _process_runner(
+        self, code: str, function_name: str, globals_: dict[str, Any]
+    ) -> Callable[..., Any]:
+        limits = (self.timeout_s, self.memory_mb)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return run_in_process(code, function_name, globals_, args, kwargs, *limits)
+
+        if self.is_async:
+            async def arun(*args: Any, **kwargs: Any) -> Any:
+                return await asyncio.to_thread(run, *args, **kwargs)
+
+            return arun
+        return run
