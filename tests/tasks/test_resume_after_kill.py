@@ -65,13 +65,15 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
 def test_ctrl_c_stops_with_a_resume_hint(tmp_path: Path) -> None:
     store = tmp_path / "runs"
     task = str(EXAMPLES / "numeric.yaml")
-    process = _start(["run", task, "--store", str(store), "--steps", "40",
+    # 150 steps of 0.3 s: the run cannot finish before the signal, even on a busy machine
+    process = _start(["run", task, "--store", str(store), "--steps", "150",
                       "--llm", scripted("slow_numeric_optimizer")])
     deadline = time.monotonic() + 60
     count = 0
     while time.monotonic() < deadline and count < 2:
         time.sleep(0.2)
         folder, count = _stored_steps(store)
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     text = err.decode()
