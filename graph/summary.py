@@ -72,12 +72,18 @@ def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> lis
     """The nodes that depend on some parameter and that some output depends on, in
     topological order (inputs before the operations that use them)."""
     order = topological(outputs)
-    in_ancestry = {id(n) for n in order}
-    reached = {id(p) for p in parameters if id(p) in in_ancestry}
+    reached = {id(p) for p in parameters}  # parameters outside the ancestry are never seen
+    kept = []
     for n in order:  # topological: a node's parents come before it
-        if id(n) not in reached and any(id(p) in reached for _, p in n.parents):
-            reached.add(id(n))
-    return [n for n in order if id(n) in reached]
+        if id(n) in reached:
+            kept.append(n)
+            continue
+        for _, parent in n.parents:
+            if id(parent) in reached:
+                reached.add(id(n))
+                kept.append(n)
+                break
+    return kept
 
 
 def topological(outputs: Sequence[Node]) -> list[Node]:
