@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
-from .run import Run, current_run, note_data_read
+from .run import Run, _current_run, current_run, note_data_read
 
 if TYPE_CHECKING:
     from .op import OpInfo
@@ -96,14 +96,14 @@ class Node:
         info: dict[str, Any] | None = None,
     ) -> Node:
         """Build a node in the current run (fast path used by the tracer)."""
-        run = current_run()
+        run = _current_run.get() or current_run()
         self = object.__new__(cls)
         self._data = data
         self.name = run.unique_name(base_name)
         self.kind = kind
         self.parents = parents
         self.op = op
-        self.order = run.next_order()
+        self.order = next(run._order)
         self.run = run
         self.description = description
         self.constraint = constraint

@@ -36,7 +36,19 @@ def _binary(name: str, symbol: str, fn: Callable[[Any, Any], Any]) -> tuple[Any,
     op = _op(name, f"{name}(a, b) returns a {symbol} b")
 
     def forward(self: Node, other: Any) -> Any:
-        return apply_operator(op, fn, [("a", self), ("b", other)])
+        # the commonest traced call, so it skips apply_operator's generic argument handling
+        if not _tracing.get():
+            return fn(self.data, other.data if isinstance(other, Node) else other)
+        parents: tuple[tuple[str, Node], ...]
+        if isinstance(other, Node):
+            parents, constants, b = (("a", self), ("b", other)), None, other._data
+        else:
+            parents, constants, b = (("a", self),), {"b": other}, other
+        try:
+            result = fn(self._data, b)
+        except Exception as exc:
+            raise record_failure(op, parents, constants, exc) from exc
+        return record_result(op, parents, constants, result)
 
     def reflected(self: Node, other: Any) -> Any:
         return apply_operator(op, fn, [("a", other), ("b", self)])

@@ -109,22 +109,25 @@ def topological(outputs: Sequence[Node]) -> list[Node]:
 
 
 def code_line(n: Node, max_chars: int | None = 200) -> str:
-    assert n.op is not None
+    """`name = op(arg=input, ...)`, constants inline, hidden reads and code noted after `#`.
+    (Written for speed: it runs once per operation of every summary.)"""
+    op = n.op
+    assert op is not None
     args = []
     notes = []
     for arg, parent in n.parents:
-        if arg.startswith("hidden:"):
-            notes.append(f"reads {parent.name}")
-        elif arg == "__code":
-            notes.append(f"code: {parent.name}")
+        if arg == "__code":
+            notes.append("code: " + parent.name)
+        elif arg.startswith("hidden:"):
+            notes.append("reads " + parent.name)
         else:
-            args.append(f"{arg}={parent.name}")
-    constants = (n.info or {}).get("constants") or {}
-    args += [f"{k}={preview(repr(v), max_chars)}" for k, v in constants.items()]
-    line = f"{n.name} = {n.op.name}({', '.join(args)})"
-    if notes:
-        line += "  # " + "; ".join(notes)
-    return line
+            args.append(arg + "=" + parent.name)
+    if n.info is not None:
+        constants = n.info.get("constants")
+        if constants:
+            args += [f"{k}={preview(repr(v), max_chars)}" for k, v in constants.items()]
+    line = f"{n.name} = {op.name}({', '.join(args)})"
+    return line + "  # " + "; ".join(notes) if notes else line
 
 
 def summarize(
@@ -149,22 +152,26 @@ def summarize(
 
     operations = [n for n in sub if n.op is not None]
     shown, summary.omitted_nodes = _cap(operations, max_nodes)
-    shown_ids = {id(n) for n in shown}
     output_ids = {id(o) for o in outputs}
-    for n in operations:
-        if id(n) not in shown_ids:
-            continue
-        summary.code.append(code_line(n, max_chars))
-        assert n.op is not None
-        if n.op.name not in summary.documentation:
-            summary.documentation[n.op.name] = n.op.doc or "(no documentation)"
+    code, documentation, inputs = summary.code, summary.documentation, summary.inputs
+    boundary: dict[int, Node] = {}  # nodes outside the subgraph that feed into it
+    for n in shown:
+        op = n.op
+        assert op is not None
+        code.append(code_line(n, max_chars))
+        if op.name not in documentation:
+            documentation[op.name] = op.doc or "(no documentation)"
         if n.kind == EXCEPTION and n.info:
             summary.errors[n.name] = n.info.get("source") or n.info.get("message", "")
         target = summary.outputs if id(n) in output_ids else summary.others
         target[n.name] = preview(n._data, max_chars)
         for arg, parent in n.parents:
-            if id(parent) not in sub_ids and parent.kind != PARAMETER and arg != "__code":
-                summary.inputs.setdefault(parent.name, preview(parent._data, max_chars))
+            if id(parent) not in sub_ids:
+                boundary[id(parent)] = parent
+                if parent.kind != PARAMETER and arg != "__code" and parent.name not in inputs:
+                    inputs[parent.name] = preview(parent._data, max_chars)
+    if summary.omitted_nodes:  # the graph keeps the inputs of the operations not shown too
+        boundary.update((id(b), b) for b in _input_nodes(sub, sub_ids))
     if max_nodes is not None and summary.omitted_nodes:
         half = len(shown) // 2
         summary.code.insert(half, f"# ... {summary.omitted_nodes} operations omitted ...")
@@ -173,7 +180,7 @@ def summarize(
             summary.outputs.setdefault(out.name, preview(out._data, max_chars))
     for item in _feedback_items(params):
         summary.feedback.append((item.output.name, item.text()))
-    summary.nodes = [*sub, *_input_nodes(sub, sub_ids)]
+    summary.nodes = [*sub, *boundary.values()]
     summary.max_chars = max_chars
     return summary
 
