@@ -178,11 +178,17 @@ class Node:
     def __hash__(self) -> int:
         return id(self)
 
-    def __iter__(self) -> Iterator[Any]:
-        from .operators import traced_getitem
+    def __contains__(self, item: Any) -> bool:
+        return unwrap(item) in self._data
 
-        for i in range(len(self._data)):
-            yield traced_getitem(self, i)
+    def __iter__(self) -> Iterator[Any]:
+        """Traced items: x[0], x[1], ... for a list, tuple or string; for any other iterable
+        (a dict's keys, a set) the items of a traced list(x)."""
+        from .operators import traced_getitem, traced_list
+
+        source = self if isinstance(self._data, (list, tuple, str)) else traced_list(self)
+        for i in range(len(source._data) if isinstance(source, Node) else len(source)):
+            yield traced_getitem(source, i)
 
 
 def _check_value(value: Any, name: str) -> Any:

@@ -90,6 +90,13 @@ def traced_getitem(self: Node, index: Any) -> Any:
     return apply_operator(GETITEM, operator.getitem, [("x", self), ("index", index)])
 
 
+LIST = _op("list", "list(x) returns the items of x as a list")
+
+
+def traced_list(self: Node) -> Any:
+    return apply_operator(LIST, list, [("x", self)])
+
+
 def traced_getattr(self: Node, attr: str) -> Any:
     if attr.startswith("_"):
         raise AttributeError(attr)

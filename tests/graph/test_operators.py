@@ -70,3 +70,13 @@ def test_operators_without_tracing_return_plain_values():
     with og.no_trace():
         y = x * 5
     assert y == 10 and not isinstance(y, og.Node)
+
+
+def test_iterating_a_dict_node_yields_traced_keys_and_membership_is_plain():
+    d = og.node({"a": 1, "b": 2}, trainable=True, name="d")
+    keys = list(d)
+    assert [k.data for k in keys] == ["a", "b"]
+    assert keys[0].parents[0][1].op.name == "list"
+    keys[1].backward("wrong key")
+    assert d.feedback
+    assert "a" in d and og.node("b") in d and "z" not in d
