@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from diffusers import DDPMScheduler, UNet2DModel
 
 from optograph.tasks import diffusion_commands
 from optograph.tasks.cli import main
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                block_out_channels=(8, 16), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
-                attention_head_dim=8, num_class_embeds=10).save_pretrained(folder / "unet")
-    DDPMScheduler(num_train_timesteps=1000, clip_sample=False).save_pretrained(folder / "scheduler")
-    return folder
 
 
 @pytest.fixture()

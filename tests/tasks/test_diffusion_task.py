@@ -17,20 +17,6 @@ from optograph.tasks.run_view import RunView
 torch = pytest.importorskip("torch", reason="the diffusion example needs the diffusion extra")
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from diffusers import DDPMScheduler, UNet2DModel
-
-    folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                block_out_channels=(8, 16), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=4,
-                attention_head_dim=8, num_class_embeds=10).save_pretrained(folder / "unet")
-    DDPMScheduler(num_train_timesteps=1000, clip_sample=False).save_pretrained(folder / "scheduler")
-    return folder
-
-
 def test_diffusion_example_searches_schedules(tiny_model: Path, tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "diffusion_schedule.py", tmp_path / "diffusion_schedule.py")
     spec = yaml.safe_load((EXAMPLES / "diffusion_search.yaml").read_text())
