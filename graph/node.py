@@ -103,7 +103,7 @@ class Node:
         self.kind = kind
         self.parents = parents
         self.op = op
-        self.order = next(run._order)
+        self.order = run.next_order()
         self.run = run
         self.description = description
         self.constraint = constraint
