@@ -242,7 +242,7 @@ class OptoPrime(Optimizer):
         finally:
             self.apply(saved_values)
             for p, items in saved_feedback.items():
-                p.feedback[:] = items
+                p.feedback = tuple(items)
         self.log.append({"step": self.steps_done + 1, "candidate_scores": scores})
         assert best is not None
         return best[1]

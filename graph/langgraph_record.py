@@ -111,7 +111,7 @@ class StepRecorder:
         constants = {"model": model, "messages": messages}
         node = _with_run(
             self.trace.run,
-            Node.make,
+            Node.with_parents,
             reply,
             f"{self.record.node}_llm",
             OPERATION,
@@ -149,7 +149,7 @@ class StepRecorder:
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
             self.trace.run,
-            Node.make,
+            Node.with_parents,
             result,
             self.record.node,
             OPERATION,
@@ -240,7 +240,7 @@ class LangGraphTrace:
         parents = self._state_parents(node, step, keys, state)
         data = dict(state) if isinstance(state, Mapping) else state
         slice_node = _with_run(
-            self.run, Node.make, data, f"{node}_state", OPERATION, parents, STATE_OP
+            self.run, Node.with_parents, data, f"{node}_state", OPERATION, parents, STATE_OP
         )
         record = StepRecord(node=node, step=step, task_id=task_id, state=slice_node)
         with self._lock:
@@ -323,7 +323,7 @@ class LangGraphTrace:
         parents += [(name, self.parameters[name]) for name in reads if name in self.parameters]
         data = destinations[0] if len(destinations) == 1 else list(destinations)
         base = "route_start" if source == START else f"route_{source}"
-        decision = _with_run(self.run, Node.make, data, base, OPERATION, tuple(parents), op)
+        decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
         route = RouteRecord(
             source, router, step, choices, destinations, decision, list(reads), chosen_by
         )
@@ -355,7 +355,7 @@ class LangGraphTrace:
             parents.append(("input", self.input))
         self.value = value
         self.output = _with_run(
-            self.run, Node.make, value, "final_state", OPERATION, tuple(parents), FINAL_OP
+            self.run, Node.with_parents, value, "final_state", OPERATION, tuple(parents), FINAL_OP
         )
         return self.output
 

@@ -63,15 +63,19 @@ class Node:
     the (argument name, node) pairs it was computed from; `op` describes the operation that
     made it (None for parameters and inputs)."""
 
+    # Inputs and their argument names are two flat tuples rather than (name, node) pairs, and
+    # feedback starts as the shared empty tuple: each node then holds few objects that
+    # CPython's cyclic gc must track, which keeps very large graphs (100k operations) fast.
     __slots__ = (
-        "_data", "name", "kind", "parents", "op", "order", "run", "description",
+        "_data", "name", "kind", "inputs", "input_names", "op", "order", "run", "description",
         "constraint", "search_space", "info", "feedback", "__weakref__",
     )
 
     _data: Any
     name: str
     kind: str
-    parents: tuple[tuple[str, Node], ...]
+    inputs: tuple[Node, ...]
+    input_names: tuple[str, ...]
     op: OpInfo | None
     order: int
     run: Run
@@ -79,7 +83,7 @@ class Node:
     constraint: str | None
     search_space: SearchSpace | None
     info: dict[str, Any] | None
-    feedback: list[Feedback]
+    feedback: tuple[Feedback, ...]
 
     @classmethod
     def make(
@@ -87,7 +91,8 @@ class Node:
         data: Any,
         base_name: str,
         kind: str,
-        parents: tuple[tuple[str, Node], ...] = (),
+        inputs: tuple[Node, ...] = (),
+        input_names: tuple[str, ...] = (),
         op: OpInfo | None = None,
         *,
         description: str | None = None,
@@ -95,23 +100,44 @@ class Node:
         search_space: SearchSpace | None = None,
         info: dict[str, Any] | None = None,
     ) -> Node:
-        """Build a node in the current run (fast path used by the tracer)."""
+        """Build a node in the current run (fast path used by the tracer). `input_names[i]` is
+        the argument through which `inputs[i]` was passed."""
         run = _current_run.get() or current_run()
         self = object.__new__(cls)
         self._data = data
-        self.name = run.unique_name(base_name)
         self.kind = kind
-        self.parents = parents
+        self.inputs = inputs
+        self.input_names = input_names
         self.op = op
-        self.order = run.next_order()
         self.run = run
         self.description = description
         self.constraint = constraint
         self.search_space = search_space
         self.info = info
-        self.feedback = []
-        run.register(self)
+        self.feedback = ()
+        run.admit(self, base_name)  # sets name and order
         return self
+
+    @classmethod
+    def with_parents(
+        cls,
+        data: Any,
+        base_name: str,
+        kind: str,
+        parents: tuple[tuple[str, Node], ...],
+        op: OpInfo | None = None,
+        *,
+        info: dict[str, Any] | None = None,
+    ) -> Node:
+        """`make` with the inputs given as (argument name, node) pairs."""
+        names = tuple(arg for arg, _ in parents)
+        inputs = tuple(node for _, node in parents)
+        return cls.make(data, base_name, kind, inputs, names, op, info=info)
+
+    @property
+    def parents(self) -> tuple[tuple[str, Node], ...]:
+        """The (argument name, input node) pairs this node was computed from."""
+        return tuple(zip(self.input_names, self.inputs, strict=True))
 
     # -- value ---------------------------------------------------------------------------
     @property
@@ -134,12 +160,19 @@ class Node:
         """Give feedback to this output. It reaches every parameter this node depends on and
         accumulates there (several outputs, several calls) until `zero_feedback()`."""
         item = Feedback(self, _check_feedback(feedback))
-        for node in self.ancestors(include_self=True):
-            if node.kind == PARAMETER or node is self:
-                node.feedback.append(item)
+        self.feedback = (*self.feedback, item)
+        seen = {id(self)}
+        stack = [self]
+        while stack:  # the ancestors, each once (a loop, not ancestors(): this runs per output)
+            for parent in stack.pop().inputs:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    stack.append(parent)
+                    if parent.kind == PARAMETER:
+                        parent.feedback = (*parent.feedback, item)
 
     def zero_feedback(self) -> None:
-        self.feedback.clear()
+        self.feedback = ()
 
     # -- structure -----------------------------------------------------------------------
     def ancestors(self, include_self: bool = False) -> Iterator[Node]:
@@ -150,7 +183,7 @@ class Node:
             yield self
         while stack:
             current = stack.pop()
-            for _, parent in current.parents:
+            for parent in current.inputs:
                 if id(parent) not in seen:
                     seen.add(id(parent))
                     stack.append(parent)

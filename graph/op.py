@@ -29,9 +29,15 @@ class OpInfo:
     builtin: bool = False
 
 
-def split_inputs(
-    inputs: list[tuple[str, Any]],
-) -> tuple[tuple[tuple[str, Node], ...], dict[str, Any] | None]:
+Parents = tuple[tuple[str, Node], ...]  # (argument name, input node) pairs
+
+# The argument names of binary operators (`x + y`; `x + 1` keeps 1 as the constant "b"):
+# one shared tuple, not one per node, and summaries recognise them by identity.
+BINARY_ARGS = ("a", "b")
+LEFT_ARG = ("a",)
+
+
+def split_inputs(inputs: list[tuple[str, Any]]) -> tuple[Parents, dict[str, Any] | None]:
     """Node inputs become parents; plain values are kept as constants of the call."""
     parents: list[tuple[str, Node]] = []
     constants: dict[str, Any] | None = None
@@ -47,21 +53,36 @@ def split_inputs(
 
 def record_result(
     op: OpInfo,
-    parents: tuple[tuple[str, Node], ...],
+    parents: Parents,
     constants: dict[str, Any] | None,
     result: Any,
 ) -> Node:
+    return record_node(op, *_unzip(parents), constants, result)
+
+
+def record_node(
+    op: OpInfo,
+    input_names: tuple[str, ...],
+    inputs: tuple[Node, ...],
+    constants: dict[str, Any] | None,
+    result: Any,
+) -> Node:
+    """The operation node for a call that returned `result` (the operators' fast path)."""
     info = {"constants": constants} if constants else None
     if isinstance(result, Node):
         # A function that returns one of its inputs (or another node) still gets an operation
         # node of its own, so the call shows in the graph.
         result = result._data
-    return Node.make(result, op.name, OPERATION, parents, op, info=info)
+    return Node.make(result, op.name, OPERATION, inputs, input_names, op, info=info)
+
+
+def _unzip(parents: Parents) -> tuple[tuple[str, ...], tuple[Node, ...]]:
+    return tuple(arg for arg, _ in parents), tuple(node for _, node in parents)
 
 
 def record_failure(
     op: OpInfo,
-    parents: tuple[tuple[str, Node], ...],
+    parents: Parents,
     constants: dict[str, Any] | None,
     exc: BaseException,
     source: str | None = None,
@@ -85,7 +106,7 @@ def record_failure(
     if constants:
         info["constants"] = constants
     data = f"({type(exc).__name__}) {exc}"
-    node = Node.make(data, f"exception_{op.name}", EXCEPTION, parents, op, info=info)
+    node = Node.with_parents(data, f"exception_{op.name}", EXCEPTION, parents, op, info=info)
     return ExecutionError(node)
 
 
@@ -117,7 +138,7 @@ def call_traced(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     hidden_inputs: HiddenInputs = "record",
-    extra_parents: tuple[tuple[str, Node], ...] = (),
+    extra_parents: Parents = (),
 ) -> Node:
     """Run a bundled function on plain values with tracing off inside it, and record it."""
     parents, constants = split_inputs(inputs)
@@ -143,7 +164,7 @@ async def acall_traced(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     hidden_inputs: HiddenInputs = "record",
-    extra_parents: tuple[tuple[str, Node], ...] = (),
+    extra_parents: Parents = (),
 ) -> Node:
     """`call_traced` for a coroutine function: the same recording around an await."""
     parents, constants = split_inputs(inputs)
@@ -170,7 +191,7 @@ def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ..
 
 def _failure(
     op: OpInfo,
-    parents: tuple[tuple[str, Node], ...],
+    parents: Parents,
     constants: dict[str, Any] | None,
     exc: BaseException,
 ) -> ExecutionError:
@@ -180,10 +201,10 @@ def _failure(
 
 def _with_hidden(
     op: OpInfo,
-    parents: tuple[tuple[str, Node], ...],
+    parents: Parents,
     reads: set[Node],
     policy: HiddenInputs,
-) -> tuple[tuple[str, Node], ...]:
+) -> Parents:
     if not reads or policy == "ignore":
         return parents
     given = {id(p) for _, p in parents}

@@ -11,7 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .node import Node
-from .op import OpInfo, record_failure, record_result, split_inputs
+from .op import (
+    BINARY_ARGS,
+    LEFT_ARG,
+    OpInfo,
+    record_failure,
+    record_node,
+    record_result,
+    split_inputs,
+)
 from .run import _tracing
 
 
@@ -39,16 +47,16 @@ def _binary(name: str, symbol: str, fn: Callable[[Any, Any], Any]) -> tuple[Any,
         # the commonest traced call, so it skips apply_operator's generic argument handling
         if not _tracing.get():
             return fn(self.data, other.data if isinstance(other, Node) else other)
-        parents: tuple[tuple[str, Node], ...]
+        inputs: tuple[Node, ...]
         if isinstance(other, Node):
-            parents, constants, b = (("a", self), ("b", other)), None, other._data
+            names, inputs, constants, b = BINARY_ARGS, (self, other), None, other._data
         else:
-            parents, constants, b = (("a", self),), {"b": other}, other
+            names, inputs, constants, b = LEFT_ARG, (self,), {"b": other}, other
         try:
             result = fn(self._data, b)
         except Exception as exc:
-            raise record_failure(op, parents, constants, exc) from exc
-        return record_result(op, parents, constants, result)
+            raise record_failure(op, tuple(zip(names, inputs, strict=True)), constants, exc) from exc
+        return record_node(op, names, inputs, constants, result)
 
     def reflected(self: Node, other: Any) -> Any:
         return apply_operator(op, fn, [("a", other), ("b", self)])

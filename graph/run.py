@@ -35,19 +35,18 @@ class Run:
         self._prune_lock = threading.Lock()
         self._token: Token[Run | None] | None = None
 
-    def unique_name(self, base: str) -> str:
+    def admit(self, node: Node, base: str) -> None:
+        """Give a new node its unique name and its creation order, and keep a weak reference
+        to it. (One call per node: it is on the tracer's hot path.)"""
         counter = self._counts.get(base)
         if counter is None:
             counter = self._counts.setdefault(base, itertools.count())
         k = next(counter)
-        return base if k == 0 else f"{base}:{k}"
-
-    def next_order(self) -> int:
-        return next(self._order)
-
-    def register(self, node: Node) -> None:
-        self._refs.append(weakref.ref(node))
-        if len(self._refs) >= self._prune_at:
+        node.name = base if k == 0 else f"{base}:{k}"
+        node.order = next(self._order)
+        refs = self._refs
+        refs.append(weakref.ref(node))
+        if len(refs) >= self._prune_at:
             with self._prune_lock:
                 self._refs = [r for r in self._refs if r() is not None]
                 self._prune_at = max(1024, 2 * len(self._refs))

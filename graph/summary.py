@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import networkx as nx
@@ -14,6 +15,7 @@ import networkx as nx
 from .errors import GraphError
 from .networkx_view import to_networkx
 from .node import EXCEPTION, PARAMETER, Feedback, Node
+from .op import BINARY_ARGS, LEFT_ARG
 from .preview import preview, type_name
 
 
@@ -71,14 +73,13 @@ def feedback_outputs(parameters: Iterable[Node]) -> list[Node]:
 def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> list[Node]:
     """The nodes that depend on some parameter and that some output depends on, in
     topological order (inputs before the operations that use them)."""
-    order = topological(outputs)
     reached = {id(p) for p in parameters}  # parameters outside the ancestry are never seen
     kept = []
-    for n in order:  # topological: a node's parents come before it
+    for n in topological(outputs):  # a node's inputs come before it
         if id(n) in reached:
             kept.append(n)
             continue
-        for _, parent in n.parents:
+        for parent in n.inputs:
             if id(parent) in reached:
                 reached.add(id(n))
                 kept.append(n)
@@ -87,20 +88,44 @@ def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> lis
 
 
 def topological(outputs: Sequence[Node]) -> list[Node]:
-    """Every node the outputs depend on, parents first (iterative post-order DFS)."""
+    """Every node the outputs depend on, inputs first.
+
+    Within one run, creation order is a topological order (a node is made after its inputs),
+    so the ancestors are collected with a plain stack and sorted by it: no per-node stack
+    frames, which in a 100k-deep graph would make CPython's gc rescan the whole heap. A graph
+    that mixes nodes of several runs is ordered by depth-first search instead."""
+    seen = {id(out): out for out in outputs}
+    stack = list(seen.values())
+    while stack:
+        for parent in stack.pop().inputs:
+            if id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    nodes = list(seen.values())
+    if nodes and all(n.run is nodes[0].run for n in nodes):
+        nodes.sort(key=_creation_order)
+        return nodes
+    return _depth_first(outputs)
+
+
+_creation_order = attrgetter("order")
+
+
+def _depth_first(outputs: Sequence[Node]) -> list[Node]:
+    """Topological order by iterative post-order DFS (for graphs that span runs)."""
     order: list[Node] = []
     seen: set[int] = set()
     for out in outputs:
         if id(out) in seen:
             continue
         seen.add(id(out))
-        stack = [(out, iter(out.parents))]
+        stack = [(out, iter(out.inputs))]
         while stack:
             current, pending = stack[-1]
-            for _, parent in pending:  # resumes where this node's parents were left
+            for parent in pending:  # resumes where this node's inputs were left
                 if id(parent) not in seen:
                     seen.add(id(parent))
-                    stack.append((parent, iter(parent.parents)))
+                    stack.append((parent, iter(parent.inputs)))
                     break
             else:
                 stack.pop()
@@ -113,9 +138,16 @@ def code_line(n: Node, max_chars: int | None = 200) -> str:
     (Written for speed: it runs once per operation of every summary.)"""
     op = n.op
     assert op is not None
+    names = n.input_names
+    if names is BINARY_ARGS:  # the commonest line: `x + y`
+        a, b = n.inputs
+        return f"{n.name} = {op.name}(a={a.name}, b={b.name})"
+    if names is LEFT_ARG and n.info is not None:  # `x + 1`
+        right = _constant(n.info["constants"]["b"], max_chars)
+        return f"{n.name} = {op.name}(a={n.inputs[0].name}, b={right})"
     args = []
     notes = []
-    for arg, parent in n.parents:
+    for arg, parent in zip(n.input_names, n.inputs, strict=False):  # equal lengths by make()
         if arg == "__code":
             notes.append("code: " + parent.name)
         elif arg.startswith("hidden:"):
@@ -125,9 +157,14 @@ def code_line(n: Node, max_chars: int | None = 200) -> str:
     if n.info is not None:
         constants = n.info.get("constants")
         if constants:
-            args += [f"{k}={preview(repr(v), max_chars)}" for k, v in constants.items()]
+            args += [f"{k}={_constant(v, max_chars)}" for k, v in constants.items()]
     line = f"{n.name} = {op.name}({', '.join(args)})"
     return line + "  # " + "; ".join(notes) if notes else line
+
+
+def _constant(value: Any, max_chars: int | None) -> str:
+    text = repr(value)
+    return text if max_chars is None or len(text) <= max_chars else preview(text, max_chars)
 
 
 def summarize(
@@ -165,10 +202,10 @@ def summarize(
             summary.errors[n.name] = n.info.get("source") or n.info.get("message", "")
         target = summary.outputs if id(n) in output_ids else summary.others
         target[n.name] = preview(n._data, max_chars)
-        for arg, parent in n.parents:
+        for parent in n.inputs:
             if id(parent) not in sub_ids:
                 boundary[id(parent)] = parent
-                if parent.kind != PARAMETER and arg != "__code" and parent.name not in inputs:
+                if parent.kind != PARAMETER and parent.name not in inputs and not _is_code(n, parent):
                     inputs[parent.name] = preview(parent._data, max_chars)
     if summary.omitted_nodes:  # the graph keeps the inputs of the operations not shown too
         boundary.update((id(b), b) for b in _input_nodes(sub, sub_ids))
@@ -185,10 +222,15 @@ def summarize(
     return summary
 
 
+def _is_code(n: Node, parent: Node) -> bool:
+    """Whether `parent` is the code parameter of `n`'s call rather than an argument."""
+    return any(arg == "__code" and p is parent for arg, p in zip(n.input_names, n.inputs, strict=False))
+
+
 def _input_nodes(sub: list[Node], sub_ids: set[int]) -> list[Node]:
     seen: dict[int, Node] = {}
     for n in sub:
-        for _, parent in n.parents:
+        for parent in n.inputs:
             if id(parent) not in sub_ids:
                 seen.setdefault(id(parent), parent)
     return list(seen.values())

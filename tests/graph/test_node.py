@@ -68,10 +68,10 @@ def test_backward_reaches_every_parameter_and_accumulates():
     z.backward(0.5)
     assert [f.value for f in a.feedback] == ["y is too big", 0.5]
     assert [f.value for f in b.feedback] == ["y is too big"]
-    assert unused.feedback == []
+    assert unused.feedback == ()
     assert a.feedback[0].output is y
     a.zero_feedback()
-    assert a.feedback == []
+    assert a.feedback == ()
 
 
 def test_feedback_dict_and_bad_feedback():

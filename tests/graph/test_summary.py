@@ -82,3 +82,35 @@ def test_summarize_rejects_non_parameters():
 
     with pytest.raises(og.GraphError):
         og.summarize([og.node(1)])
+
+
+def test_graph_spanning_runs_is_summarized_in_dependency_order():
+    # the later run numbers its nodes from 0 again, so creation numbers alone would put
+    # `b` (number 0 of its run) before `a` (number 11 of the first run)
+    with og.Run():
+        for _ in range(10):
+            og.node(0)
+        x = og.node(1.0, trainable=True, name="x")
+        a = x * 2
+    with og.Run():
+        b = a + 1
+        c = b - x
+    c.backward("smaller")
+    s = og.summarize([x])
+    assert s.code == ["mul = mul(a=x, b=2)", "add = add(a=mul, b=1)", "sub = sub(a=add, b=x)"]
+
+
+def test_code_lines_of_operators_show_inputs_and_constants():
+    with og.Run():
+        x = og.node(1, trainable=True, name="x")
+        y = og.node(2, name="y")
+        for out in (x + y, x + 1, 1 + x, x * "long"):
+            out.backward("check")
+        s = og.summarize([x])
+        cut = og.summarize([x], max_chars=3)
+    # node inputs first, then the constants of the call
+    assert s.code == [
+        "add = add(a=x, b=y)", "add:1 = add(a=x, b=1)", "add:2 = add(b=x, a=1)",
+        "mul = mul(a=x, b='long')",
+    ]
+    assert cut.code[3] == "mul = mul(a=x, b=...(truncated))"
