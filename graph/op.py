@@ -33,8 +33,8 @@ Parents = tuple[tuple[str, Node], ...]  # (argument name, input node) pairs
 
 # The argument names of binary operators (`x + y`; `x + 1` keeps 1 as the constant "b"):
 # one shared tuple, not one per node, and summaries recognise them by identity.
-BINARY_ARGS = ("a", "b")
-LEFT_ARG = ("a",)
+BINARY_ARGS: tuple[str, ...] = ("a", "b")
+LEFT_ARG: tuple[str, ...] = ("a",)
 
 
 def split_inputs(inputs: list[tuple[str, Any]]) -> tuple[Parents, dict[str, Any] | None]:

@@ -47,6 +47,7 @@ def _binary(name: str, symbol: str, fn: Callable[[Any, Any], Any]) -> tuple[Any,
         # the commonest traced call, so it skips apply_operator's generic argument handling
         if not _tracing.get():
             return fn(self.data, other.data if isinstance(other, Node) else other)
+        names: tuple[str, ...]
         inputs: tuple[Node, ...]
         if isinstance(other, Node):
             names, inputs, constants, b = BINARY_ARGS, (self, other), None, other._data
