@@ -44,10 +44,11 @@ def _macs(text: str | None) -> float | None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="diffusers folder, hub id, or 'digits' (shipped)")
     parser.add_argument("--reference", default="digits",
-                        help="'digits', a .npy/.npz file, a folder of images, or proxy[:STEPS]")
+                        help="'digits' (train split, default), 'digits-test', a .npy/.npz file, a "
+                        "folder of images, or proxy[:STEPS]")
     parser.add_argument("--solver", default="ddim", help="ddim or dpmpp2m (default ddim)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
-    parser.add_argument("--images", type=int, default=128, help="images per FID (default 128)")
+    parser.add_argument("--images", type=int, default=512, help="images per FID (default 512)")
     parser.add_argument("--features", default=None,
                         help="FID features: 'digits' (default) or inception:PATH.pth")
     parser.add_argument("--seed", type=int, default=0)

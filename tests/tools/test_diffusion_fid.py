@@ -114,7 +114,7 @@ def test_bad_reference_sets_get_one_line_errors_naming_the_argument(extractor, t
         (tmp_path / "small.npy", "images are 1x8x8, the model makes 1x16x16"),
         (tmp_path / "few.npy", "10 images are too few for 32 features"),
         (tmp_path / "range.npy", "expected \\[0, 1\\] or \\[-1, 1\\]"),
-        (tmp_path / "missing", "not 'digits', an existing"),
+        (tmp_path / "missing", "not 'digits', 'digits-test', an existing"),
     ]
     for spec, message in cases:
         with pytest.raises(DiffusionInputError, match=message) as error:
@@ -167,3 +167,15 @@ def test_evaluator_on_cuda_matches_cpu(digits, tmp_path):
     cpu = FIDEvaluator(stats, DigitsFeatures.load(), device="cpu")(train[:200])
     gpu = FIDEvaluator(stats, DigitsFeatures.load(), device="cuda")(train[:200])
     assert gpu == pytest.approx(cpu, rel=1e-3)
+
+
+def test_shipped_references_are_the_train_split_and_the_held_out_split(extractor, digits, tmp_path):
+    train, test = digits
+    trained_on = reference_statistics("digits", extractor, (1, 16, 16), cache_dir=tmp_path)
+    held_out = reference_statistics("digits-test", extractor, (1, 16, 16), cache_dir=tmp_path)
+    assert (trained_on.count, held_out.count) == (len(train), len(test))
+    # a sample of the training digits is close to the "digits" reference, farther from held-out
+    sample = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:400]]
+    near = FIDEvaluator(trained_on, extractor, device="cpu")(sample)
+    far = FIDEvaluator(held_out, extractor, device="cpu")(sample)
+    assert near * 2 < far

@@ -32,7 +32,7 @@ class EvaluatorSettings(BaseModel):
 
     model: str = "digits"
     reference: str = "digits"
-    images: int = 128
+    images: int = 512
     solver: Solver = "ddim"
     device: str | None = None
     features: str | None = None
