@@ -90,6 +90,32 @@ def test_compare_prints_the_table_and_writes_the_plot(common, tmp_path, capsys):
     assert len(json.loads((out / "compare.json").read_text())) == 4
 
 
+def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "6",
+                           "--out", str(out), "--macs-budget", "2.5M", "--no-baselines"], capsys)
+    assert code == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    rows = {}
+    for seed in ("0", "1"):
+        folder = tmp_path / f"cmp{seed}"
+        code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--seed",
+                                    seed, "--methods", "ddim-trailing", "--out", str(folder),
+                                    "--results", str(out / "result.json")], capsys)
+        assert code == 0, stderr
+        rows[seed] = [r for r in json.loads((folder / "compare.json").read_text())
+                      if r["method"].startswith("searched")]
+    same, fresh = rows["0"][0], rows["1"][0]
+    # the search's own noise gives back its FID; other noise gives another measurement
+    assert same["timesteps"] == result["timesteps"] and same["skip_sets"] == result["skip_sets"]
+    assert same["fid"] == pytest.approx(result["fid"], rel=1e-6)
+    assert fresh["fid"] != pytest.approx(result["fid"], rel=1e-6)
+    code, _, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--solver",
+                           "dpmpp2m", "--out", str(tmp_path / "x"), "--results",
+                           str(out / "result.json")], capsys)
+    assert code == 2 and "--results" in error_line(stderr) and "ddim" in error_line(stderr)
+
+
 def test_evaluate_one_schedule(common, capsys):
     code, stdout, stderr = run(["diffusion", "evaluate", *common, "--timesteps", "900,500,100"],
                                capsys)
