@@ -162,9 +162,45 @@ def test_second_stage_meets_the_budget_with_skips(tmp_path):
     budget = 4 * 170.0
     store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
     result = run_search(evaluator, config(macs_budget=budget, evaluations=80), store)
-    assert result.best.macs <= budget and result.best.stage == "timesteps+skips"
+    assert result.best.macs <= budget and result.best.stage in ("probe", "timesteps+skips")
     assert any(s for s in result.best.schedule.skip_sets)
-    assert {r.stage for r in result.history} == {"timesteps", "timesteps+skips"}
+    assert {r.stage for r in result.history} == {"timesteps", "probe", "timesteps+skips"}
+
+
+class HarmfulUnits(FakeEvaluator):
+    """Only two units can be skipped for free; the others ruin the samples."""
+
+    harmless = ("mid.resnet.0", "up.1.attn.0")  # 30 + 40 of a 200-MAC step
+
+    def __call__(self, schedule):
+        result = super().__call__(schedule)
+        ruined = sum(u not in self.harmless for s in schedule.skip_sets for u in s)
+        return type(result)(result.fid + 100.0 * ruined, result.macs, result.seconds)
+
+
+def test_unit_probe_steers_the_second_stage_to_the_harmless_units(tmp_path):
+    budget = 4 * 140.0  # 60 MACs per step to save: both harmless units are needed
+    evaluator = HarmfulUnits()
+    result = run_search(evaluator, config(macs_budget=budget, evaluations=60),
+                        SearchStore(tmp_path / "s.sqlite", {"a": 1}))
+    probes = [r for r in result.history if r.stage == "probe"]
+    first_best = min((r for r in result.history if r.stage == "timesteps"), key=lambda r: r.fid)
+    # one probe per unit, on the first stage's best time steps, skipping it at every step
+    assert sorted(p.schedule.skip_sets[0][0] for p in probes) == sorted(UNITS)
+    assert all(p.schedule.timesteps == first_best.schedule.timesteps for p in probes)
+    assert all(len(set(p.schedule.skip_sets)) == 1 for p in probes)
+    assert result.best.macs <= budget
+    assert {u for s in result.best.schedule.skip_sets for u in s} <= set(HarmfulUnits.harmless)
+    assert result.best.fid < 100.0
+
+
+def test_without_a_probe_the_budget_repair_takes_the_biggest_units(tmp_path):
+    # the comparison point of the test above: the same search without the probe
+    result = run_search(HarmfulUnits(), config(macs_budget=4 * 140.0, evaluations=60,
+                                               probe_units=False),
+                        SearchStore(tmp_path / "s.sqlite", {"a": 1}))
+    assert "probe" not in {r.stage for r in result.history}
+    assert result.best.fid >= 100.0
 
 
 def test_budget_below_the_cheapest_schedule_is_refused(tmp_path):
@@ -178,14 +214,15 @@ class Interrupted(Exception):
 
 
 @pytest.mark.parametrize("stop_after, evaluations, population", [
-    (1, 60, 12), (17, 60, 12), (45, 60, 12),
+    (1, 60, 12), (17, 60, 12), (32, 60, 12), (45, 60, 12),  # 32: inside the unit probe
     (5, 8, 6),  # the whole first stage is answered by the store as the optimizer starts
 ])
 def test_killed_search_resumes_without_evaluating_anything_twice(
         tmp_path, stop_after, evaluations, population):
     cfg = config(macs_budget=4 * 170.0, evaluations=evaluations, population=population,
                  top_k=3, mutants=2, crossovers=2)
-    reference = run_search(FakeEvaluator(), cfg, SearchStore(tmp_path / "ref.sqlite", {"a": 1}))
+    uninterrupted = FakeEvaluator()
+    reference = run_search(uninterrupted, cfg, SearchStore(tmp_path / "ref.sqlite", {"a": 1}))
 
     class Dying(FakeEvaluator):
         def __call__(self, schedule):
@@ -203,6 +240,9 @@ def test_killed_search_resumes_without_evaluating_anything_twice(
     before = {(c.timesteps, c.skip_sets) for c in dying.calls}
     after = [(c.timesteps, c.skip_sets) for c in resumed.calls]
     assert not before & set(after) and len(after) == len(set(after))
-    assert len(before) + len(after) == evaluations
-    assert result.replayed == stop_after and result.evaluated == evaluations - stop_after
+    # exactly what the uninterrupted search evaluates (a second-stage candidate that repeats a
+    # probe is answered by the store in both)
+    assert len(before) + len(after) == len(uninterrupted.calls) <= evaluations
+    assert result.replayed == stop_after + reference.replayed
+    assert result.evaluated + result.replayed == evaluations
     assert result.best.schedule == reference.best.schedule and result.best.fid == reference.best.fid

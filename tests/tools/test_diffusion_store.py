@@ -91,5 +91,7 @@ def test_search_killed_with_sigkill_resumes_without_evaluating_anything_twice(tm
     result = run_search(evaluator, config, store)
     after = [(c.timesteps, c.skip_sets) for c in evaluator.calls]
     assert not before & set(after) and len(after) == len(set(after))
-    assert len(before) + len(after) == 60 == len(store)
-    assert result.replayed == len(before)
+    # every stored candidate once; a second-stage candidate that repeats a unit probe is
+    # answered by the store, so the store may hold a little under 60
+    assert len(before) + len(after) == len(store) <= 60
+    assert result.evaluated == len(after) and result.evaluated + result.replayed == 60

@@ -58,7 +58,9 @@ class ScheduleSpace:
     rises from 0 to this value over the generations (`start_generation`), so early generations
     stay close to the full network. mutation_prob: chance that each step (time step, skip set)
     is mutated. seeds: time-step tuples that sampling starts from half of the time (the best
-    ones of the first stage, or an LLM's proposals): each is sampled once first, in order."""
+    ones of the first stage, or an LLM's proposals): each is sampled once first, in order.
+    unit_preference: the units ranked most skippable first (a probe's result); when given,
+    new skips are drawn from the front of this ranking rather than uniformly or by size."""
 
     steps: int
     num_train_timesteps: int = 1000
@@ -68,6 +70,7 @@ class ScheduleSpace:
     max_skip_share: float = 0.5
     mutation_prob: float = 0.25
     seeds: list[tuple[int, ...]] = field(default_factory=list)
+    unit_preference: Sequence[str] = ()
     skip_share: float = field(init=False, default=0.0)
     _seeds_used: int = field(init=False, default=0, repr=False)
 
@@ -75,6 +78,9 @@ class ScheduleSpace:
         if not 1 <= self.steps <= self.num_train_timesteps:
             raise ValueError(f"steps must be in 1..{self.num_train_timesteps}; got {self.steps}")
         self.units = tuple(self.units)
+        self.unit_preference = tuple(self.unit_preference)
+        if self.unit_preference and sorted(self.unit_preference) != sorted(self.units):
+            raise ValueError("unit_preference must rank exactly the units")
         self.skip_share = self.max_skip_share if self.units else 0.0
 
     # -- costs ------------------------------------------------------------------------------
@@ -192,7 +198,17 @@ class ScheduleSpace:
         limit = self._max_skips()
         if not self.units or limit == 0:
             return ()
-        return tuple(sorted(rng.sample(list(self.units), rng.randint(0, limit))))
+        count = rng.randint(0, limit)
+        return tuple(sorted(rng.sample(self._candidates(list(self.units), count), count)))
+
+    def _candidates(self, units: list[str], count: int) -> list[str]:
+        """Where new skips are drawn from: all of `units`, or with a preference the most
+        skippable of them (one more than needed, so that candidates still differ)."""
+        if not self.unit_preference:
+            return units
+        allowed = set(units)
+        ranked = [u for u in self.unit_preference if u in allowed]
+        return ranked[: count + 1]
 
     def _changed_skip_set(self, skip_set: SkipSet, rng: random.Random) -> SkipSet:
         """Toggle one unit: drop one (when at the share limit) or add one; always a change."""
@@ -202,7 +218,7 @@ class ScheduleSpace:
         if current and (not can_add or rng.random() < 0.5):
             current.discard(rng.choice(sorted(current)))
         elif absent:
-            current.add(rng.choice(absent))
+            current.add(rng.choice(self._candidates(absent, 1)))
         return tuple(sorted(current))
 
     def _moved_timestep(self, t: int, taken: set[int], rng: random.Random) -> int:
@@ -234,13 +250,22 @@ class ScheduleSpace:
         return sorted(self.units, key=lambda u: cost((u,)))  # cheapest call = biggest saving
 
     def _repair(self, schedule: Schedule, rng: random.Random) -> Schedule | None:
-        """Add skips (random units within the share limit, else the biggest units) until the
-        budget holds; None when it cannot."""
+        """Add skips until the budget holds; None when it cannot. New skips come from the
+        preference (the most skippable units) when there is one, else from the biggest units;
+        when the preferred, smaller units cannot reach the budget, the biggest ones do."""
         if self.macs_budget is None or self.step_cost is None:
             return schedule
+        orders = [list(self.unit_preference)] if self.unit_preference else []
+        for order in [*orders, self._by_saving()]:
+            repaired = self._add_skips(schedule, order, rng)
+            if repaired is not None:
+                return repaired
+        return None
+
+    def _add_skips(self, schedule: Schedule, order: list[str], rng: random.Random) -> Schedule | None:
+        assert self.macs_budget is not None
         pairs = [(t, set(s)) for t, s in schedule.pairs()]
         limit = max(self._max_skips(), self._needed_skips(), max(len(s) for _, s in pairs))
-        biggest = self._by_saving()
         for _ in range(len(self.units) * len(pairs) + 1):
             candidate = Schedule.from_pairs([(t, tuple(s)) for t, s in pairs])
             if self.macs(candidate) <= self.macs_budget:
@@ -249,8 +274,8 @@ class ScheduleSpace:
             if not open_steps:
                 return None
             _, skips = pairs[rng.choice(open_steps)]
-            absent = [u for u in biggest if u not in skips]
-            skips.add(absent[0] if rng.random() < 0.5 else rng.choice(absent))
+            absent = [u for u in order if u not in skips]
+            skips.add(absent[0] if rng.random() < 0.5 else rng.choice(self._candidates(absent, 1)))
         return None
 
     def _repair_or_raise(self, schedule: Schedule, rng: random.Random) -> Schedule:
