@@ -128,6 +128,17 @@ def run_search(
         else config.evaluations)
     history: list[Result] = []
     counts = {"evaluated": 0, "replayed": 0}
+    last_report = [time.perf_counter()]
+
+    def note(schedule: Schedule, fid: float, stage: str, cached: bool) -> None:
+        """Count one result (evaluated now, or answered by the store) and report it."""
+        counts["replayed" if cached else "evaluated"] += 1
+        result = Result(schedule, fid, space_macs(evaluator, schedule), stage)
+        history.append(result)
+        if on_result is not None:
+            on_result(len(history), config.evaluations, result, cached,
+                      time.perf_counter() - last_report[0])
+        last_report[0] = time.perf_counter()
 
     def run_stage(name: str, space: ScheduleSpace, evaluations: int, seed: int,
                   initial: Schedule) -> list[tuple[Schedule, float]]:
@@ -139,7 +150,7 @@ def run_search(
             mutants=config.mutants, mutation_prob=1.0, crossovers=config.crossovers,
             stages=[Stage(generations, {"schedule": space})], seed=seed,
             evaluation_cache=store)
-        started = [time.perf_counter()]
+        last_report[0] = time.perf_counter()
         fresh: dict[object, Evaluation] = {}
 
         def evaluate(candidate: dict[str, object]) -> float:
@@ -154,15 +165,7 @@ def run_search(
         def report(candidate: dict[str, object], fid: float) -> None:
             schedule = candidate["schedule"]
             assert isinstance(schedule, Schedule)
-            key = (space.key(schedule),)
-            cached = key not in fresh
-            counts["replayed" if cached else "evaluated"] += 1
-            result = Result(schedule, fid, space_macs(evaluator, schedule), name)
-            history.append(result)
-            if on_result is not None:
-                on_result(len(history), config.evaluations, result, cached,
-                          time.perf_counter() - started[0])
-            started[0] = time.perf_counter()
+            note(schedule, fid, name, (space.key(schedule),) not in fresh)
 
         before = len(history)
         optimizer.run(evaluate, evaluations, on_result=report)
@@ -178,7 +181,7 @@ def run_search(
         space = ScheduleSpace(config.steps, T, units=evaluator.units)
         cost: dict[str, float] = {}
         full_step = evaluator.step_macs(())
-        started = time.perf_counter()
+        last_report[0] = time.perf_counter()
         for unit in evaluator.units:
             schedule = Schedule(timesteps, tuple((unit,) for _ in timesteps))
             key = (space.key(schedule),)
@@ -189,13 +192,7 @@ def run_search(
                 result = evaluator(schedule)
                 fid = result.fid
                 store.record(key, "probe", schedule, fid, result.macs, result.seconds)
-            counts["replayed" if cached else "evaluated"] += 1
-            probe = Result(schedule, fid, space_macs(evaluator, schedule), "probe")
-            history.append(probe)
-            if on_result is not None:
-                on_result(len(history), config.evaluations, probe, cached,
-                          time.perf_counter() - started)
-            started = time.perf_counter()
+            note(schedule, fid, "probe", cached)
             saved = max(full_step - evaluator.step_macs((unit,)), 1.0)
             lost = fid - full_fid if math.isfinite(fid) else math.inf
             cost[unit] = max(lost, 0.0) / saved
