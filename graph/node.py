@@ -130,8 +130,7 @@ class Node:
         info: dict[str, Any] | None = None,
     ) -> Node:
         """`make` with the inputs given as (argument name, node) pairs."""
-        names = tuple(arg for arg, _ in parents)
-        inputs = tuple(node for _, node in parents)
+        names, inputs = split_parents(parents)
         return cls.make(data, base_name, kind, inputs, names, op, info=info)
 
     @property
@@ -222,6 +221,13 @@ class Node:
         source = self if isinstance(self._data, (list, tuple, str)) else traced_list(self)
         for i in range(len(source._data) if isinstance(source, Node) else len(source)):
             yield traced_getitem(source, i)
+
+
+def split_parents(
+    parents: tuple[tuple[str, Node], ...],
+) -> tuple[tuple[str, ...], tuple[Node, ...]]:
+    """(argument names, input nodes) of (argument name, node) pairs."""
+    return tuple(arg for arg, _ in parents), tuple(node for _, node in parents)
 
 
 def _check_value(value: Any, name: str) -> Any:

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from .errors import ExecutionError, HiddenInputError
-from .node import EXCEPTION, OPERATION, Node
+from .node import EXCEPTION, OPERATION, Node, split_parents
 from .run import _tracing, collect_data_reads
 
 HiddenInputs = Literal["record", "error", "ignore"]
@@ -57,7 +57,7 @@ def record_result(
     constants: dict[str, Any] | None,
     result: Any,
 ) -> Node:
-    return record_node(op, *_unzip(parents), constants, result)
+    return record_node(op, *split_parents(parents), constants, result)
 
 
 def record_node(
@@ -74,10 +74,6 @@ def record_node(
         # node of its own, so the call shows in the graph.
         result = result._data
     return Node.make(result, op.name, OPERATION, inputs, input_names, op, info=info)
-
-
-def _unzip(parents: Parents) -> tuple[tuple[str, ...], tuple[Node, ...]]:
-    return tuple(arg for arg, _ in parents), tuple(node for _, node in parents)
 
 
 def record_failure(
