@@ -5,6 +5,7 @@ runs, so `optograph --help` stays fast."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -209,7 +210,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     if any(s < 1 for s in steps):
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None
-    searched = [_read_result(path, args.solver) for path in args.results]
+    searched = [_read_result(path) for path in args.results]
     evaluator = _evaluator(args)
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
         f"{r.method:<16} {r.steps:>3} steps fid {r.fid:8.3f} ({r.seconds:.1f}s)", file=sys.stderr))
@@ -225,32 +226,34 @@ def run_compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_result(path: str, solver: str) -> dict[str, Any]:
+def _read_result(path: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text())
         timesteps, skip_sets = list(data["timesteps"]), list(data.get("skip_sets") or [])
-        searched_with, search_fid = str(data["solver"]), float(data["fid"])
+        solver, search_fid = str(data["solver"]), float(data["fid"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DiffusionCommandError(f"--results: {path}: not a search result.json ({error})") from None
-    if searched_with != solver:
-        raise DiffusionCommandError(f"--results: {path} was searched with --solver {searched_with}; "
-                                    f"this comparison samples with {solver}")
+    if solver not in ("ddim", "dpmpp2m"):
+        raise DiffusionCommandError(f"--results: {path}: unknown solver {solver!r}")
     return {"timesteps": timesteps, "skip_sets": skip_sets or [[] for _ in timesteps],
-            "search_fid": search_fid}
+            "solver": solver, "search_fid": search_fid}
 
 
 def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
     """A searched schedule scored by this comparison's own evaluator (its noise, images and
-    reference), like the baselines: with another --seed it is a check on fresh noise."""
+    reference), like the baselines, with the solver it was searched for: with another --seed
+    it is a check on fresh noise."""
     from optograph.tools.diffusion.baselines import Row
     from optograph.tools.diffusion.search_space import Schedule
 
+    scorer = dataclasses.replace(evaluator, solver=data["solver"])
     schedule = Schedule(tuple(data["timesteps"]), tuple(tuple(s) for s in data["skip_sets"]))
-    result = evaluator(schedule)
-    print(f"searched ({evaluator.solver}) {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
+    result = scorer(schedule)
+    label = f"searched ({scorer.solver})"
+    print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
           f"(in its search: {data['search_fid']:.3f}; {path})", file=sys.stderr)
-    return Row(f"searched ({evaluator.solver})", len(schedule.timesteps), result.fid, result.macs,
-               result.seconds, list(schedule.timesteps), [list(s) for s in schedule.skip_sets])
+    return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
+               list(schedule.timesteps), [list(s) for s in schedule.skip_sets])
 
 
 def run_evaluate_command(args: argparse.Namespace) -> int:

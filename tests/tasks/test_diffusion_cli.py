@@ -110,10 +110,19 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert same["timesteps"] == result["timesteps"] and same["skip_sets"] == result["skip_sets"]
     assert same["fid"] == pytest.approx(result["fid"], rel=1e-6)
     assert fresh["fid"] != pytest.approx(result["fid"], rel=1e-6)
+    # a comparison run for the other solver still scores the schedule with its own solver
     code, _, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--solver",
-                           "dpmpp2m", "--out", str(tmp_path / "x"), "--results",
-                           str(out / "result.json")], capsys)
-    assert code == 2 and "--results" in error_line(stderr) and "ddim" in error_line(stderr)
+                           "dpmpp2m", "--methods", "unipc", "--out", str(tmp_path / "x"),
+                           "--results", str(out / "result.json")], capsys)
+    assert code == 0, stderr
+    rows = json.loads((tmp_path / "x" / "compare.json").read_text())
+    searched = [r for r in rows if r["method"] == "searched (ddim)"]
+    assert len(searched) == 1 and searched[0]["fid"] == pytest.approx(result["fid"], rel=1e-6)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**result, "solver": "euler"}))
+    code, _, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--out",
+                           str(tmp_path / "y"), "--results", str(broken)], capsys)
+    assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
 def test_evaluate_one_schedule(common, capsys):
