@@ -159,7 +159,7 @@ class Node:
         """Give feedback to this output. It reaches every parameter this node depends on and
         accumulates there (several outputs, several calls) until `zero_feedback()`."""
         item = Feedback(self, _check_feedback(feedback))
-        self.feedback = (*self.feedback, item)
+        _add_feedback(self, item)
         seen = {id(self)}
         stack = [self]
         while stack:  # the ancestors, each once (a loop, not ancestors(): this runs per output)
@@ -168,7 +168,7 @@ class Node:
                     seen.add(id(parent))
                     stack.append(parent)
                     if parent.kind == PARAMETER:
-                        parent.feedback = (*parent.feedback, item)
+                        _add_feedback(parent, item)
 
     def zero_feedback(self) -> None:
         self.feedback = ()
@@ -221,6 +221,13 @@ class Node:
         source = self if isinstance(self._data, (list, tuple, str)) else traced_list(self)
         for i in range(len(source._data) if isinstance(source, Node) else len(source)):
             yield traced_getitem(source, i)
+
+
+def _add_feedback(node: Node, item: Feedback) -> None:
+    # Feedback is a tuple (no per-node list for gc to track), so appending is a read and a
+    # write: the node's run lock keeps threads that share a parameter from losing items.
+    with node.run.feedback_lock:
+        node.feedback = (*node.feedback, item)
 
 
 def split_parents(

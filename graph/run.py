@@ -33,6 +33,7 @@ class Run:
         self._refs: list[weakref.ref[Node]] = []
         self._prune_at = 1024
         self._prune_lock = threading.Lock()
+        self.feedback_lock = threading.Lock()  # guards backward()'s updates of node.feedback
         self._token: Token[Run | None] | None = None
 
     def admit(self, node: Node, base: str) -> None:
