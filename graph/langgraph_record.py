@@ -117,7 +117,7 @@ class StepRecorder:
             OPERATION,
             tuple(parents),
             CHAT_OP,
-            info={"constants": constants},
+            constants=constants,
         )
         with self._lock:
             self.record.chats.append(node)

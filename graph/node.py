@@ -61,14 +61,17 @@ class Node:
 
     `data` is the value; `name` is unique within the run that made the node; `parents` are
     the (argument name, node) pairs it was computed from; `op` describes the operation that
-    made it (None for parameters and inputs)."""
+    made it (None for parameters and inputs) and `constants` the plain arguments it was
+    called with; `info` holds an exception node's details."""
 
-    # Inputs and their argument names are two flat tuples rather than (name, node) pairs, and
-    # feedback starts as the shared empty tuple: each node then holds few objects that
-    # CPython's cyclic gc must track, which keeps very large graphs (100k operations) fast.
+    # Inputs and their argument names are two flat tuples rather than (name, node) pairs,
+    # feedback starts as the shared empty tuple, and constants have a slot of their own (a
+    # dict of plain values, which CPython's cyclic gc does not track, where {"constants": ...}
+    # would be tracked): each node then holds few objects that the gc must track, which keeps
+    # very large graphs (100k operations) fast.
     __slots__ = (
         "_data", "name", "kind", "inputs", "input_names", "op", "order", "run", "description",
-        "constraint", "search_space", "info", "feedback", "__weakref__",
+        "constraint", "search_space", "constants", "info", "feedback", "__weakref__",
     )
 
     _data: Any
@@ -82,6 +85,7 @@ class Node:
     description: str | None
     constraint: str | None
     search_space: SearchSpace | None
+    constants: dict[str, Any] | None
     info: dict[str, Any] | None
     feedback: tuple[Feedback, ...]
 
@@ -98,10 +102,12 @@ class Node:
         description: str | None = None,
         constraint: str | None = None,
         search_space: SearchSpace | None = None,
+        constants: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
     ) -> Node:
         """Build a node in the current run (fast path used by the tracer). `input_names[i]` is
-        the argument through which `inputs[i]` was passed."""
+        the argument through which `inputs[i]` was passed; `constants` are the plain values
+        the operation was called with, by argument name."""
         run = _current_run.get() or current_run()
         self = object.__new__(cls)
         self._data = data
@@ -113,6 +119,7 @@ class Node:
         self.description = description
         self.constraint = constraint
         self.search_space = search_space
+        self.constants = constants
         self.info = info
         self.feedback = ()
         run.admit(self, base_name)  # sets name and order
@@ -127,11 +134,12 @@ class Node:
         parents: tuple[tuple[str, Node], ...],
         op: OpInfo | None = None,
         *,
+        constants: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
     ) -> Node:
         """`make` with the inputs given as (argument name, node) pairs."""
         names, inputs = split_parents(parents)
-        return cls.make(data, base_name, kind, inputs, names, op, info=info)
+        return cls.make(data, base_name, kind, inputs, names, op, constants=constants, info=info)
 
     @property
     def parents(self) -> tuple[tuple[str, Node], ...]:

@@ -68,12 +68,11 @@ def record_node(
     result: Any,
 ) -> Node:
     """The operation node for a call that returned `result` (the operators' fast path)."""
-    info = {"constants": constants} if constants else None
     if isinstance(result, Node):
         # A function that returns one of its inputs (or another node) still gets an operation
         # node of its own, so the call shows in the graph.
         result = result._data
-    return Node.make(result, op.name, OPERATION, inputs, input_names, op, info=info)
+    return Node.make(result, op.name, OPERATION, inputs, input_names, op, constants=constants or None)
 
 
 def record_failure(
@@ -99,10 +98,10 @@ def record_failure(
         "error_line": error_line,
         "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     }
-    if constants:
-        info["constants"] = constants
     data = f"({type(exc).__name__}) {exc}"
-    node = Node.with_parents(data, f"exception_{op.name}", EXCEPTION, parents, op, info=info)
+    node = Node.with_parents(
+        data, f"exception_{op.name}", EXCEPTION, parents, op, constants=constants or None, info=info
+    )
     return ExecutionError(node)
 
 

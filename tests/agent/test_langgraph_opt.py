@@ -75,7 +75,7 @@ def test_example_records_the_loop_and_each_chat_call():
     answer_steps = [s for s in record.steps if s.node == "answer"]
     assert all(s.parameters_read == ["answer_prompt"] for s in answer_steps)
     assert all(len(s.chats) == 1 for s in record.steps)
-    retry_messages = answer_steps[1].chats[0].info["constants"]["messages"]
+    retry_messages = answer_steps[1].chats[0].constants["messages"]
     assert any("judged wrong" in m for m in retry_messages)
     assert [(e.source, e.target) for e in record.edges].count(("check", "answer")) == 1
     assert record.parameters_read()["route_check"] == ["max_retries"]

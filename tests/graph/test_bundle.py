@@ -25,7 +25,7 @@ def test_plain_arguments_are_constants_not_nodes():
     x = og.node(3, trainable=True, name="x")
     y = scale(x, 10)
     assert [p for _, p in y.parents] == [x]
-    assert y.info["constants"] == {"factor": 10}
+    assert y.constants == {"factor": 10}
 
 
 def test_bare_decorator_and_methods():

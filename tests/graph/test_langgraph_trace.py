@@ -309,7 +309,7 @@ def test_chat_model_calls_are_operations_of_their_own():
     record = trace_langgraph(b, p).trace({"text": "2+2?"})
     (chat,) = record.steps[0].chats
     assert chat.data == "four" and chat.op.name == "chat_model"
-    assert chat.info["constants"]["messages"] == ["system: Answer in words.", "human: 2+2?"]
+    assert chat.constants["messages"] == ["system: Answer in words.", "human: 2+2?"]
     assert ("prefix", p["prefix"]) in chat.parents
     assert ("llm", chat) in record.steps[0].output.parents
 
@@ -483,7 +483,7 @@ def test_async_nodes_and_async_chat_calls_are_recorded():
     assert record.value["text"] == "pong"
     assert step.parameters_read == ["prefix"]
     assert [c.data for c in step.chats] == ["pong"]
-    assert step.chats[0].info["constants"]["messages"] == ["human: ping: x"]
+    assert step.chats[0].constants["messages"] == ["human: ping: x"]
 
 
 def test_boolean_parameter_decides_whether_a_node_runs():
