@@ -115,14 +115,13 @@ class Node:
         self.inputs = inputs
         self.input_names = input_names
         self.op = op
-        self.run = run
         self.description = description
         self.constraint = constraint
         self.search_space = search_space
         self.constants = constants
         self.info = info
         self.feedback = ()
-        run.admit(self, base_name)  # sets name and order
+        run.admit(self, base_name)  # sets name, order and run
         return self
 
     @classmethod

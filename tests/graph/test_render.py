@@ -50,3 +50,17 @@ def test_networkx_of_run_and_of_output():
     assert set(g_out.nodes) == {"x", "add"}
     assert g_out.nodes["add"]["op"] == "add" and g_out.edges["x", "add"]["arg"] == "a"
     assert unrelated.data == 5
+
+
+def test_a_run_lists_its_live_nodes_in_creation_order_and_not_dropped_ones():
+    with og.Run() as run:
+        x = og.node(1, trainable=True, name="x")
+        kept = x + 1
+        dropped = kept * 2
+        other_run_node = None
+        with og.Run():
+            other_run_node = og.node(7, name="elsewhere")
+        assert [n.name for n in run.nodes()] == ["x", "add", "mul"]
+        del dropped  # nothing else refers to it: it is freed at once
+        assert [n.name for n in run.nodes()] == ["x", "add"]
+    assert other_run_node.name == "elsewhere" and kept.data == 2
