@@ -70,8 +70,8 @@ class Node:
     # would be tracked): each node then holds few objects that the gc must track, which keeps
     # very large graphs (100k operations) fast.
     __slots__ = (
-        "_data", "name", "kind", "inputs", "input_names", "op", "order", "run", "description",
-        "constraint", "search_space", "constants", "info", "feedback", "__weakref__",
+        "inputs", "order", "run", "name", "kind", "_data", "op", "input_names", "constants",
+        "feedback", "description", "constraint", "search_space", "info", "__weakref__",
     )
 
     _data: Any
