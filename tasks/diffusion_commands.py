@@ -65,6 +65,10 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mutants", type=int, default=8, help="default 8 (paper: 25)")
     parser.add_argument("--mutation-prob", type=float, default=0.25)
     parser.add_argument("--crossovers", type=int, default=4, help="default 4 (paper: 10)")
+    parser.add_argument("--validate", type=int, default=5,
+                        help="re-score the best K schedules on fresh noise and answer with the "
+                        "lowest mean FID; counts among the evaluations, at most one in eight "
+                        "(default 5, 0: off)")
 
 
 def register(subparsers: Any) -> None:
@@ -147,7 +151,8 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
                           population=args.population, top_k=args.top_k, mutants=args.mutants,
                           mutation_prob=args.mutation_prob, crossovers=args.crossovers,
-                          seed=args.seed)
+                          seed=args.seed, validate_top=args.validate)
+    validator = evaluator.validation_evaluator() if args.validate else None
     identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
                 "images": args.images, "seed": args.seed, "features": args.features,
                 "steps": steps, "macs_budget": budget, "population": config.population,
@@ -156,7 +161,8 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     store = SearchStore(out / "search.sqlite", identity, resume=resume)
     started = time.perf_counter()
     try:
-        found = run_search(evaluator, config, store, on_result=_progress_printer())
+        found = run_search(evaluator, config, store, on_result=_progress_printer(),
+                           validator=validator)
     finally:
         store.close()
     best = found.best
@@ -168,6 +174,13 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
         "replayed_from_store": found.replayed, "search_seconds": time.perf_counter() - started,
         "config": identity, "baselines": {},
     }
+    if found.validation and validator is not None:
+        chosen = found.validation[0]
+        result["validation_fid"] = chosen.validation_fid
+        result["validation"] = {
+            "noise_seed": validator.noise.seed, "images": args.images, "rule": "lowest mean FID",
+            "candidates": [{**v.schedule.to_dict(), "fid": v.fid, "validation_fid": v.validation_fid,
+                            "mean_fid": v.mean_fid} for v in found.validation]}
     if baselines:
         from optograph.tools.diffusion.baselines import run_baselines
 
@@ -180,8 +193,14 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     return result
 
 
+def _check_validate(args: argparse.Namespace) -> None:
+    if args.validate < 0:
+        raise DiffusionCommandError(f"--validate: must be 0 or more; got {args.validate}")
+
+
 def run_search_command(args: argparse.Namespace) -> int:
     budget = _macs(args.macs_budget)
+    _check_validate(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
     if args.evaluations < 1:
@@ -189,7 +208,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DiffusionCommandError(f"--out: {out} exists and is not a folder")
-    if (out / "search.sqlite").exists() and not args.resume:
+    if _stored_evaluations(out / "search.sqlite") and not args.resume:
         raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
                                     "continue it or choose another folder")
     evaluator = _evaluator(args)
@@ -197,9 +216,19 @@ def run_search_command(args: argparse.Namespace) -> int:
                          args.resume, not args.no_baselines)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
     versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
+    if "validation_fid" in result:
+        versus += f", on validation noise {result['validation_fid']:.3f}"
     print(f"best {args.steps}-step schedule {result['timesteps']} fid {result['fid']:.3f}{versus}; "
           f"macs {result['macs'] / 1e6:.1f}M; wrote {out / 'result.json'}")
     return 0
+
+
+def _stored_evaluations(path: Path) -> int:
+    """How many evaluations a search store holds (0: none, or no store: a search that failed
+    before evaluating anything leaves nothing to protect)."""
+    from optograph.tools.diffusion.store import stored_count
+
+    return stored_count(path) if path.exists() else 0
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
@@ -207,6 +236,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.compare import write_comparison
 
     steps = _int_list(args.steps, "--steps")
+    _check_validate(args)
     if any(s < 1 for s in steps):
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None

@@ -46,9 +46,16 @@ def test_search_writes_result_json_and_resumes(common, tmp_path, capsys):
     assert len(result["timesteps"]) == 3 == len(result["skip_sets"])
     assert result["solver"] == "ddim" and result["macs"] <= 2.5e6
     assert set(result["baselines"]) >= {"ddim-trailing", "dpmpp2m-karras", "unipc"}
-    assert "[8/8]" in stderr and "best" in stdout
+    assert "[8/8]" in stderr and "best" in stdout and "on validation noise" in stdout
+    # one of the 8 evaluations (at most one in eight) re-scored the best schedule on other noise
+    (checked,) = result["validation"]["candidates"]
+    assert checked["timesteps"] == result["timesteps"] and checked["fid"] == result["fid"]
+    assert result["validation_fid"] == checked["validation_fid"] != result["fid"]
+    assert result["validation"]["noise_seed"] != result["config"]["seed"]
     with sqlite3.connect(out / "search.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 8
+        assert db.execute("SELECT COUNT(*) FROM evaluations WHERE stage = 'validation'"
+                          ).fetchone()[0] == 1
     # the same folder again without --resume is refused; with it, nothing is re-evaluated
     code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
                            "--out", str(out), "--macs-budget", "2.5M"], capsys)
@@ -155,6 +162,7 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--reference", str(wrong)], "--reference", "the model makes 1x8x8"),
         (["--macs-budget", "1000"], "--macs-budget", "below the cheapest"),
         (["--macs-budget", "lots"], "--macs-budget", "expected a number"),
+        (["--validate", "-1"], "--validate", "must be 0 or more"),
     ]
     for extra, option, message in cases:
         argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "2",

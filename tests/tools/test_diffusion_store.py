@@ -95,3 +95,11 @@ def test_search_killed_with_sigkill_resumes_without_evaluating_anything_twice(tm
     # answered by the store, so the store may hold a little under 60
     assert len(before) + len(after) == len(store) <= 60
     assert result.evaluated == len(after) and result.evaluated + result.replayed == 60
+
+
+def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "search.sqlite"
+    path.write_text("my notes, not a database")
+    with pytest.raises(DiffusionInputError, match="--out: .*is not a search store"):
+        SearchStore(path, {"a": 1}, resume=True)
+    assert path.read_text() == "my notes, not a database"

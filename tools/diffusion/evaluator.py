@@ -4,6 +4,7 @@ through the same evaluator, so all are compared on the same noise, labels and re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from .reference import ReferenceStats, check_enough_images, proxy_reference, ref
 from .sampler import sample, sample_baseline
 from .search import Evaluation, uniform_timesteps
 from .search_space import Schedule, SkipSet
+from .validation import VALIDATION_SEED_OFFSET
 
 PROXY_STEPS = 100
 
@@ -46,6 +48,16 @@ class ScheduleEvaluator:
 
     def step_macs(self, skip_set: SkipSet) -> float:
         return float(self.macs_table.step_macs(skip_set))
+
+    def with_noise_seed(self, seed: int) -> ScheduleEvaluator:
+        """The same model, reference, solver and sample count on another noise bank (the
+        model and reference statistics are shared, not copied)."""
+        noise = NoiseBank.for_model(self.model, len(self.noise), seed=seed)
+        return dataclasses.replace(self, noise=noise)
+
+    def validation_evaluator(self) -> ScheduleEvaluator:
+        """This evaluator on the validation noise of its seed (validation.py)."""
+        return self.with_noise_seed(self.noise.seed + VALIDATION_SEED_OFFSET)
 
     def images(self, schedule: Schedule) -> torch.Tensor:
         return sample(self.model, list(schedule.timesteps), self.noise, self.solver,

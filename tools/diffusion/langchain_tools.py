@@ -101,6 +101,9 @@ class SearchScheduleArgs(BaseModel):
     out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
     population: int = Field(default=50, ge=1)
     seed: int = 0
+    validate_top: int = Field(
+        default=5, ge=0, description="re-score the best K schedules on fresh noise; the answer "
+        "has the lowest mean FID (counts among the evaluations, at most one in eight)")
 
 
 class SearchScheduleTool(_EvaluatorTool):
@@ -115,15 +118,19 @@ class SearchScheduleTool(_EvaluatorTool):
 
     def _run(self, steps: int, evaluations: int = 60, macs_budget: float | None = None,
              out: str | None = None, population: int = 50, seed: int = 0,
-             **_: Any) -> dict[str, Any]:
+             validate_top: int = 5, **_: Any) -> dict[str, Any]:
         from .search import SearchConfig, run_search
         from .store import SearchStore
 
         evaluator = self.get_evaluator()
+        # a custom evaluator (any search.CandidateEvaluator) may have no validation noise
+        make_validator = getattr(evaluator, "validation_evaluator", None)
+        validator = make_validator() if validate_top and make_validator else None
         mutants, crossovers = population // 2, population // 5
         config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=macs_budget,
                               population=population, top_k=max(1, population // 5),
-                              mutants=mutants, crossovers=crossovers, seed=seed)
+                              mutants=mutants, crossovers=crossovers, seed=seed,
+                              validate_top=validate_top)
         folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="optograph-search-"))
         identity = {**self.settings.model_dump(), "steps": steps, "macs_budget": macs_budget,
                     "population": population, "seed": seed}
@@ -131,7 +138,7 @@ class SearchScheduleTool(_EvaluatorTool):
         try:
             store = SearchStore(folder / "search.sqlite", identity, resume=True)
             try:
-                found = run_search(evaluator, config, store, self.on_result)
+                found = run_search(evaluator, config, store, self.on_result, validator=validator)
             finally:
                 store.close()
         except DiffusionInputError as error:
@@ -139,6 +146,7 @@ class SearchScheduleTool(_EvaluatorTool):
         return {"timesteps": list(found.best.schedule.timesteps),
                 "skip_sets": [list(s) for s in found.best.schedule.skip_sets],
                 "fid": found.best.fid, "macs": found.best.macs,
+                "validation_fid": found.validation[0].validation_fid if found.validation else None,
                 "evaluations": len(found.history), "store": str(folder / "search.sqlite"),
                 "seconds": round(time.perf_counter() - started, 2)}
 

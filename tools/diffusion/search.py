@@ -18,6 +18,7 @@ from optograph.graph.run import Run
 from .errors import DiffusionInputError
 from .search_space import Schedule, ScheduleSpace, SkipSet
 from .store import SearchStore
+from .validation import VALIDATION_STAGE, Validated, distinct_best, validate, validation_count
 
 
 class Evaluation(NamedTuple):
@@ -55,6 +56,10 @@ class SearchConfig:
     # at every step (one evaluation per unit, when at least twice that many are left); the
     # second stage then prefers units that cost little FID per MAC saved.
     probe_units: bool = True
+    # With a validator (the same model and reference, other noise): re-score the best few
+    # distinct schedules on it and answer with the lowest mean FID (validation.py). They
+    # count among the evaluations, at most one in eight.
+    validate_top: int = 5
 
     def check(self) -> None:
         if self.steps < 1:
@@ -81,6 +86,7 @@ class SearchResult:
     evaluated: int  # evaluated by this run
     replayed: int  # answered by the store (a resumed search)
     history: list[Result] = field(default_factory=list)
+    validation: list[Validated] = field(default_factory=list)  # best mean FID first
 
 
 OnResult = Callable[[int, int, Result, bool, float], None]  # index, total, result, cached, seconds
@@ -114,18 +120,21 @@ def run_search(
     store: SearchStore,
     on_result: OnResult | None = None,
     seeds: list[tuple[int, ...]] | None = None,
+    validator: CandidateEvaluator | None = None,
 ) -> SearchResult:
     """The two-stage search; `seeds` (time-step tuples, e.g. an LLM's proposals) are the first
-    candidates of the first stage after the uniform schedule."""
+    candidates of the first stage after the uniform schedule. With a `validator`, the last
+    evaluations re-score the best schedules on its noise (see validation.py)."""
     config.check()
     check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
     T = evaluator.num_train_timesteps
     if config.steps > T:
         raise DiffusionInputError("--steps", f"{config.steps} is more than the model's {T} time steps")
     two_stages = config.macs_budget is not None and bool(evaluator.units)
+    validations = validation_count(config.validate_top, config.evaluations) if validator else 0
+    searched = config.evaluations - validations
     first_evaluations = (
-        max(1, round(config.evaluations * config.first_stage_share)) if two_stages
-        else config.evaluations)
+        max(1, round(searched * config.first_stage_share)) if two_stages else searched)
     history: list[Result] = []
     counts = {"evaluated": 0, "replayed": 0}
     last_report = [time.perf_counter()]
@@ -205,29 +214,37 @@ def run_search(
         start = first_space.sample(random.Random(config.seed))
     ranked = sorted(run_stage("timesteps", first_space, first_evaluations, config.seed, start),
                     key=lambda item: item[1])
-    if two_stages and len(history) < config.evaluations:
+    if two_stages and len(history) < searched:
         best_timesteps = list(dict.fromkeys(s.timesteps for s, _ in ranked[: config.top_k]))
         preference: list[str] = []
-        if config.probe_units and config.evaluations - len(history) >= 2 * len(evaluator.units):
+        if config.probe_units and searched - len(history) >= 2 * len(evaluator.units):
             preference = probe_units(ranked[0][0].timesteps, ranked[0][1])
         second_space = ScheduleSpace(
             config.steps, T, units=evaluator.units, step_cost=evaluator.step_macs,
             macs_budget=config.macs_budget, max_skip_share=config.max_skip_share,
             mutation_prob=config.mutation_prob, seeds=best_timesteps,
             unit_preference=preference)
-        run_stage("timesteps+skips", second_space, config.evaluations - len(history),
+        run_stage("timesteps+skips", second_space, searched - len(history),
                   config.seed + 1, ranked[0][0])
     # Everything stored counts, also results a resumed search no longer proposes (after a
     # change of code, say): nothing stored is lost.
     stored = [Result(e.schedule, e.fid, e.macs, e.stage) for e in store.evaluations() if e.stage]
     eligible = [r for r in [*history, *stored]
-                if len(r.schedule.timesteps) == config.steps
+                if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) == config.steps
                 and (config.macs_budget is None or r.macs <= config.macs_budget)]
     if not eligible:
         raise DiffusionInputError("--macs-budget", "no evaluated schedule fits the budget; "
                                   "raise --evaluations or the budget")
     best = min(eligible, key=lambda r: r.fid)
-    return SearchResult(best, counts["evaluated"], counts["replayed"], history)
+    validated: list[Validated] = []
+    if validator is not None and validations:
+        candidates = distinct_best([(r.schedule, r.fid, r.macs) for r in eligible], validations)
+        full_space = ScheduleSpace(config.steps, T, units=evaluator.units)
+        validated = validate(candidates, validator, full_space, store,
+                             lambda schedule, fid, cached: note(schedule, fid, VALIDATION_STAGE, cached))
+        chosen = validated[0]
+        best = next(r for r in eligible if r.schedule == chosen.schedule and r.fid == chosen.fid)
+    return SearchResult(best, counts["evaluated"], counts["replayed"], history, validated)
 
 
 def space_macs(evaluator: CandidateEvaluator, schedule: Schedule) -> float:

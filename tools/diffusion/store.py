@@ -40,6 +40,17 @@ class StoredEvaluation:
     seconds: float
 
 
+def stored_count(path: str | Path) -> int:
+    """The number of evaluations in the store at `path` (0 when it holds none yet)."""
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+    except sqlite3.DatabaseError:  # not a store (yet): nothing of ours to protect
+        return 0
+    finally:
+        db.close()
+
+
 def key_text(key: Hashable) -> str:
     return json.dumps(key, separators=(",", ":"))
 
@@ -52,8 +63,12 @@ class SearchStore(MutableMapping[Hashable, float]):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:  # the file is left as it is
+            self._db.close()
+            raise DiffusionInputError("--out", f"{self.path} is not a search store ({error})") from None
         stored = self._meta("config")
         wanted = json.dumps(config, sort_keys=True)
         if stored is None:
@@ -61,18 +76,13 @@ class SearchStore(MutableMapping[Hashable, float]):
         elif not resume and len(self):
             self._db.close()
             raise DiffusionInputError(
-                "--out", f"{self.path} already holds a search with {self._count_of(path)} "
+                "--out", f"{self.path} already holds a search with {stored_count(path)} "
                 "evaluations; pass --resume to continue it or choose another folder")
         elif stored != wanted:
             self._db.close()
             raise DiffusionInputError(
                 "--resume", f"{self.path} holds a search with another configuration "
                 f"({_diff(json.loads(stored), config)})")
-
-    @staticmethod
-    def _count_of(path: str | Path) -> int:
-        with sqlite3.connect(path) as db:
-            return int(db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
 
     def _meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
