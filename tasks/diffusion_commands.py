@@ -134,9 +134,10 @@ def _progress_printer() -> Any:
     best: list[float] = []
 
     def show(index: int, total: int, result: Any, cached: bool, seconds: float) -> None:
-        best.append(min([result.fid, *best[-1:]]))
+        if result.stage != "validation":  # other noise: not comparable with the search's best
+            best.append(min([result.fid, *best[-1:]]))
         status = "stored" if cached else f"{seconds:.1f}s"
-        print(f"[{index}/{total}] {result.stage:<15} fid {result.fid:8.3f} best {best[-1]:8.3f} "
+        print(f"[{index}/{total}] {result.stage:<15} fid {result.fid:8.3f} best {best[-1] if best else result.fid:8.3f} "
               f"macs {result.macs / 1e6:7.1f}M t={list(result.schedule.timesteps)} ({status})",
               file=sys.stderr, flush=True)
 
