@@ -57,6 +57,31 @@ def test_search_tool_runs_a_resumable_search(tmp_path):
     assert len(evaluator.calls) == calls and again["timesteps"] == first["timesteps"]
 
 
+class ShiftedNoise(FakeEvaluator):
+    def __call__(self, schedule):
+        result = super().__call__(schedule)
+        return type(result)(result.fid + 1.0, result.macs, result.seconds)
+
+
+class WithValidationNoise(FakeEvaluator):
+    """A fake with validation noise, as ScheduleEvaluator has: the same FID plus one."""
+
+    def validation_evaluator(self):
+        self.validator = ShiftedNoise()
+        return self.validator
+
+
+def test_search_tool_validates_its_answer_on_other_noise(tmp_path):
+    evaluator = WithValidationNoise()
+    tool = SearchScheduleTool(evaluator=evaluator)
+    result = tool.invoke({"steps": 4, "evaluations": 40, "population": 10, "out": str(tmp_path)})
+    assert len(evaluator.validator.calls) == 5 and result["evaluations"] == 40
+    assert result["validation_fid"] == result["fid"] + 1.0
+    off = tool.invoke({"steps": 4, "evaluations": 40, "population": 10, "validate_top": 0,
+                       "out": str(tmp_path / "off")})
+    assert off["validation_fid"] is None
+
+
 def test_fid_feedback_reaches_the_time_steps_and_optoprime_proposes_from_it():
     evaluate = traced_evaluation(EvaluateScheduleTool(evaluator=FakeEvaluator()))
     chat = FakeListChatModel(responses=[reply([100, 500, 900, 950]), reply([880, 600, 320, 60])])
