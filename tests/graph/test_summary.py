@@ -114,3 +114,17 @@ def test_code_lines_of_operators_show_inputs_and_constants():
         "mul = mul(a=x, b='long')",
     ]
     assert cut.code[3] == "mul = mul(a=x, b=...(truncated))"
+
+
+def test_a_parameter_of_another_run_is_not_mistaken_for_a_node_with_its_number():
+    with og.Run():
+        other = og.node(0.0, trainable=True, name="other")  # number 0 in its run
+    with og.Run():
+        c = og.node(5.0, name="c")  # number 0 in this run: an input, not a parameter
+        x = og.node(2.0, trainable=True, name="x")
+        y = c * x
+        y.backward("smaller")
+        s = og.summarize([x, other])
+    assert [n.name for n in og.minimal_subgraph([x, other], [y])] == ["x", "mul"]
+    assert "c" in s.inputs and "c" not in s.others
+    assert s.code == ["mul = mul(a=c, b=x)"]
