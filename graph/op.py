@@ -72,7 +72,7 @@ def record_node(
         # A function that returns one of its inputs (or another node) still gets an operation
         # node of its own, so the call shows in the graph.
         result = result._data
-    return Node.make(result, op.name, OPERATION, inputs, input_names, op, constants=constants or None)
+    return Node.make(result, op.name, OPERATION, inputs, input_names, op, constants=constants)
 
 
 def record_failure(
@@ -100,7 +100,7 @@ def record_failure(
     }
     data = f"({type(exc).__name__}) {exc}"
     node = Node.with_parents(
-        data, f"exception_{op.name}", EXCEPTION, parents, op, constants=constants or None, info=info
+        data, f"exception_{op.name}", EXCEPTION, parents, op, constants=constants, info=info
     )
     return ExecutionError(node)
 

@@ -131,10 +131,12 @@ def _evaluator(args: argparse.Namespace) -> Any:
 
 
 def _progress_printer() -> Any:
+    from optograph.tools.diffusion.validation import VALIDATION_STAGE
+
     best: list[float] = []
 
     def show(index: int, total: int, result: Any, cached: bool, seconds: float) -> None:
-        if result.stage != "validation":  # other noise: not comparable with the search's best
+        if result.stage != VALIDATION_STAGE:  # other noise: not comparable with the search's best
             best.append(min([result.fid, *best[-1:]]))
         status = "stored" if cached else f"{seconds:.1f}s"
         print(f"[{index}/{total}] {result.stage:<15} fid {result.fid:8.3f} best {best[-1] if best else result.fid:8.3f} "
