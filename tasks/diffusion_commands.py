@@ -260,16 +260,17 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 
 def _read_result(path: str) -> dict[str, Any]:
+    from optograph.tools.diffusion.search_space import coerce_schedule
+
     try:
         data = json.loads(Path(path).read_text())
-        timesteps, skip_sets = list(data["timesteps"]), list(data.get("skip_sets") or [])
+        schedule = coerce_schedule(data)
         solver, search_fid = str(data["solver"]), float(data["fid"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DiffusionCommandError(f"--results: {path}: not a search result.json ({error})") from None
     if solver not in ("ddim", "dpmpp2m"):
         raise DiffusionCommandError(f"--results: {path}: unknown solver {solver!r}")
-    return {"timesteps": timesteps, "skip_sets": skip_sets or [[] for _ in timesteps],
-            "solver": solver, "search_fid": search_fid}
+    return {"schedule": schedule, "solver": solver, "search_fid": search_fid}
 
 
 def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
@@ -277,10 +278,9 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
     reference), like the baselines, with the solver it was searched for: with another --seed
     it is a check on fresh noise."""
     from optograph.tools.diffusion.baselines import Row
-    from optograph.tools.diffusion.search_space import Schedule
 
     scorer = dataclasses.replace(evaluator, solver=data["solver"])
-    schedule = Schedule(tuple(data["timesteps"]), tuple(tuple(s) for s in data["skip_sets"]))
+    schedule = data["schedule"]
     result = scorer(schedule)
     label = f"searched ({scorer.solver})"
     print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
