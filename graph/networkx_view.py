@@ -34,11 +34,10 @@ def node_attributes(n: Node, max_chars: int | None = 200) -> dict[str, Any]:
 
 def collect(outputs: Iterable[Node]) -> list[Node]:
     """The outputs and everything they depend on, each once."""
-    seen: dict[int, Node] = {}
+    seen: dict[Node, None] = {}
     for out in outputs:
-        for n in out.ancestors(include_self=True):
-            seen.setdefault(id(n), n)
-    return list(seen.values())
+        seen.update(dict.fromkeys(out.ancestors(include_self=True)))
+    return list(seen)
 
 
 def to_networkx(
@@ -56,12 +55,12 @@ def to_networkx(
         else:
             nodes = collect(source)
     members = list(nodes)
-    ids = {id(n) for n in members}
+    member_set = set(members)
     graph = nx.DiGraph()
     for n in members:
         graph.add_node(n.name, **node_attributes(n, max_chars))
     for n in members:
         for arg, parent in n.parents:
-            if id(parent) in ids:
+            if parent in member_set:
                 graph.add_edge(parent.name, n.name, arg=arg)
     return graph

@@ -167,12 +167,12 @@ class Node:
         accumulates there (several outputs, several calls) until `zero_feedback()`."""
         item = Feedback(self, _check_feedback(feedback))
         _add_feedback(self, item)
-        seen = {id(self)}
+        seen = {self}
         stack = [self]
         while stack:  # the ancestors, each once (a loop, not ancestors(): this runs per output)
             for parent in stack.pop().inputs:
-                if id(parent) not in seen:
-                    seen.add(id(parent))
+                if parent not in seen:
+                    seen.add(parent)
                     stack.append(parent)
                     if parent.kind == PARAMETER:
                         _add_feedback(parent, item)
@@ -183,15 +183,15 @@ class Node:
     # -- structure -----------------------------------------------------------------------
     def ancestors(self, include_self: bool = False) -> Iterator[Node]:
         """Every node this one was computed from, each once (iterative: no recursion limit)."""
-        seen: set[int] = {id(self)}
+        seen = {self}
         stack = [self]
         if include_self:
             yield self
         while stack:
             current = stack.pop()
             for parent in current.inputs:
-                if id(parent) not in seen:
-                    seen.add(id(parent))
+                if parent not in seen:
+                    seen.add(parent)
                     stack.append(parent)
                     yield parent
 
@@ -214,8 +214,10 @@ class Node:
     def __str__(self) -> str:
         return str(self._data)
 
-    def __hash__(self) -> int:
-        return id(self)
+    # By identity, and object's own C function rather than a Python method: sets of nodes
+    # are how every walk of the graph remembers what it has seen, and this makes a lookup
+    # cost no call and no read of the node itself (its address is its hash).
+    __hash__ = object.__hash__
 
     def __contains__(self, item: Any) -> bool:
         return unwrap(item) in self._data

@@ -138,7 +138,7 @@ def install_operators(cls: type[Node]) -> None:
     setattr(cls, "__getitem__", traced_getitem)  # noqa: B010
     setattr(cls, "__getattr__", traced_getattr)  # noqa: B010
     setattr(cls, "__call__", traced_call)  # noqa: B010
-    setattr(cls, "__hash__", Node.__dict__["__hash__"])  # noqa: B010  (__eq__ is traced)
+    setattr(cls, "__hash__", object.__hash__)  # noqa: B010  (__eq__ is traced)
 
 
 install_operators(Node)

@@ -4,7 +4,7 @@ others, outputs and feedback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -73,68 +73,46 @@ def feedback_outputs(parameters: Iterable[Node]) -> list[Node]:
 def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> list[Node]:
     """The nodes that depend on some parameter and that some output depends on, in
     topological order (inputs before the operations that use them)."""
-    return _minimal_subgraph(parameters, outputs)[0]
-
-
-NodeKey = Callable[[Node], int]
-
-
-def _minimal_subgraph(
-    parameters: Sequence[Node], outputs: Sequence[Node]
-) -> tuple[list[Node], NodeKey]:
-    """`minimal_subgraph`, with the key that tells the graph's nodes apart (see `_ancestry`)."""
-    nodes, key = _ancestry(outputs)
-    # parameters outside the ancestry are never seen; with creation-order keys, those of
-    # other runs must not be mistaken for this run's nodes of the same number
-    run = nodes[0].run if nodes else None
-    reached = {key(p) for p in parameters if key is id or p.run is run}
+    reached = set(parameters)
     kept = []
-    for n in nodes:  # a node's inputs come before it
-        if key(n) in reached:
+    for n in topological(outputs):  # a node's inputs come before it
+        if n in reached:
             kept.append(n)
             continue
         for parent in n.inputs:
-            if key(parent) in reached:
-                reached.add(key(n))
+            if parent in reached:
+                reached.add(n)
                 kept.append(n)
                 break
-    return kept, key
+    return kept
+
+
+_creation_order = attrgetter("order")
 
 
 def topological(outputs: Sequence[Node]) -> list[Node]:
-    """Every node the outputs depend on, inputs first."""
-    return _ancestry(outputs)[0]
+    """Every node the outputs depend on, inputs first.
 
-
-_creation_order: NodeKey = attrgetter("order")
-
-
-def _ancestry(outputs: Sequence[Node]) -> tuple[list[Node], NodeKey]:
-    """Every node the outputs depend on, inputs first, and a key that tells them apart.
-
-    Within one run, creation order is a topological order (a node is made after its inputs)
-    and a unique small integer: the ancestors are collected by it with a plain stack and
-    sorted by it. Small consecutive integers hash to neighbouring slots, so a 100k-node graph
-    is walked with far fewer cache misses than with id()s, and no per-node stack frames make
-    CPython's gc rescan the heap. A graph that mixes runs falls back to a depth-first search
-    keyed by id()."""
+    Within one run, creation order is a topological order (a node is made after its
+    inputs): the ancestors are collected in a set with a plain stack and sorted by it. A
+    set of nodes hashes them by address without reading them, so a 100k-node graph is
+    walked with one read of each node, and no per-node stack frames make CPython's gc
+    rescan the heap. A graph that mixes runs (whose numbers repeat) is ordered by a
+    depth-first search instead."""
     if not outputs:
-        return [], _creation_order
+        return []
     run = outputs[0].run
-    seen: dict[int, Node] = {}
-    for out in outputs:
-        if out.run is not run:
-            return _depth_first(outputs), id
-        seen[out.order] = out
-    stack = list(seen.values())
+    seen = set(outputs)
+    stack = list(seen)
     while stack:
-        for parent in stack.pop().inputs:
-            if parent.run is not run:  # checked on every edge: numbers repeat across runs
-                return _depth_first(outputs), id
-            if parent.order not in seen:
-                seen[parent.order] = parent
+        current = stack.pop()
+        if current.run is not run:  # each node is popped once, so each is checked
+            return _depth_first(outputs)
+        for parent in current.inputs:
+            if parent not in seen:
+                seen.add(parent)
                 stack.append(parent)
-    return [seen[order] for order in sorted(seen)], _creation_order
+    return sorted(seen, key=_creation_order)
 
 
 def _depth_first(outputs: Sequence[Node]) -> list[Node]:
@@ -205,17 +183,17 @@ def summarize(
         if not isinstance(p, Node) or p.kind != PARAMETER:
             raise GraphError(f"summarize() takes parameters (trainable nodes); got {p!r:.80}")
     outputs = feedback_outputs(params)
-    sub, key = _minimal_subgraph(params, outputs)
-    sub_ids = {key(n) for n in sub}
+    sub = minimal_subgraph(params, outputs)
+    in_sub = set(sub)
     summary = Summary()
     for p in params:
         summary.variables[p.name] = Variable(p.name, type_name(p._data), p._data, p.description, p.constraint)
 
     operations = [n for n in sub if n.op is not None]
     shown, summary.omitted_nodes = _cap(operations, max_nodes)
-    output_ids = {key(o) for o in outputs}
+    output_set = set(outputs)
     code, documentation, inputs = summary.code, summary.documentation, summary.inputs
-    boundary: dict[int, Node] = {}  # nodes outside the subgraph that feed into it
+    boundary: dict[Node, None] = {}  # nodes outside the subgraph that feed into it, in order
     for n in shown:
         op = n.op
         assert op is not None
@@ -224,15 +202,15 @@ def summarize(
             documentation[op.name] = op.doc or "(no documentation)"
         if n.kind == EXCEPTION and n.info:
             summary.errors[n.name] = n.info.get("source") or n.info.get("message", "")
-        target = summary.outputs if key(n) in output_ids else summary.others
+        target = summary.outputs if n in output_set else summary.others
         target[n.name] = preview(n._data, max_chars)
         for parent in n.inputs:
-            if key(parent) not in sub_ids:
-                boundary[key(parent)] = parent
+            if parent not in in_sub:
+                boundary[parent] = None
                 if parent.kind != PARAMETER and parent.name not in inputs and not _is_code(n, parent):
                     inputs[parent.name] = preview(parent._data, max_chars)
     if summary.omitted_nodes:  # the graph keeps the inputs of the operations not shown too
-        boundary.update((key(b), b) for b in _input_nodes(sub, sub_ids, key))
+        boundary.update(dict.fromkeys(_input_nodes(sub, in_sub)))
     if max_nodes is not None and summary.omitted_nodes:
         half = len(shown) // 2
         summary.code.insert(half, f"# ... {summary.omitted_nodes} operations omitted ...")
@@ -241,7 +219,7 @@ def summarize(
             summary.outputs.setdefault(out.name, preview(out._data, max_chars))
     for item in _feedback_items(params):
         summary.feedback.append((item.output.name, item.text()))
-    summary.nodes = [*sub, *boundary.values()]
+    summary.nodes = [*sub, *boundary]
     summary.max_chars = max_chars
     return summary
 
@@ -251,13 +229,13 @@ def _is_code(n: Node, parent: Node) -> bool:
     return any(arg == "__code" and p is parent for arg, p in zip(n.input_names, n.inputs, strict=False))
 
 
-def _input_nodes(sub: list[Node], sub_ids: set[int], key: NodeKey) -> list[Node]:
-    seen: dict[int, Node] = {}
+def _input_nodes(sub: list[Node], in_sub: set[Node]) -> list[Node]:
+    seen: dict[Node, None] = {}
     for n in sub:
         for parent in n.inputs:
-            if key(parent) not in sub_ids:
-                seen.setdefault(key(parent), parent)
-    return list(seen.values())
+            if parent not in in_sub:
+                seen[parent] = None
+    return list(seen)
 
 
 def _cap(operations: list[Node], max_nodes: int | None) -> tuple[list[Node], int]:
