@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import math
 import os
 import random
@@ -104,28 +105,80 @@ def memory_growth(once: Callable[[], None], iterations: int) -> tuple[float, flo
     return early, late
 
 
-GROWTH_SIZES = {1000: 50, 10_000: 10, 100_000: 3}  # N: repetitions (the best is kept)
+GROWTH_SIZES = {1000: 10, 10_000: 2, 100_000: 1}  # N: runs per round
+GROWTH_ROUNDS = 6  # the sizes take turns, so a slow spell of the machine hits them all
 
 
-def growth() -> None:
-    print("optograph alone (fresh process): growth against N log N")
-    print(f"{'shape':<12}{'N':>8}{'seconds':>10}{'gc off':>10}   time / (N log N), relative to N=1000")
-    base_n = min(GROWTH_SIZES)
-    for name, shape in SHAPES.items():
-        for _ in range(5):  # warm up (first allocations of the process, caches)
-            optograph_once(shape, base_n)
-        first = 0.0
-        for n, reps in GROWTH_SIZES.items():
-            t = min(optograph_once(shape, n) for _ in range(reps))
+class PlainNode:
+    """The least a Python tracer can do, as a reference for what the machine makes of a graph
+    of N small objects: each operation makes an object holding its value and its inputs."""
+
+    __slots__ = ("value", "inputs", "order")
+    made = itertools.count()
+
+    def __init__(self, value: Any, inputs: tuple[PlainNode, ...] = ()) -> None:
+        self.value, self.inputs, self.order = value, inputs, next(PlainNode.made)
+
+    def __add__(self, other: PlainNode) -> PlainNode:
+        return PlainNode(self.value + other.value, (self, other))
+
+    def __mul__(self, k: float) -> PlainNode:
+        return PlainNode(self.value * k, (self,))
+
+
+def plain_graph(shape: Shape, n: int) -> list[PlainNode]:
+    """Trace with PlainNode, then collect the output's ancestors and sort them."""
+    params = [PlainNode(1.0) for _ in range(4)]
+    out = shape(None, params, n, random.Random(0))
+    seen = {out}
+    stack = [out]
+    while stack:
+        for parent in stack.pop().inputs:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return sorted(seen, key=lambda p: p.order)
+
+
+def plain_once(shape: Shape, n: int) -> float:
+    """The plain reference's counterpart of optograph_once: trace, walk, sort, print values."""
+    start = time.perf_counter()
+    lines = [repr(p.value) for p in plain_graph(shape, n)]
+    assert lines
+    return time.perf_counter() - start
+
+
+def timed_growth(once: Callable[[Shape, int], float], shape: Shape) -> dict[int, tuple[float, float]]:
+    """The best time at each size, with gc on and with gc off, over interleaved rounds."""
+    for _ in range(5):  # warm up (first allocations of the process, caches)
+        once(shape, min(GROWTH_SIZES))
+    best = {n: (math.inf, math.inf) for n in GROWTH_SIZES}
+    for _ in range(GROWTH_ROUNDS):
+        for n, runs in GROWTH_SIZES.items():
+            on = min(once(shape, n) for _ in range(runs))
             gc.disable()
             try:
-                t_off = min(optograph_once(shape, n) for _ in range(reps))
+                off = min(once(shape, n) for _ in range(runs))
             finally:
                 gc.enable()
                 gc.collect()  # feedback makes cycles: free the graphs built with gc off
-            first = first or t
-            ratio = (t / first) / ((n * math.log(n)) / (base_n * math.log(base_n)))
-            print(f"{name:<12}{n:>8}{t:>10.3f}{t_off:>10.3f}   {ratio:.2f}", flush=True)
+            best[n] = (min(best[n][0], on), min(best[n][1], off))
+    return best
+
+
+def growth() -> None:
+    print("growth against N log N (fresh process): time / (N log N), relative to N=1000")
+    print("(plain objects: a minimal tracer of PlainNode objects, the machine's reference)")
+    print(f"{'shape':<12}{'N':>8}{'seconds':>10}{'gc off':>10}{'growth':>9}{'plain objects':>16}")
+    base_n = min(GROWTH_SIZES)
+    for name, shape in SHAPES.items():
+        ours, plain = timed_growth(optograph_once, shape), timed_growth(plain_once, shape)
+        for n in GROWTH_SIZES:
+            scale = (n * math.log(n)) / (base_n * math.log(base_n))
+            ratio = ours[n][0] / ours[base_n][0] / scale
+            plain_ratio = plain[n][0] / plain[base_n][0] / scale
+            print(f"{name:<12}{n:>8}{ours[n][0]:>10.3f}{ours[n][1]:>10.3f}{ratio:>9.2f}"
+                  f"{plain_ratio:>16.2f}", flush=True)
 
 
 def main() -> int:

@@ -35,6 +35,17 @@ class Feedback:
         return feedback_text(self.value)
 
 
+@dataclass(frozen=True)
+class NodeDetails:
+    """The attributes few nodes have: a parameter's description, constraint and search space,
+    an exception node's info."""
+
+    description: str | None = None
+    constraint: str | None = None
+    search_space: SearchSpace | None = None
+    info: dict[str, Any] | None = None
+
+
 def feedback_text(value: FeedbackValue) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k}: {v}" for k, v in value.items())
@@ -64,30 +75,32 @@ class Node:
     made it (None for parameters and inputs) and `constants` the plain arguments it was
     called with; `info` holds an exception node's details."""
 
-    # Inputs and their argument names are two flat tuples rather than (name, node) pairs,
-    # feedback starts as the shared empty tuple, and constants have a slot of their own (a
-    # dict of plain values, which CPython's cyclic gc does not track, where {"constants": ...}
-    # would be tracked): each node then holds few objects that the gc must track, which keeps
-    # very large graphs (100k operations) fast.
+    # Memory, for very large graphs (100k operations), whose time goes to cache misses and to
+    # CPython's cyclic gc:
+    # - 12 slots make a 128-byte object (160 with one slot per attribute: a 100k-operation
+    #   graph takes 8 % less memory). What few nodes have (a parameter's description,
+    #   constraint and search space, an exception's info) shares one `details` slot, and
+    #   the slots every walk reads come first.
+    # - Inputs and their argument names are two flat tuples rather than (name, node) pairs,
+    #   feedback starts as the shared empty tuple, and constants are a dict of plain values
+    #   (which the gc does not track): two gc-tracked objects per node, the node and its
+    #   inputs.
     __slots__ = (
-        "inputs", "order", "run", "name", "kind", "_data", "op", "input_names", "constants",
-        "feedback", "description", "constraint", "search_space", "info", "__weakref__",
+        "_data", "inputs", "order", "run", "name", "kind",
+        "op", "input_names", "constants", "feedback", "details", "__weakref__",
     )
 
     _data: Any
-    name: str
-    kind: str
     inputs: tuple[Node, ...]
-    input_names: tuple[str, ...]
-    op: OpInfo | None
     order: int
     run: Run
-    description: str | None
-    constraint: str | None
-    search_space: SearchSpace | None
+    name: str
+    kind: str
+    op: OpInfo | None
+    input_names: tuple[str, ...]
     constants: dict[str, Any] | None
-    info: dict[str, Any] | None
     feedback: tuple[Feedback, ...]
+    details: NodeDetails | None
 
     @classmethod
     def make(
@@ -111,18 +124,36 @@ class Node:
         run = _current_run.get() or current_run()
         self = object.__new__(cls)
         self._data = data
-        self.kind = kind
         self.inputs = inputs
-        self.input_names = input_names
+        self.kind = kind
         self.op = op
-        self.description = description
-        self.constraint = constraint
-        self.search_space = search_space
+        self.input_names = input_names
         self.constants = constants
-        self.info = info
         self.feedback = ()
+        if description is None and constraint is None and search_space is None and info is None:
+            self.details = None
+        else:
+            self.details = NodeDetails(description, constraint, search_space, info)
         run.admit(self, base_name)  # sets name, order and run
         return self
+
+    # what few nodes have, kept together (see the layout note above)
+    @property
+    def description(self) -> str | None:
+        return self.details.description if self.details else None
+
+    @property
+    def constraint(self) -> str | None:
+        return self.details.constraint if self.details else None
+
+    @property
+    def search_space(self) -> SearchSpace | None:
+        return self.details.search_space if self.details else None
+
+    @property
+    def info(self) -> dict[str, Any] | None:
+        """An exception node's details: its type, message, marked source and traceback."""
+        return self.details.info if self.details else None
 
     @classmethod
     def with_parents(

@@ -52,3 +52,22 @@ def test_backward_and_summary_walk_each_node_a_bounded_number_of_times():
         small, large = walks_per_node(shape, 500), walks_per_node(shape, 8000)
         assert large <= 6, (shape.__name__, large)
         assert large <= small * 1.1 + 0.1, (shape.__name__, small, large)  # no growth with n
+
+
+def test_the_benchmarks_plain_reference_builds_the_same_graph_as_optograph():
+    """benchmarks/engine_vs_trace.py prints the growth of a minimal plain-object tracer beside
+    optograph's as the machine's reference: it must trace the very same graph."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "engine_vs_trace.py"
+    spec = importlib.util.spec_from_file_location("engine_vs_trace", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name, shape in bench.SHAPES.items():
+        plain = bench.plain_graph(shape, 300)
+        with og.Run():
+            params = [og.node(1.0, trainable=True, name=f"p{i}") for i in range(4)]
+            out = shape(og, params, 300, random.Random(0))
+            ours = og.graph.summary.topological([out])
+            assert [n._data for n in ours] == [p.value for p in plain], name
