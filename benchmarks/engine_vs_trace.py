@@ -168,17 +168,19 @@ def timed_growth(once: Callable[[Shape, int], float], shape: Shape) -> dict[int,
 
 def growth() -> None:
     print("growth against N log N (fresh process): time / (N log N), relative to N=1000")
-    print("(plain objects: a minimal tracer of PlainNode objects, the machine's reference)")
-    print(f"{'shape':<12}{'N':>8}{'seconds':>10}{'gc off':>10}{'growth':>9}{'plain objects':>16}")
+    print("plain objects: a minimal tracer of PlainNode objects, the machine's reference")
+    print(f"{'':<20}{'optograph seconds':>20}{'optograph growth':>20}{'plain objects growth':>24}")
+    print(f"{'shape':<12}{'N':>8}{'gc on':>10}{'gc off':>10}{'gc on':>10}{'gc off':>10}"
+          f"{'gc on':>12}{'gc off':>12}")
     base_n = min(GROWTH_SIZES)
     for name, shape in SHAPES.items():
         ours, plain = timed_growth(optograph_once, shape), timed_growth(plain_once, shape)
         for n in GROWTH_SIZES:
             scale = (n * math.log(n)) / (base_n * math.log(base_n))
-            ratio = ours[n][0] / ours[base_n][0] / scale
-            plain_ratio = plain[n][0] / plain[base_n][0] / scale
-            print(f"{name:<12}{n:>8}{ours[n][0]:>10.3f}{ours[n][1]:>10.3f}{ratio:>9.2f}"
-                  f"{plain_ratio:>16.2f}", flush=True)
+            ratios = [t[n][i] / t[base_n][i] / scale for t in (ours, plain) for i in (0, 1)]
+            print(f"{name:<12}{n:>8}{ours[n][0]:>10.4f}{ours[n][1]:>10.4f}"
+                  f"{ratios[0]:>10.2f}{ratios[1]:>10.2f}{ratios[2]:>12.2f}{ratios[3]:>12.2f}",
+                  flush=True)
 
 
 def main() -> int:
