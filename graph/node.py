@@ -79,7 +79,7 @@ class Node:
     # CPython's cyclic gc:
     # - 12 slots make a 128-byte object (160 with one slot per attribute: a 100k-operation
     #   graph takes 8 % less memory). What few nodes have (a parameter's description,
-    #   constraint and search space, an exception's info) shares one `details` slot, and
+    #   constraint and search space, an exception's info) shares one `_details` slot, and
     #   the slots every walk reads come first.
     # - Inputs and their argument names are two flat tuples rather than (name, node) pairs,
     #   feedback starts as the shared empty tuple, and constants are a dict of plain values
@@ -87,7 +87,7 @@ class Node:
     #   inputs.
     __slots__ = (
         "_data", "inputs", "order", "run", "name", "kind",
-        "op", "input_names", "constants", "feedback", "details", "__weakref__",
+        "op", "input_names", "constants", "feedback", "_details", "__weakref__",
     )
 
     _data: Any
@@ -100,7 +100,7 @@ class Node:
     input_names: tuple[str, ...]
     constants: dict[str, Any] | None
     feedback: tuple[Feedback, ...]
-    details: NodeDetails | None
+    _details: NodeDetails | None
 
     @classmethod
     def make(
@@ -131,29 +131,29 @@ class Node:
         self.constants = constants
         self.feedback = ()
         if description is None and constraint is None and search_space is None and info is None:
-            self.details = None
+            self._details = None
         else:
-            self.details = NodeDetails(description, constraint, search_space, info)
+            self._details = NodeDetails(description, constraint, search_space, info)
         run.admit(self, base_name)  # sets name, order and run
         return self
 
     # what few nodes have, kept together (see the layout note above)
     @property
     def description(self) -> str | None:
-        return self.details.description if self.details else None
+        return self._details.description if self._details else None
 
     @property
     def constraint(self) -> str | None:
-        return self.details.constraint if self.details else None
+        return self._details.constraint if self._details else None
 
     @property
     def search_space(self) -> SearchSpace | None:
-        return self.details.search_space if self.details else None
+        return self._details.search_space if self._details else None
 
     @property
     def info(self) -> dict[str, Any] | None:
         """An exception node's details: its type, message, marked source and traceback."""
-        return self.details.info if self.details else None
+        return self._details.info if self._details else None
 
     @classmethod
     def with_parents(

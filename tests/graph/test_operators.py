@@ -53,6 +53,17 @@ def test_private_attributes_are_not_traced():
         x._missing  # noqa: B018
 
 
+def test_a_values_attribute_is_traced_unless_the_node_has_one_of_that_name():
+    class Report:
+        details = "three failures"
+        name = "nightly"
+
+    report = og.node(Report(), name="report")
+    details = report.details  # the node keeps its own extras in a private slot
+    assert details.data == "three failures" and details.op.name == "getattr"
+    assert report.name == "report"  # the node's own attribute, as documented
+
+
 def test_failing_operator_raises_execution_error_with_exception_node():
     x = og.node(1, trainable=True, name="x")
     with pytest.raises(og.ExecutionError) as info:
