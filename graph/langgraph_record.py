@@ -139,8 +139,8 @@ class StepRecorder:
         parents: list[tuple[str, Node]] = [("__code", code)] if code is not None else []
         parents.append(("state", self.record.state))
         parents += self._parameter_parents()
-        known = {id(p) for _, p in parents}
-        parents += [(n.name, n) for n in hidden if id(n) not in known]
+        known = {p for _, p in parents}
+        parents += [(n.name, n) for n in hidden if n not in known]
         parents += [("llm", c) for c in self.record.chats]
         return tuple(parents)
 
@@ -251,11 +251,11 @@ class LangGraphTrace:
         self, node: str, step: int, keys: Sequence[str], state: Any
     ) -> tuple[tuple[str, Node], ...]:
         parents: list[tuple[str, Node]] = []
-        seen: set[int] = set()
+        seen: set[Node] = set()
 
         def add(arg: str, parent: Node) -> None:
-            if id(parent) not in seen:
-                seen.add(id(parent))
+            if parent not in seen:
+                seen.add(parent)
                 parents.append((arg, parent))
 
         with self._lock:
@@ -337,19 +337,19 @@ class LangGraphTrace:
             writes = list(self._writes)
             end_routes = [r for r in self.routes if END in r.destinations]
         parents: list[tuple[str, Node]] = []
-        seen: set[int] = set()
+        seen: set[Node] = set()
         for key in output_keys:
             writers = [w for _, ch, w in writes if ch == key]
             chosen = writers if key in self.aggregate_channels else writers[-1:]
             if not chosen and key in self._input_keys:
                 chosen = [self.input]
             for w in chosen:
-                if id(w) not in seen:
-                    seen.add(id(w))
+                if w not in seen:
+                    seen.add(w)
                     parents.append((key, w))
         for route in end_routes:
-            if id(route.decision) not in seen:
-                seen.add(id(route.decision))
+            if route.decision not in seen:
+                seen.add(route.decision)
                 parents.append(("route", route.decision))
         if not parents:
             parents.append(("input", self.input))

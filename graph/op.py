@@ -202,8 +202,8 @@ def _with_hidden(
 ) -> Parents:
     if not reads or policy == "ignore":
         return parents
-    given = {id(p) for _, p in parents}
-    hidden = sorted((n for n in reads if id(n) not in given), key=lambda n: n.order)
+    given = {p for _, p in parents}
+    hidden = sorted((n for n in reads if n not in given), key=lambda n: n.order)
     if not hidden:
         return parents
     if policy == "error":

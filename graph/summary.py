@@ -55,19 +55,13 @@ class Summary:
 
 
 def _feedback_items(parameters: Iterable[Node]) -> list[Feedback]:
-    seen: dict[int, Feedback] = {}
-    for p in parameters:
-        for item in p.feedback:
-            seen.setdefault(id(item), item)
-    return list(seen.values())
+    """Each feedback item once (feedback and nodes hash by identity), in the order given."""
+    return list(dict.fromkeys(item for p in parameters for item in p.feedback))
 
 
 def feedback_outputs(parameters: Iterable[Node]) -> list[Node]:
     """The outputs whose feedback reached these parameters, in the order it was given."""
-    seen: dict[int, Node] = {}
-    for item in _feedback_items(parameters):
-        seen.setdefault(id(item.output), item.output)
-    return list(seen.values())
+    return list(dict.fromkeys(item.output for item in _feedback_items(parameters)))
 
 
 def minimal_subgraph(parameters: Sequence[Node], outputs: Sequence[Node]) -> list[Node]:
@@ -118,17 +112,17 @@ def topological(outputs: Sequence[Node]) -> list[Node]:
 def _depth_first(outputs: Sequence[Node]) -> list[Node]:
     """Topological order by iterative post-order DFS (for graphs that span runs)."""
     order: list[Node] = []
-    seen: set[int] = set()
+    seen: set[Node] = set()
     for out in outputs:
-        if id(out) in seen:
+        if out in seen:
             continue
-        seen.add(id(out))
+        seen.add(out)
         stack = [(out, iter(out.inputs))]
         while stack:
             current, pending = stack[-1]
             for parent in pending:  # resumes where this node's inputs were left
-                if id(parent) not in seen:
-                    seen.add(id(parent))
+                if parent not in seen:
+                    seen.add(parent)
                     stack.append((parent, iter(parent.inputs)))
                     break
             else:
