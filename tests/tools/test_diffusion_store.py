@@ -36,6 +36,16 @@ def test_a_record_is_visible_to_other_readers_at_once(tmp_path):
     assert store.evaluations()[0].schedule == Schedule.full((9, 5, 1))
 
 
+def test_a_bare_cache_row_is_counted_but_not_listed_as_an_evaluation(tmp_path):
+    store = SearchStore(tmp_path / "s.sqlite", CONFIG)
+    store[(((9, 5, 1), ((), (), ())),)] = 3.0  # a score without a record: no schedule
+    store.record((((8, 4, 1), ((), ("a",), ())),), "timesteps",
+                 Schedule((8, 4, 1), ((), ("a",), ())), 7.5, 280.0, 0.1)
+    assert len(store) == 2
+    [only] = store.evaluations()
+    assert only.schedule == Schedule((8, 4, 1), ((), ("a",), ())) and only.fid == 7.5
+
+
 def test_another_search_in_the_same_file_is_refused(tmp_path):
     path = tmp_path / "s.sqlite"
     store = SearchStore(path, CONFIG)

@@ -228,7 +228,7 @@ def run_search(
                   config.seed + 1, ranked[0][0])
     # Everything stored counts, also results a resumed search no longer proposes (after a
     # change of code, say): nothing stored is lost.
-    stored = [Result(e.schedule, e.fid, e.macs, e.stage) for e in store.evaluations() if e.stage]
+    stored = [Result(e.schedule, e.fid, e.macs, e.stage) for e in store.evaluations()]
     eligible = [r for r in [*history, *stored]
                 if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) == config.steps
                 and (config.macs_budget is None or r.macs <= config.macs_budget)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DiffusionInputError
-from .search_space import Schedule
+from .search_space import Schedule, coerce_schedule
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,15 +105,13 @@ class SearchStore(MutableMapping[Hashable, float]):
         )
 
     def evaluations(self) -> list[StoredEvaluation]:
+        """The recorded evaluations, in order. Bare cache rows (a score the optimizer stored
+        for a key that was never recorded) carry no schedule and are left out."""
         rows = self._db.execute(
-            "SELECT stage, schedule, fid, macs, seconds FROM evaluations ORDER BY id").fetchall()
-        out = []
-        for stage, schedule, fid, macs, seconds in rows:
-            data = json.loads(schedule)
-            out.append(StoredEvaluation(
-                stage, Schedule(tuple(data["timesteps"]), tuple(tuple(s) for s in data["skip_sets"])),
-                fid, macs, seconds))
-        return out
+            "SELECT stage, schedule, fid, macs, seconds FROM evaluations WHERE stage != ''"
+            " ORDER BY id").fetchall()
+        return [StoredEvaluation(stage, coerce_schedule(json.loads(schedule)), fid, macs, seconds)
+                for stage, schedule, fid, macs, seconds in rows]
 
     def close(self) -> None:
         self._db.close()
