@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import optograph.graph as og
+from optograph.agent.feedback import is_better
 
 from .errors import RunStoreError, TaskError
 from .feedback_functions import Judged
@@ -88,11 +88,7 @@ class TaskRun:
                 self.parameters[name].set(self.prepared.restore(name, value))
 
     def better(self, score: float | None) -> bool:
-        if score is None or math.isnan(score):
-            return False
-        if self.best_score is None:
-            return True
-        return score > self.best_score if self.maximize else score < self.best_score
+        return score is not None and is_better(score, self.best_score, not self.maximize)
 
     def reached_target(self) -> bool:
         target = self.spec.feedback.target
@@ -209,10 +205,7 @@ class TaskRun:
         best: dict[str, Any] = self.values()
         best_score: float | None = None
         for record in self.store.steps():
-            if record.score is None:
-                continue
-            if best_score is None or (record.score > best_score if self.maximize
-                                      else record.score < best_score):
+            if record.score is not None and is_better(record.score, best_score, not self.maximize):
                 best_score, best = record.score, record.values
         return best
 
