@@ -15,6 +15,24 @@ def test_node_holds_value_and_unique_names_per_run():
     assert a.kind == "parameter" and c.kind == "input"
 
 
+def test_a_parameter_keeps_its_description_constraint_and_search_space():
+    from optograph.graph.search_space import IntRange
+
+    space = IntRange(0, 10)
+    x = og.node(3, trainable=True, name="x", description="a knob", constraint="0 <= x <= 10",
+                search_space=space)
+    assert (x.description, x.constraint, x.search_space) == ("a knob", "0 <= x <= 10", space)
+    y = x + 1  # an operation has none of them, nor an exception's info
+    assert (y.description, y.constraint, y.search_space, y.info) == (None, None, None, None)
+    with pytest.raises(AttributeError):
+        y.description = "changed"  # fixed at creation
+
+
+def test_nodes_hash_by_identity_even_with_equal_values():
+    a, b = og.node(1.0), og.node(1.0)
+    assert len({a, b, a}) == 2 and {a: "first", b: "second"}[b] == "second"
+
+
 def test_names_are_stable_across_runs():
     def build():
         with og.Run():
