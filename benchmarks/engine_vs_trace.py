@@ -1,8 +1,8 @@
 """The engine side by side with trace-opt (microsoft/Trace) in the same run.
 
 For each workflow shape (a chain, a wide fan-in tree, a random DAG) of N operations over a few
-parameters, time trace + backward + summary with both libraries, then optograph alone up to
-100,000 operations, then memory over 1,000 repeated iterations. Prints the ratios.
+parameters, time trace + backward + summary with both libraries, then the growth of optograph's
+time up to 100,000 operations, then memory over 1,000 repeated iterations. Prints the ratios.
 
     python benchmarks/engine_vs_trace.py            # full run (trace-opt at 3,000 takes minutes)
     python benchmarks/engine_vs_trace.py --quick    # N up to 1,000, 200 iterations
@@ -10,7 +10,9 @@ parameters, time trace + backward + summary with both libraries, then optograph 
 
 The growth section runs in a fresh process: importing trace-opt (and LiteLLM) leaves some
 400,000 objects that CPython's cyclic gc would rescan during every full collection, which
-says nothing about optograph. It also prints the time with gc off, to show gc's share.
+says nothing about optograph. It also prints the time with gc off, to show gc's share, and the
+growth of a minimal tracer of plain objects (PlainNode) timed the same way: what this machine
+makes of a graph of N small Python objects, beside which optograph's growth can be judged.
 """
 
 from __future__ import annotations
