@@ -9,6 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple, Protocol
 
 from optograph.agent.evolution import EvolutionaryOptimizer, Stage
@@ -193,14 +194,8 @@ def run_search(
         last_report[0] = time.perf_counter()
         for unit in evaluator.units:
             schedule = Schedule(timesteps, tuple((unit,) for _ in timesteps))
-            key = (space.key(schedule),)
-            cached = key in store
-            if cached:
-                fid = store[key]
-            else:
-                result = evaluator(schedule)
-                fid = result.fid
-                store.record(key, "probe", schedule, fid, result.macs, result.seconds)
+            fid, cached = store.stored_or_record(
+                (space.key(schedule),), "probe", schedule, partial(evaluator, schedule))
             note(schedule, fid, "probe", cached)
             saved = max(full_step - evaluator.step_macs((unit,)), 1.0)
             lost = fid - full_fid if math.isfinite(fid) else math.inf

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Hashable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,16 @@ class SearchStore(MutableMapping[Hashable, float]):
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (key_text(key), stage, json.dumps(schedule.to_dict()), fid, macs, seconds, time.time()),
         )
+
+    def stored_or_record(self, key: Hashable, stage: str, schedule: Schedule,
+                         evaluate: Callable[[], tuple[float, float, float]]) -> tuple[float, bool]:
+        """The stored FID of `key`, or `evaluate()` (fid, macs, seconds) recorded under it;
+        and whether it was stored. What is stored is never computed again."""
+        if key in self:
+            return self[key], True
+        fid, macs, seconds = evaluate()
+        self.record(key, stage, schedule, fid, macs, seconds)
+        return fid, False
 
     def evaluations(self) -> list[StoredEvaluation]:
         """The recorded evaluations, in order. Bare cache rows (a score the optimizer stored

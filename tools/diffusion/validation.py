@@ -61,13 +61,12 @@ def validate(
     validation noise), best mean first. A stored validation is reused, never recomputed."""
     validated = []
     for schedule, fid, macs in candidates:
-        key = (VALIDATION_STAGE, space.key(schedule))
-        cached = key in store
-        if cached:
-            validation_fid = store[key]
-        else:
+        def scored(schedule: Schedule = schedule, macs: float = macs) -> tuple[float, float, float]:
             validation_fid, _, seconds = score(schedule)
-            store.record(key, VALIDATION_STAGE, schedule, validation_fid, macs, seconds)
+            return validation_fid, macs, seconds  # the search's MACs: the same network
+
+        validation_fid, cached = store.stored_or_record(
+            (VALIDATION_STAGE, space.key(schedule)), VALIDATION_STAGE, schedule, scored)
         report(schedule, validation_fid, cached)
         validated.append(Validated(schedule, fid, validation_fid, macs))
     return sorted(validated, key=lambda v: v.mean_fid)
