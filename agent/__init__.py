@@ -2,6 +2,7 @@
 
 from .errors import OptimizerError
 from .evolution import EvolutionaryOptimizer, Stage
+from .executor import Executor, ExecutorError, NotRun, RayExecutor, make_executor
 from .feedback import FeedbackResult, parse_feedback
 from .langgraph_opt import optimize_langgraph
 from .llm import LLM, Cassette, LLMCallError, Usage, get_chat_model
@@ -18,19 +19,24 @@ __all__ = [
     "OPRO",
     "Cassette",
     "EvolutionaryOptimizer",
+    "Executor",
+    "ExecutorError",
     "FeedbackResult",
     "LLMCallError",
+    "NotRun",
     "OptimizationResult",
     "Optimizer",
     "OptimizerError",
     "OptoPrime",
     "Reply",
+    "RayExecutor",
     "ReplyFormatError",
     "Stage",
     "Usage",
     "ValidationError",
     "apply_updates",
     "get_chat_model",
+    "make_executor",
     "optimize",
     "optimize_langgraph",
     "parse_feedback",
