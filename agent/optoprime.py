@@ -99,9 +99,11 @@ class OptoPrime(Optimizer):
         self.terminated = False
         self.log: list[dict[str, Any]] = []  # every call: messages, reply, error, step, ...
         self.last_reply: Reply | None = None
+        self.skip_reason: str | None = None  # why the last step was skipped (on_invalid="skip")
 
     # -- the contract ------------------------------------------------------------------------
     def step(self) -> dict[Node, Any]:
+        self.skip_reason = None
         summary = summarize(self.parameters, max_nodes=self.max_nodes, max_chars=self.max_chars)
         if not summary.feedback:
             raise OptimizerError(
@@ -124,6 +126,7 @@ class OptoPrime(Optimizer):
             if self.on_invalid == "raise":
                 raise
             logger.warning("OptoPrime step %d skipped: %s", self.steps_done + 1, error)
+            self.skip_reason = str(error)
             return self._finish(summary, {})
         chosen = proposals[0] if len(proposals) == 1 else self._best_of(proposals)
         changed = {p: v for p, v in chosen.items() if not _same(p._data, v)}

@@ -1,9 +1,9 @@
 """Feedback: what a feedback function may return, and the built-in feedback functions.
 
 A feedback function is called as `feedback(output, example)` (or `feedback(output)` when the
-task has no data) with the plain output value. It returns a score (a number), a text, a
-`(score, text)` pair, or a dict with `score` and `feedback` keys (other keys are passed on
-as feedback fields)."""
+task has no data) with the plain output value. What it returns follows the one convention of
+agent/feedback.py (`parse_feedback`): a score (a number), a text (a text that is only a number
+is that score), a `(score, text)` pair, or a dict with `score` (other keys are shown as text)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,48 +22,13 @@ from .errors import TaskError
 FeedbackFunction = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class Judged:
-    """One output's feedback: the score (None when the function gave only text) and the value
-    given to `Node.backward` (text, a number, or a dict of them)."""
-
-    score: float | None
-    feedback: str | float | dict[str, Any]
+Judged = tuple[float, str]  # what a built-in returns: (score, text), as any feedback may
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
-
-
-def judge(result: Any, source: str) -> Judged:
-    """Normalise what a feedback function returned; TaskError naming `source` otherwise."""
-    if isinstance(result, Judged):
-        return result
-    number = _number(result)
-    if number is not None:
-        return Judged(number, f"score: {number:g}")
-    if isinstance(result, str):
-        return Judged(None, result)
-    if isinstance(result, tuple) and len(result) == 2 and _number(result[0]) is not None:
-        return Judged(_number(result[0]), str(result[1]))
-    if isinstance(result, dict):
-        score = _number(result.get("score"))
-        rest = {k: v for k, v in result.items() if k != "score"}
-        text = rest.pop("feedback", None)
-        if not rest and text is not None:
-            return Judged(score, str(text))
-        fields: dict[str, Any] = {k: (v if _number(v) is not None else str(v)) for k, v in rest.items()}
-        if text is not None:
-            fields["feedback"] = str(text)
-        if score is not None:
-            fields["score"] = score
-        return Judged(score, fields or f"score: {score:g}")
-    raise TaskError(
-        f"feedback {source} returned {type(result).__name__}; expected a score, a text, "
-        "(score, text) or a dict with score and feedback"
-    )
 
 
 # -- built-ins -----------------------------------------------------------------------------
@@ -93,10 +57,10 @@ def exact_match(options: dict[str, Any]) -> FeedbackFunction:
         if not case_sensitive:
             got, want = got.lower(), want.lower()
         if got == want:
-            return Judged(1.0, "Correct.")
+            return (1.0, "Correct.")
         question = example.get("question") if isinstance(example, dict) else None
         about = f" for the question {question!r}" if question else ""
-        return Judged(0.0, f"Wrong{about}: expected {expected!r}, got {str(output)!r:.200}.")
+        return (0.0, f"Wrong{about}: expected {expected!r}, got {str(output)!r:.200}.")
 
     return feedback
 
@@ -112,12 +76,12 @@ def numeric_target(options: dict[str, Any]) -> FeedbackFunction:
         if target is None:
             raise TaskError("feedback numeric_target: the target is not a number")
         if value is None or math.isnan(value):
-            return Judged(-math.inf, f"The output {output!r:.80} is not a number; it must be one.")
+            return (-math.inf, f"The output {output!r:.80} is not a number; it must be one.")
         gap = value - target
         if abs(gap) <= tolerance:
-            return Judged(0.0, f"Success: the output {value:g} equals the target.")
+            return (0.0, f"Success: the output {value:g} equals the target.")
         direction = "smaller" if gap > 0 else "larger"
-        return Judged(-abs(gap), f"The output is {value:g}; it needs to be {direction} (target {target:g}).")
+        return (-abs(gap), f"The output is {value:g}; it needs to be {direction} (target {target:g}).")
 
     return feedback
 
@@ -147,7 +111,7 @@ def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
                 done = subprocess.run(command, cwd=tmp, env=env, capture_output=True,
                                       text=True, timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                return Judged(0.0, f"The tests did not finish within {timeout_s:g} s.")
+                return (0.0, f"The tests did not finish within {timeout_s:g} s.")
         # the feedback must not depend on where or how fast the tests ran (cassettes replay
         # a run only when its prompts are the same)
         log = (done.stdout + done.stderr).replace(tmp + os.sep, "")
@@ -161,11 +125,11 @@ def _pytest_judgement(log: str) -> Judged:
     passed = counts.get("passed", 0)
     total = passed + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
     if total and passed == total:
-        return Judged(1.0, f"All {total} tests pass.")
+        return (1.0, f"All {total} tests pass.")
     lines = [line for line in log.splitlines() if line.strip() and not line.startswith("=")]
     detail = "\n".join(lines[-15:])
     score = passed / total if total else 0.0
-    return Judged(score, f"{passed} of {total} tests pass.\n{detail}")
+    return (score, f"{passed} of {total} tests pass.\n{detail}")
 
 
 def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
@@ -179,7 +143,7 @@ def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
         extra = ""
         if isinstance(output, dict) and "macs" in output:
             extra = f", MACs {float(output['macs']):.3g}"
-        return Judged(-value, f"FID {value:.3f}{extra}; lower is better.")
+        return (-value, f"FID {value:.3f}{extra}; lower is better.")
 
     return feedback
 

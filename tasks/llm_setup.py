@@ -135,6 +135,10 @@ class TaskLLMs:
         llm = self.llm(role)
         return TaskChatModel(llm=llm, model_name=llm.model_name)
 
+    def usage(self) -> Any:
+        """The one usage account of the run's LLMs (the loop's budgets read it)."""
+        return self._shared()[0]
+
     def load_usage(self, state: dict[str, Any]) -> None:
         """Carry the token and cost totals of a resumed run on."""
         if state:
@@ -170,27 +174,3 @@ class TaskLLMs:
                 ))
             self._seen[role] = len(log)
         return calls
-
-
-_OPTIMIZERS = {
-    "optoprime": ("optograph.agent.optoprime", "OptoPrime"),
-    "opro": ("optograph.agent.opro", "OPRO"),
-    "evolution": ("optograph.agent.evolution", "EvolutionaryOptimizer"),
-}
-
-
-def build_optimizer(name: str, parameters: list[Any], where: str, **options: Any) -> Any:
-    """The optimizer a task names, built with its options; a bad option is a TaskError."""
-    import importlib
-
-    module_name, class_name = _OPTIMIZERS[name]
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise TaskError(f"{where}: optimizer {name!r} is not available in this installation") from None
-    try:
-        return cls(parameters, **options)
-    except TypeError as exc:
-        raise TaskError(f"{where}: bad optimizer option: {exc}") from None
-    except OptographError as exc:
-        raise TaskError(f"{where}: {exc}") from None

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optograph.graph as og
+from optograph.agent.errors import OptimizerError
+from optograph.agent.feedback import FeedbackResult, parse_feedback
 from optograph.graph.search_space import SearchSpace
 
 from .errors import TaskError
-from .feedback_functions import Judged, builtin_feedback, judge
+from .feedback_functions import builtin_feedback
 from .references import (
     build_search_space,
     check_callable,
@@ -86,11 +88,9 @@ class PreparedTask:
             )
         return output
 
-    def judge(self, output: og.Node, example: Any) -> Judged:
-        if output.kind == "exception":
-            info = output.info or {}
-            message = info.get("message") or str(output.data)
-            return Judged(None, f"The workflow failed: {message}")
+    def judge(self, output: og.Node, example: Any) -> FeedbackResult:
+        """The feedback on one output (the plain value), by the one convention
+        (agent/feedback.py); a failed run is never judged: the loop gives its error."""
         args = (output.data, example) if self.feedback_takes_example else (output.data,)
         try:
             result = self.feedback(*args)
@@ -101,7 +101,10 @@ class PreparedTask:
                 f"{self.task.where('feedback')}: the feedback function failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        return judge(result, f"at {self.task.where('feedback')}")
+        try:
+            return parse_feedback(result, f"{self.task.where('feedback')}: the feedback function")
+        except OptimizerError as exc:
+            raise TaskError(str(exc)) from None
 
 
 def _where_raised(exc: BaseException) -> str:

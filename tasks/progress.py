@@ -7,6 +7,8 @@ import sys
 import time
 from typing import TextIO
 
+from optograph.agent.feedback import describe_score
+
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
@@ -14,8 +16,11 @@ def _score(value: float | None) -> str:
 
 class ProgressBar:
     def __init__(self, label: str, total: int | None, stream: TextIO | None = None,
-                 unit: str = "step") -> None:
+                 unit: str = "step", minimize: bool | None = None,
+                 target: float | None = None) -> None:
         self.label = label
+        self.minimize, self.target = minimize, target
+        self.notice = ""  # shown at the end of the line until the next update (rate limits)
         self.total = total
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
@@ -32,8 +37,11 @@ class ProgressBar:
         else:
             bar = f"{self.unit} {done}"
         money = f" ${cost:.4f}" if cost else ""
-        line = (f"{self.label} {bar} score {_score(score)} best {_score(best)} "
-                f"tokens {tokens}{money} {elapsed:.0f}s")
+        best_text = _score(best) if self.minimize is None else describe_score(
+            best, self.minimize, self.target)
+        notice = f" {self.notice}" if self.notice else ""
+        line = (f"{self.label} {bar} score {_score(score)} best {best_text} "
+                f"tokens {tokens}{money} {elapsed:.0f}s{notice}")
         if self.live:
             pad = max(0, self._width - len(line))
             self.stream.write("\r" + line + " " * pad)

@@ -15,6 +15,7 @@ from typing import Any
 
 import networkx as nx
 
+from optograph.agent.feedback import is_better
 from optograph.graph.render import to_dot, to_mermaid
 
 from .run_view import RunView
@@ -31,7 +32,7 @@ details { margin: .4em 0; } .graph svg { max-width: 100%; height: auto; }
 
 def score_plot_png(view: RunView) -> bytes | None:
     """The score (and best-so-far) per step as a PNG; None when no step has a score."""
-    points = [(r.step, r.score) for r in view.steps if r.score is not None]
+    points = [(r.step + 1, r.score) for r in view.steps if r.score is not None]
     if not points:
         return None
     import matplotlib
@@ -42,11 +43,9 @@ def score_plot_png(view: RunView) -> bytes | None:
     steps = [s for s, _ in points]
     scores = [v for _, v in points]
     best: list[float] = []
-    for value in scores:
-        if not best:
-            best.append(value)
-        else:
-            best.append(max(best[-1], value) if view.maximize else min(best[-1], value))
+    for value in scores:  # the best so far, by the one rule (NaN is never best)
+        best.append(value if not best or is_better(value, best[-1], not view.maximize)
+                    else best[-1])
     figure, axes = plt.subplots(figsize=(7, 3.5), dpi=100)
     axes.plot(steps, scores, "o-", label="score", color="#3d85c6")
     axes.plot(steps, best, "--", label="best so far", color="#e69138")
@@ -118,7 +117,7 @@ def render_report(view: RunView) -> str:
         f"<tr><th>status</th><td>{html.escape(view.status)}</td></tr>",
         f"<tr><th>created</th><td>{html.escape(view.meta.get('created', ''))}</td></tr>",
         f"<tr><th>steps</th><td>{len(view.steps)}</td></tr>",
-        f"<tr><th>best score</th><td>{'-' if score is None else f'{score:.6g}'}</td></tr>",
+        f"<tr><th>best score</th><td>{html.escape(view.describe(score))}</td></tr>",
         f"<tr><th>tokens</th><td>{totals['tokens']}</td></tr>",
         f"<tr><th>cost</th><td>${totals['cost']:.4f}</td></tr>",
         f"<tr><th>LLM calls</th><td>{totals['llm_calls']}</td></tr>",
@@ -152,7 +151,7 @@ def render_report(view: RunView) -> str:
     for r in view.steps:
         shown = "-" if r.score is None else f"{r.score:.6g}"
         note = f"<br><em>{html.escape(r.note)}</em>" if r.note else ""
-        parts.append(f"<tr><td>{r.step}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
+        parts.append(f"<tr><td>{r.step + 1}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
                      f"{note}</td><td>{_value(r.updates) if r.updates else ''}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Optimizer prompts and replies</h2>")
@@ -160,7 +159,7 @@ def render_report(view: RunView) -> str:
         parts.append("<p>No LLM calls (a search optimizer, or no step yet).</p>")
     for i, call in enumerate(view.calls):
         parts.append(
-            f"<details><summary>step {call.step}, {html.escape(call.role)} call {i} "
+            f"<details><summary>step {call.step + 1}, {html.escape(call.role)} call {i} "
             f"({html.escape(call.model)}, {call.input_tokens}+{call.output_tokens} tokens)"
             f"</summary><h4>prompt</h4>{_value(call.prompt)}<h4>reply</h4>{_value(call.reply)}"
             "</details>")

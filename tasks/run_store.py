@@ -180,6 +180,21 @@ class RunStore:
             )
             self._add_calls(calls)
 
+    def has_step(self, step: int) -> bool:
+        return self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone() is not None
+
+    def complete_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
+        """Add the optimizer's part (updates, next values, state, totals, note) to a stored
+        step whose evaluation is kept as it was (a finished run resumed with more steps)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE steps SET updates_json = ?, next_values_json = ?, optimizer_state = ?, "
+                "tokens = ?, cost = ?, note = ? WHERE step = ?",
+                (_json(record.updates), _json(record.next_values), _json(record.optimizer_state),
+                 record.tokens, record.cost, record.note, record.step),
+            )
+            self._add_calls(calls)
+
     def _add_calls(self, calls: list[LLMCallRecord]) -> None:
         self.db.executemany(
             "INSERT INTO llm_calls(step, role, model, prompt, reply, input_tokens, output_tokens)"

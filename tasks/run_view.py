@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optograph.agent.feedback import best_index, describe_score
+
 from .run_store import LLMCallRecord, RunStore, StepRecord
 
 
@@ -53,15 +55,16 @@ class RunView:
         return float(target) if isinstance(target, (int, float)) else None
 
     def best(self) -> tuple[float | None, dict[str, Any]]:
-        best_score: float | None = None
-        best_values: dict[str, Any] = self.steps[0].values if self.steps else {}
-        for record in self.steps:
-            if record.score is None:
-                continue
-            if best_score is None or (record.score > best_score if self.maximize
-                                      else record.score < best_score):
-                best_score, best_values = record.score, record.values
-        return best_score, best_values
+        """The best score and its values, by the one rule (agent/feedback.py: NaN is never
+        best); no score yet: None and the first values."""
+        index = best_index([r.score for r in self.steps], not self.maximize)
+        if index is None:
+            return None, self.steps[0].values if self.steps else {}
+        return self.steps[index].score, self.steps[index].values
+
+    def describe(self, score: float | None) -> str:
+        """`12 (higher is better, target 50, not reached)`."""
+        return describe_score(score, not self.maximize, self.target)
 
     def totals(self) -> dict[str, Any]:
         last = self.steps[-1] if self.steps else None

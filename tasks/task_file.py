@@ -204,6 +204,14 @@ class TaskSpec(_Strict):
         default_factory=lambda: BudgetSpec.model_validate({}), description="when to stop"
     )
     store: str = Field("runs", description="the folder runs are stored in (relative to the cwd)")
+    max_concurrency: int = Field(
+        1, ge=1, description="examples of a step evaluated at once (threads, or Ray tasks)"
+    )
+    executor: str = Field(
+        "local", pattern=r"^(local|ray|ray://\S+)$",
+        description='where evaluations run: "local" (in-process), "ray" (a local Ray '
+        'cluster) or "ray://HOST:PORT" (an existing cluster)',
+    )
 
     @field_validator("parameters")
     @classmethod

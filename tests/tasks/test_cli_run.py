@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tasks_paths import EXAMPLES, scripted
 
 from optograph.tasks.cli import main
 from optograph.tasks.run_view import RunView
+
+
+def _evaluations(steps: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r.step, r.values, r.score, r.feedback, r.graph_dot) for r in steps]
 
 
 def run_cli(*args: str) -> int:
@@ -61,13 +66,21 @@ def test_code_example_is_fixed_until_its_tests_pass(store: Path) -> None:
     assert "def strange_sort_list" in view.best()[1]["code"]
 
 
-def test_unusable_replies_leave_parameters_unchanged(store: Path) -> None:
-    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), "--steps", "2",
+def test_unusable_replies_leave_parameters_unchanged(store: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), "--steps", "3",
                    "--llm", scripted("broken_optimizer")) == 0
     view = RunView.load(only_run(store))
-    assert len(view.steps) == 2
-    assert all(r.note and r.note.startswith("no update") for r in view.steps)
+    assert len(view.steps) == 3  # two optimizer steps, and the evaluation after the last
+    assert all(r.note and r.note.startswith("no update") for r in view.steps[:-1])
     assert all(r.next_values == {"x": -1.0} for r in view.steps)
+    # the skipped step's reason is stored per step and shown by `show` and the report
+    capsys.readouterr()
+    assert main(["show", str(only_run(store))]) == 0
+    shown = capsys.readouterr().out
+    assert "step    1" in shown and "no usable reply" in shown
+    report = (only_run(store) / "report.html").read_text()
+    assert "no usable reply" in report
 
 
 def test_resume_continues_after_the_last_stored_step(store: Path) -> None:
@@ -81,8 +94,10 @@ def test_resume_continues_after_the_last_stored_step(store: Path) -> None:
                    "--resume", str(folder)) == 0
     resumed = RunView.load(folder)
     assert [r.step for r in resumed.steps] == [0, 1, 2, 3]
-    assert resumed.steps[:2] == first.steps  # nothing stored was lost or rewritten
-    assert resumed.steps[2].values == first.steps[1].next_values
+    assert resumed.steps[:1] == first.steps[:1]  # nothing stored was lost or rewritten
+    # the last evaluation is kept; the optimizer step that follows it is added to its row
+    assert _evaluations(resumed.steps[:2]) == _evaluations(first.steps)
+    assert resumed.steps[2].values == resumed.steps[1].next_values
     assert resumed.totals()["tokens"] > first.totals()["tokens"]
 
 
@@ -161,7 +176,7 @@ def test_evolution_task_searches_and_resumes_without_reevaluating(tmp_path: Path
     assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store), "--resume", str(folder),
                    "--steps", "35") == 0
     resumed = RunView.load(folder)
-    assert resumed.steps[:25] == first.steps
+    assert _evaluations(resumed.steps[:25]) == _evaluations(first.steps)  # nothing lost
     keys = [tuple(r.values.values()) for r in resumed.steps]
     assert len(resumed.steps) == 35 and len(set(keys)) == 35
 
@@ -266,7 +281,8 @@ def test_token_budget_stops_the_run(tmp_path: Path) -> None:
     store = tmp_path / "runs"
     assert run_cli(str(task), "--store", str(store), "--llm", scripted("slow_numeric_optimizer")) == 0
     view = RunView.load(only_run(store))
-    assert len(view.steps) == 1 and view.status == "stopped: token budget of 1 reached"
+    # one optimizer step spends the budget; its proposal is evaluated, then the run stops
+    assert len(view.steps) == 2 and view.status.startswith("stopped: token budget 1 spent")
 
 
 def test_workflow_error_outside_traced_operations(tmp_path: Path,
