@@ -60,7 +60,7 @@ class EvolutionaryOptimizer(Optimizer):
         mutation_prob: float = 0.25,
         crossovers: int = 10,
         stages: list[Stage] | None = None,
-        minimize: bool = True,
+        minimize: bool | None = None,
         seed: int = 0,
         evaluation_cache: MutableMapping[Hashable, float] | None = None,
         *,
@@ -81,7 +81,9 @@ class EvolutionaryOptimizer(Optimizer):
             raise OptimizerError(f"EvolutionaryOptimizer: mutation_prob {mutation_prob} is not in [0, 1]")
         self.population, self.top_k = population, top_k
         self.mutants, self.mutation_prob, self.crossovers = mutants, mutation_prob, crossovers
-        self.minimize, self.seed, self.include_initial = minimize, seed, include_initial
+        self.minimize = True if minimize is None else bool(minimize)  # None: lower is better
+        self.direction_declared = minimize is not None  # None: optimize() decides
+        self.seed, self.include_initial = seed, include_initial
         self.stages = list(stages) if stages else [Stage(generations or 1)]
         self._unbounded = not stages and generations is None
         self.cache: MutableMapping[Hashable, float] = (

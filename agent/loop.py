@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing, nullcontext
 from pathlib import Path
@@ -41,7 +42,13 @@ from optograph.graph.run import Run
 from .batching import Minibatches, combine_feedback, run_batch
 from .errors import OptimizerError
 from .executor import Executor, NotRun, make_executor
-from .feedback import FeedbackResult, is_better, parse_feedback
+from .feedback import (
+    FeedbackResult,
+    check_direction,
+    describe_score,
+    is_better,
+    parse_feedback,
+)
 from .loop_state import LoopState, OptimizationResult, StopRules, jsonable_values, restore_values
 from .optimizer import Optimizer
 
@@ -72,8 +79,14 @@ class _Runtime:
         self.outputs: list[Node] = []  # the step's outputs (one, or one per example)
         self.examples: list[Any] = []  # the examples of those outputs (a batch)
         self.output_step = -1
+        self.direction_known = True
         self.feedback_given = False
         self.synced = False
+
+    def say_direction(self) -> None:
+        if self.direction_known:
+            shown = describe_score(None, self.rules.minimize, self.rules.target)
+            print(f"optimize: score {shown.removeprefix('- ')}", file=sys.stderr)
 
     def emit(self, event: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -178,6 +191,8 @@ class _Runtime:
         step = state.get("step", 0)
         self.live_output(state, with_feedback=False)
         score, text = self.give_feedback()
+        if score is not None and not self.direction_known:
+            check_direction(None, None, "optimize: the feedback gave a score")  # raises
         update: dict[str, Any] = {"score": score, "feedback": text}
         best = state.get("best_score")
         if score is not None and is_better(score, best, self.rules.minimize):
@@ -326,16 +341,17 @@ def optimize(
         raise OptimizerError(f"optimize(steps={steps}): must be >= 0")
     if usage is None:
         usage = getattr(getattr(optimizer, "llm", None), "usage", None)
-    if minimize is None and maximize is not None:
-        minimize = not maximize
-    if minimize is None:
-        minimize = bool(getattr(optimizer, "minimize", True))
+    direction = _declared_direction(minimize, maximize, feedback, optimizer)
     runner = make_executor(executor, max_concurrency)
     batches = None if examples is None else Minibatches(examples, batch_size)
     if batches is not None and not batches.items:
         raise OptimizerError("optimize: examples is empty; give at least one example")
-    rules = StopRules(steps, target, patience, max_tokens, max_cost, minimize)
+    rules = StopRules(steps, target, patience, max_tokens, max_cost,
+                      True if direction is None else direction)
     runtime = _Runtime(workflow, feedback, optimizer, rules, usage, on_event, batches, runner)
+    runtime.direction_known = direction is not None
+    if on_event is None:  # nobody shows progress: say at least which way the score goes
+        runtime.say_direction()
     if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:
         optimizer.evaluate = runtime.evaluate_again  # type: ignore[attr-defined]
     config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)
@@ -365,7 +381,7 @@ def optimize(
             initial = _initial_state(optimizer, usage)
             runtime.synced = True
             runtime.emit("start", steps=steps, parameters=[p.name for p in optimizer.parameters],
-                         minimize=minimize, target=target)
+                         minimize=direction, target=target)
             final = app.invoke(initial, config, durability="sync")
     result = OptimizationResult.from_state(final, thread_id, checkpoint)
     if restore_best and result.best_values:
@@ -382,6 +398,33 @@ def _initial_state(optimizer: Optimizer, usage: Any) -> LoopState:
         "best_values": {}, "best_step": None, "feedback": "", "updates": {},
         "usage": usage.to_dict() if usage is not None else {},
     }
+
+
+def _declared_direction(
+    minimize: bool | None, maximize: bool | None, feedback: Any, optimizer: Optimizer
+) -> bool | None:
+    """Which way the score goes (True: lower is better), from minimize=/maximize=, else the
+    feedback's declared kind (its `minimize`/`maximize` attribute), else the optimizer's
+    declared `minimize`; None when nothing says (then a numeric score is refused). The
+    optimizer is told the direction when it did not declare one."""
+    where = "optimize"
+    if minimize is None and maximize is None:
+        minimize = getattr(feedback, "minimize", None)
+        maximize = getattr(feedback, "maximize", None)
+        where = "optimize: the feedback function's declared direction"
+    declared = getattr(optimizer, "direction_declared", hasattr(optimizer, "minimize"))
+    own = bool(getattr(optimizer, "minimize", True)) if declared else None
+    if minimize is None and maximize is None:
+        return own
+    direction = check_direction(minimize, maximize, where)
+    if own is not None and own != direction:
+        raise OptimizerError(
+            f"{where}: minimize={direction} but the optimizer was built with "
+            f"minimize={own}; say it once"
+        )
+    if hasattr(optimizer, "minimize"):
+        optimizer.minimize = direction  # type: ignore[attr-defined]
+    return direction
 
 
 def _takes_two(fn: Callable[..., Any]) -> bool:

@@ -68,7 +68,7 @@ class OptoPrime(Optimizer):
         on_invalid: OnInvalid = "raise",
         candidates: int = 1,
         evaluate: Callable[[], Any] | None = None,
-        minimize: bool = True,
+        minimize: bool | None = None,
         max_nodes: int | None = None,
         max_chars: int | None = 500,
         system_prompt: str = SYSTEM_PROMPT,
@@ -90,7 +90,8 @@ class OptoPrime(Optimizer):
         self.on_invalid: OnInvalid = on_invalid
         self.candidates = candidates
         self.evaluate = evaluate
-        self.minimize = minimize
+        self.minimize = True if minimize is None else bool(minimize)
+        self.direction_declared = minimize is not None  # None: optimize() decides
         self.max_nodes, self.max_chars = max_nodes, max_chars
         self.system_prompt = system_prompt
         self.constrain_json = constrain_json
