@@ -285,6 +285,20 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
     return RunStore.create(store_folder, task.spec.name, task.path, text)
 
 
+def _check_executor(name: str) -> None:
+    """A task run traces its workflow in this process (the optimizer reads the graphs and
+    feedback reaches the parameters), so its examples run on threads; Ray runs evaluations
+    whose results are plain data (the diffusion search's candidates)."""
+    from optograph.agent.executor import ExecutorError
+
+    executor = make_executor(name, 1)
+    if executor.kind != "local":
+        raise ExecutorError(
+            f"executor: {name!r} cannot run a task's traced workflow (its graph must stay in "
+            "this process); use 'local' with max_concurrency"
+        )
+
+
 def _remember_options(store: RunStore, options: RunOptions) -> None:
     chosen = {name: getattr(options, name) for name in _KEPT}
     chosen = {k: (str(Path(v).resolve()) if k == "cassette" and v is not None else v)
@@ -302,7 +316,7 @@ def run_task(path: str | Path, options: RunOptions | None = None) -> RunResult:
         from optograph.agent.executor import check_max_concurrency
 
         check_max_concurrency(options.max_concurrency)
-    make_executor(options.executor or task.spec.executor, 1)  # a bad name fails before a folder
+    _check_executor(options.executor or task.spec.executor)  # before a run folder is made
     needs_llm = task.spec.optimizer.name != "evolution" or _takes(prepared.workflow, "llm")
     if options.resume is None and needs_llm:
         task_llms(task, options).check()  # before a run folder is made

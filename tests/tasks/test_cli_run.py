@@ -304,3 +304,44 @@ def test_workflow_error_outside_traced_operations(tmp_path: Path,
     assert "the workflow failed outside its traced operations: KeyError: 'missing'" in err
     assert "wf.py:3)" in err
     assert RunView.load(only_run(store)).status == "failed"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--max-concurrency", "0"], "--max-concurrency: expected a whole number >= 1, got 0"),
+    (["--max-concurrency", "-3"], "--max-concurrency: expected a whole number >= 1, got -3"),
+    (["--executor", "dask"], "--executor: expected 'local', 'ray' or 'ray://HOST:PORT'"),
+    (["--executor", "ray://127.0.0.1:1"], "--executor: 'ray://127.0.0.1:1' cannot run a task"),
+])
+def test_bad_concurrency_settings_are_one_line_errors(store: Path, argv: list[str], message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), *argv,
+                   "--llm", scripted("numeric_optimizer")) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not store.exists() or not any(store.iterdir())  # no run folder was made
+
+
+def test_max_concurrency_in_a_task_file_and_on_the_command_line(tmp_path: Path) -> None:
+    text = (EXAMPLES / "prompt_qa.yaml").read_text() + "\nmax_concurrency: 0\n"
+    bad = tmp_path / "prompt_qa.yaml"
+    bad.write_text(text)
+    for name in ("prompt_qa.py", "data"):
+        source = EXAMPLES / name
+        target = tmp_path / name
+        if source.is_dir():
+            import shutil
+
+            shutil.copytree(source, target)
+        else:
+            target.write_text(source.read_text())
+    assert main(["run", str(bad), "--store", str(tmp_path / "runs")]) == 2
+    bad.write_text(text.replace("max_concurrency: 0", "max_concurrency: 4"))
+    store = tmp_path / "runs"
+    assert run_cli(str(bad), "--store", str(store), "--llm", scripted("prompt_optimizer")) == 0
+    parallel = RunView.load(only_run(store))
+    other = tmp_path / "seq"
+    assert run_cli(str(bad), "--store", str(other), "--max-concurrency", "1",
+                   "--llm", scripted("prompt_optimizer")) == 0
+    sequential = RunView.load(only_run(other))
+    assert [(r.values, r.score, r.feedback) for r in parallel.steps] == [
+        (r.values, r.score, r.feedback) for r in sequential.steps]
