@@ -6,8 +6,8 @@ workflow that returns one output per example with `combine_feedback`.
 - `Minibatches(items, batch_size).batch(step)`: step k takes `batch_size` items starting at
   `k * batch_size`, cycling through the items (all of them when batch_size is None).
 - `run_batch(executor, fn, items)`: `fn(item)` for every item, at most max_concurrency at
-  once. Each item is traced in a run of its own, then its nodes are renamed into the
-  caller's run in item order, so the step's graph (and the prompt an optimizer builds from
+  once. Each item is traced in a run of its own, then the nodes of its output's graph are
+  renamed into the caller's run in item order, so the step's graph (and the prompt an optimizer builds from
   it) is the same whatever the concurrency and the finishing order.
 - `combine_feedback(results)`: the mean of the scores given (None when none is), and one
   line per item."""
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from optograph.graph.node import feedback_text
+from optograph.graph.node import Node, feedback_text
 from optograph.graph.run import Run, current_run
 
 from .errors import OptimizerError
@@ -67,10 +67,11 @@ def run_batch(
             return fn(item)
 
     results = executor.map(one, list(enumerate(items)), admit=admit)
-    if len(items) > 0:
-        shared = current_run()
-        for run in runs:
-            for node in run.nodes():
+    shared = current_run()
+    for run, result in zip(runs, results, strict=True):
+        if isinstance(result, Node):  # its graph: the nodes the item's run made, in order
+            made = [n for n in result.ancestors(include_self=True) if n.run is run]
+            for node in sorted(made, key=lambda n: n.order):
                 shared.admit(node, _base(node.name))
     return results  # type: ignore[return-value]
 
