@@ -92,6 +92,7 @@ class TaskLLMs:
         self._cassette: Any = None
         self._llms: dict[str, Any] = {}
         self._seen: dict[str, int] = {}
+        self.on_retry: Any = None  # told about each retried call (the progress line shows it)
 
     def _shared(self) -> tuple[Any, Any]:
         from optograph.agent.llm import Cassette, Usage
@@ -124,11 +125,16 @@ class TaskLLMs:
             usage, cassette = self._shared()
             model = chat_model_from_spec(self.spec, self.base, self.where)
             try:
-                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette)
+                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette,
+                                       on_retry=self._retried)
             except (OptographError, ValueError) as exc:
                 raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
             self._seen[role] = 0
         return self._llms[role]
+
+    def _retried(self, notice: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(notice)
 
     def chat_model(self, role: str) -> TaskChatModel:
         """The role's LLM as a LangChain chat model (what workflows receive)."""

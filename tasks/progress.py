@@ -27,9 +27,13 @@ class ProgressBar:
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.started = time.monotonic()
         self._width = 0
+        self._last: tuple[int, float | None, float | None, int, float] | None = None
 
     def update(self, done: int, score: float | None, best: float | None, tokens: int,
-               cost: float = 0.0) -> None:
+               cost: float = 0.0, keep_notice: bool = False) -> None:
+        self._last = (done, score, best, tokens, cost)
+        if not keep_notice:
+            self.notice = ""
         elapsed = time.monotonic() - self.started
         if self.total:
             filled = int(20 * min(done, self.total) / self.total)
@@ -49,6 +53,16 @@ class ProgressBar:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    def notify(self, text: str) -> None:
+        """Show a passing condition (a rate limit being waited out) at the end of the
+        progress line until the next update; a line of its own when not on a terminal."""
+        self.notice = text
+        if self.live and self._last is not None:
+            self.update(*self._last, keep_notice=True)
+        elif not self.live:
+            self.stream.write(f"{self.label}: {text}\n")
+            self.stream.flush()
 
     def message(self, text: str) -> None:
         if self.live and self._width:

@@ -190,6 +190,7 @@ class TaskRun:
                                      minimize=not self.maximize, target=self.target)
         if self.options.quiet:
             bar.update = lambda *a, **k: None  # type: ignore[method-assign]
+        self.llms.on_retry = bar.notify
         self.store.set_meta(status="running", total=str(total))
         if not self.options.quiet:
             bar.message(f"run folder {self.store.folder}")

@@ -7,6 +7,7 @@ retries on transient failures, and accounts and logs every call under its role."
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from .messages import (
     estimate_tokens,
     message_text,
 )
-from .retry import backoff_delays, is_transient
+from .retry import is_transient, retry_delay, retry_notice
 from .spec import canonical_spec, describe_model, get_chat_model, json_schema_kwargs
 from .usage import Usage
 
@@ -48,8 +49,10 @@ class LLM:
     is built on the first call that needs it) or any langchain-core BaseChatModel. `role` tags
     this object's calls in `usage` (share one Usage between the optimizer's LLM and the
     workflow's). `cache` is a path or a CallCache; `cassette` a Cassette. A transient failure
-    (connection, rate limit, timeout) is retried `max_retries` times, waiting backoff_s, 2x, 4x,
-    ...; then, or at once for any other failure, LLMCallError naming the model is raised."""
+    (connection, rate limit, timeout) is retried `max_retries` times, waiting what the provider
+    asked for (Retry-After) or backoff_s, 2x, 4x, ..., spread by up to `jitter` (so concurrent
+    callers do not retry in step), and telling `on_retry` (the progress line) each time; then,
+    or at once for any other failure, LLMCallError naming the model is raised."""
 
     def __init__(
         self,
@@ -61,6 +64,8 @@ class LLM:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: float = 0.5,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if not role:
             raise ValueError("LLM role must be a non-empty string")
@@ -87,6 +92,9 @@ class LLM:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._sleep = sleep
+        self.jitter = jitter  # share by which retry waits are spread (0: exact backoff)
+        self.on_retry = on_retry  # told "model: rate limited, retrying in 2.0 s" per retry
+        self._rng = random.Random()
         self._log: list[CallRecord] = []
         self._occurrences: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -206,7 +214,6 @@ class LLM:
         if json_schema is not None:
             text = "\n".join(message_text(message) for message in messages)
             kwargs.update(json_schema_kwargs(chat, json_schema, text))
-        delays = backoff_delays(self.max_retries, self.backoff_s)
         for attempt in range(self.max_retries + 1):
             try:
                 return as_ai_message(chat.invoke(messages, **kwargs)), attempt + 1
@@ -224,7 +231,10 @@ class LLM:
                         f"{_first_line(error)}",
                         model=self.model_name,
                     ) from error
-                self._sleep(delays[attempt])
+                delay = retry_delay(attempt, self.backoff_s, error, self.jitter, self._rng)
+                if self.on_retry is not None:
+                    self.on_retry(retry_notice(self.model_name, error, delay))
+                self._sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _account(self, record: CallRecord) -> None:

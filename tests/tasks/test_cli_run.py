@@ -345,3 +345,23 @@ def test_max_concurrency_in_a_task_file_and_on_the_command_line(tmp_path: Path) 
     sequential = RunView.load(only_run(other))
     assert [(r.values, r.score, r.feedback) for r in parallel.steps] == [
         (r.values, r.score, r.feedback) for r in sequential.steps]
+
+
+def test_a_rate_limited_call_is_shown_on_the_progress_line(tmp_path: Path) -> None:
+    import io
+
+    from optograph.tasks.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar("numeric", 3, stream, minimize=False, target=50)
+    bar.update(1, 6.0, 6.0, 100)
+    bar.notify("openai:gpt-4o-mini: rate limited, retrying in 7.3 s")
+    assert "numeric: openai:gpt-4o-mini: rate limited, retrying in 7.3 s" in stream.getvalue()
+    from optograph.tasks.llm_setup import TaskLLMs
+
+    seen: list[str] = []
+    task_llm = TaskLLMs(scripted("numeric_optimizer"), tmp_path, "--llm")
+    task_llm.on_retry = seen.append
+    assert task_llm.llm("optimizer").on_retry is not None
+    task_llm.llm("optimizer").on_retry("m: rate limited, retrying in 1.0 s")
+    assert seen == ["m: rate limited, retrying in 1.0 s"]
