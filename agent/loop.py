@@ -73,6 +73,7 @@ class _Runtime:
         self.workflow, self.feedback, self.optimizer = workflow, feedback, optimizer
         self.rules, self.usage, self.on_event = rules, usage, on_event
         self.batches = batches
+        self.validation: list[Any] | None = None  # held-out examples: the best is chosen on them
         self.executor = executor or make_executor(None, 1)
         self.takes_example = batches is not None and _takes_two(feedback)
         self.output: Node | None = None  # output of the current step (None: a batch)
@@ -194,6 +195,9 @@ class _Runtime:
         if score is not None and not self.direction_known:
             check_direction(None, None, "optimize: the feedback gave a score")  # raises
         update: dict[str, Any] = {"score": score, "feedback": text}
+        if self.validation is not None:  # the best (and the target) are judged held out
+            update["train_score"] = score
+            score = update["score"] = self.validate(step)
         best = state.get("best_score")
         if score is not None and is_better(score, best, self.rules.minimize):
             update.update(best_score=score, best_step=step,
@@ -241,6 +245,7 @@ class _Runtime:
             "updates": state.get("updates", {}),
             "next_values": state.get("values", {}),
             "note": state.get("note"),
+            **({"train_score": state.get("train_score")} if self.validation is not None else {}),
         }
         outputs = list(self.outputs) if self.output_step == step else []
         self.emit("step", **entry, outputs=outputs, optimizer_state=state.get("optimizer_state", {}))
@@ -252,6 +257,7 @@ class _Runtime:
             "step": state.get("step", 0), "score": state.get("score"),
             "feedback": state.get("feedback", ""), "values": state.get("evaluated_values", {}),
             "updates": {}, "next_values": state.get("evaluated_values", {}), "note": None,
+            **({"train_score": state.get("train_score")} if self.validation is not None else {}),
         }
         step = state.get("step", 0)
         outputs = list(self.outputs) if self.output_step == step else []
@@ -260,6 +266,22 @@ class _Runtime:
                   optimizer_state=state.get("optimizer_state", {}))
         return {"history": [*state.get("history", []), entry],
                 "usage": self.usage.to_dict() if self.usage is not None else {}}
+
+    def validate(self, step: int) -> float | None:
+        """The mean score of the current values on the validation examples: run and judged
+        like a minibatch, in a graph of its own; its feedback reaches no parameter."""
+        assert self.validation is not None
+        kept = self.outputs, self.examples
+        try:
+            with Run(f"step{step}.validation"):
+                results = run_batch(self.executor, self._run_one, self.validation)
+            self.outputs = [o for o in results if isinstance(o, Node)]
+            self.examples = [e for o, e in zip(results, self.validation, strict=True)
+                             if isinstance(o, Node)]
+            judged = self.executor.map(self._judge, list(range(len(self.outputs))))
+        finally:
+            self.outputs, self.examples = kept
+        return combine_feedback(judged).score if judged else None  # type: ignore[arg-type]
 
     def evaluate_again(self) -> FeedbackResult:
         """The score of the parameters' current values (best-of-n candidates): run the
@@ -315,6 +337,7 @@ def optimize(
     batch_size: int | None = None,
     max_concurrency: int = 1,
     executor: str | Executor | None = None,
+    validation: Sequence[Any] | None = None,
 ) -> OptimizationResult:
     """Optimize the optimizer's parameters: run `workflow()` (it returns the output node),
     give it `feedback(output)`, step the optimizer; repeat.
@@ -335,7 +358,10 @@ def optimize(
     With `examples`, `workflow(example)` and `feedback(output, example)` (or
     `feedback(output)`) run on `batch_size` examples per step (all by default, cycling), at
     most `max_concurrency` at once on `executor` ("local", "ray", "ray://HOST:PORT"); the
-    step's score is the mean. The budgets stop admitting examples once reached: at most
+    step's score is the mean. With `validation` (held-out examples, run like `examples`
+    after each step's evaluation, their feedback given to no parameter), the score that
+    chooses the best values, meets the target and counts for patience is the validation
+    split's mean; the history keeps both (`score`, `train_score`). The budgets stop admitting examples once reached: at most
     `max_concurrency - 1` examples already running, plus one optimizer step, overshoot them."""
     if steps < 0:
         raise OptimizerError(f"optimize(steps={steps}): must be >= 0")
@@ -346,10 +372,13 @@ def optimize(
     batches = None if examples is None else Minibatches(examples, batch_size)
     if batches is not None and not batches.items:
         raise OptimizerError("optimize: examples is empty; give at least one example")
+    if validation is not None and (batches is None or not list(validation)):
+        raise OptimizerError("optimize: validation needs examples, and at least one of its own")
     rules = StopRules(steps, target, patience, max_tokens, max_cost,
                       True if direction is None else direction)
     runtime = _Runtime(workflow, feedback, optimizer, rules, usage, on_event, batches, runner)
     runtime.direction_known = direction is not None
+    runtime.validation = list(validation) if validation is not None else None
     if on_event is None:  # nobody shows progress: say at least which way the score goes
         runtime.say_direction()
     if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:

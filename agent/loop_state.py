@@ -20,7 +20,8 @@ class LoopState(TypedDict, total=False):
     evaluated_values: dict[str, Any]  # the values the current score belongs to
     optimizer_state: dict[str, Any]
     workflow_error: str | None  # the failure of the step's workflow, if it failed
-    score: float | None
+    score: float | None  # the step's score (on the validation split when there is one)
+    train_score: float | None  # the minibatch's score, when a validation split decides
     feedback: str
     updates: dict[str, Any]  # what the last step changed (previews)
     best_score: float | None

@@ -21,6 +21,7 @@ from .references import (
     check_callable,
     check_keywords,
     load_examples,
+    load_validation,
     positional_capacity,
     resolve_reference,
 )
@@ -35,6 +36,7 @@ class PreparedTask:
     feedback_takes_example: bool
     examples: list[Any] | None
     spaces: dict[str, SearchSpace] = field(default_factory=dict)
+    validation: list[Any] | None = None  # held-out examples (data.validation_*)
 
     @property
     def name(self) -> str:
@@ -152,6 +154,9 @@ def prepare_task(task: Task) -> PreparedTask:
     spec = task.spec
     workflow = _workflow(task)
     examples = load_examples(spec.data, task) if spec.data is not None else None
+    validation = None
+    if spec.data is not None and examples is not None:
+        examples, validation = load_validation(spec.data, task, examples)
     shapes = (2,) if examples is not None else (1, 2)
     if spec.feedback.builtin is not None:
         feedback = builtin_feedback(spec.feedback.builtin, spec.feedback.options, task.folder)
@@ -179,4 +184,4 @@ def prepare_task(task: Task) -> PreparedTask:
                 f"{task.where('parameters', name, 'value')}: parameters.{name}.value is "
                 f"outside its search space: {exc}"
             ) from None
-    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces)
+    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces, validation)

@@ -117,7 +117,8 @@ def render_report(view: RunView) -> str:
         f"<tr><th>status</th><td>{html.escape(view.status)}</td></tr>",
         f"<tr><th>created</th><td>{html.escape(view.meta.get('created', ''))}</td></tr>",
         f"<tr><th>steps</th><td>{len(view.steps)}</td></tr>",
-        f"<tr><th>best score</th><td>{html.escape(view.describe(score))}</td></tr>",
+        f"<tr><th>best score{' (validation)' if view.train_scores else ''}</th>"
+        f"<td>{html.escape(view.describe(score))}</td></tr>",
         f"<tr><th>tokens</th><td>{totals['tokens']}</td></tr>",
         f"<tr><th>cost</th><td>${totals['cost']:.4f}</td></tr>",
         f"<tr><th>LLM calls</th><td>{totals['llm_calls']}</td></tr>",
@@ -146,10 +147,15 @@ def render_report(view: RunView) -> str:
         parts.append(block)
     else:
         parts.append("<p>No graph stored.</p>")
-    parts.append("<h2>Steps</h2><table><tr><th>step</th><th>score</th><th>feedback</th>"
-                 "<th>updates</th></tr>")
+    split = bool(view.train_scores)
+    parts.append("<h2>Steps</h2><table><tr><th>step</th>"
+                 + ("<th>validation score</th><th>train score</th>" if split else "<th>score</th>")
+                 + "<th>feedback</th><th>updates</th></tr>")
     for r in view.steps:
         shown = "-" if r.score is None else f"{r.score:.6g}"
+        if split:
+            train = view.train_scores.get(r.step)
+            shown += "</td><td>" + ("-" if train is None else f"{train:.6g}")
         note = f"<br><em>{html.escape(r.note)}</em>" if r.note else ""
         parts.append(f"<tr><td>{r.step + 1}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
                      f"{note}</td><td>{_value(r.updates) if r.updates else ''}</td></tr>")

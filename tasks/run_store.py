@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     feedback TEXT NOT NULL,
     time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS train_scores (step INTEGER PRIMARY KEY, score REAL);
 CREATE TABLE IF NOT EXISTS llm_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     step INTEGER NOT NULL,
@@ -179,6 +180,20 @@ class RunStore:
                  record.cost, record.graph_dot, record.note),
             )
             self._add_calls(calls)
+
+    def set_train_score(self, step: int, score: float | None) -> None:
+        """The minibatch score of a step whose `score` is its validation score."""
+        with self.transaction():
+            self.db.execute("CREATE TABLE IF NOT EXISTS train_scores "
+                            "(step INTEGER PRIMARY KEY, score REAL)")
+            self.db.execute("INSERT OR REPLACE INTO train_scores VALUES (?, ?)", (step, score))
+
+    def train_scores(self) -> dict[int, float | None]:
+        """{step: minibatch score} of a run with a validation split ({} otherwise)."""
+        try:
+            return dict(self.db.execute("SELECT step, score FROM train_scores").fetchall())
+        except sqlite3.OperationalError:  # a run stored before the table existed
+            return {}
 
     def has_step(self, step: int) -> bool:
         return self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone() is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,14 @@ class RunView:
     meta: dict[str, str]
     steps: list[StepRecord]
     calls: list[LLMCallRecord]
+    train_scores: dict[int, float | None] = field(default_factory=dict)  # with a validation split
 
     @classmethod
     def load(cls, folder: str | Path) -> RunView:
         store = RunStore.open(folder)
         try:
-            return cls(store.folder, store.meta(), store.steps(), store.llm_calls())
+            return cls(store.folder, store.meta(), store.steps(), store.llm_calls(),
+                       store.train_scores())
         finally:
             store.close()
 
@@ -85,6 +87,8 @@ class RunView:
             "created": self.meta.get("created"), "steps": len(self.steps),
             "best_score": score, "best_parameters": values,
             "scores": [r.score for r in self.steps], **self.totals(),
+            **({"train_scores": [self.train_scores.get(r.step) for r in self.steps]}
+               if self.train_scores else {}),
         }
 
 

@@ -157,6 +157,8 @@ class TaskRun:
                 self.store.complete_step(record, calls)
         else:
             self.store.add_step(record, calls)
+        if "train_score" in entry:
+            self.store.set_train_score(step, entry["train_score"])
         self.rows = max(self.rows, step + 1)
 
     # -- whole run -----------------------------------------------------------------------
@@ -207,6 +209,7 @@ class TaskRun:
                 checkpoint=self.store.folder / CHECKPOINT, thread_id=THREAD,
                 on_event=self.on_event, examples=examples,
                 batch_size=data.batch_size if data is not None else None, executor=executor,
+                validation=self.prepared.validation,
             )
         except KeyboardInterrupt:
             self.store.set_meta(status="interrupted")
@@ -228,7 +231,8 @@ class TaskRun:
                             best_values=json.dumps(best_values, default=repr))
         (self.store.folder / "best_parameters.json").write_text(
             json.dumps(best_values, indent=2, default=repr))
-        summary = (f"{len(result.history)} steps, best score "
+        on = " on the validation split" if self.prepared.validation is not None else ""
+        summary = (f"{len(result.history)} steps, best score{on} "
                    f"{describe_score(result.best_score, not self.maximize, self.target)}")
         return RunResult(self.store.folder, status, len(result.history), result.best_score,
                          best_values, summary)

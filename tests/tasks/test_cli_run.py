@@ -5,6 +5,7 @@ a run continues where it stopped, bad run folders get one line and exit 2)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -365,3 +366,36 @@ def test_a_rate_limited_call_is_shown_on_the_progress_line(tmp_path: Path) -> No
     assert task_llm.llm("optimizer").on_retry is not None
     task_llm.llm("optimizer").on_retry("m: rate limited, retrying in 1.0 s")
     assert seen == ["m: rate limited, retrying in 1.0 s"]
+
+
+def _copy_example(name: str, folder: Path, edit: Callable[[str], str]) -> Path:
+    import shutil
+
+    for item in (f"{name}.py", "data"):
+        source = EXAMPLES / item
+        if source.is_dir():
+            shutil.copytree(source, folder / item)
+        else:
+            shutil.copy(source, folder / item)
+    task = folder / f"{name}.yaml"
+    task.write_text(edit((EXAMPLES / f"{name}.yaml").read_text()))
+    return task
+
+
+def test_a_validation_split_chooses_the_best_and_the_report_shows_both(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = _copy_example("prompt_qa", tmp_path, lambda text: text.replace(
+        "  batch_size: 4", "  batch_size: 2\n  validation_size: 3"))
+    store = tmp_path / "runs"
+    assert run_cli(str(task), "--store", str(store), "--llm", scripted("prompt_optimizer")) == 0
+    assert "best score on the validation split 1 (higher is better" in capsys.readouterr().out
+    view = RunView.load(only_run(store))
+    assert [r.score for r in view.steps] == [0.0, 1.0]  # on the 3 held-out capitals
+    assert [view.train_scores[r.step] for r in view.steps] == [0.0, 1.0]  # on 2 of the 5 others
+    report = (only_run(store) / "report.html").read_text()
+    assert "validation score" in report and "train score" in report
+    (tmp_path / "bad").mkdir()
+    bad = _copy_example("prompt_qa", tmp_path / "bad", lambda text: text.replace(
+        "  batch_size: 4", "  validation_size: 8"))
+    assert main(["run", str(bad), "--store", str(store)]) == 2
+    assert "data.validation_size (8) leaves no training example of 8" in capsys.readouterr().err
