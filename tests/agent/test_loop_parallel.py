@@ -66,3 +66,31 @@ def test_the_result_does_not_depend_on_the_concurrency() -> None:
 def test_max_concurrency_must_be_a_positive_whole_number(bad: Any) -> None:
     with pytest.raises(ExecutorError, match=r"^max_concurrency: expected a whole number >= 1"):
         _run([1, 2], bad, lambda a, k: a * k)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_spent_budget_stops_admitting_examples(concurrency: int) -> None:
+    from optograph.agent.llm import LLM
+
+    with og.Run():
+        x = og.node("prompt", trainable=True, name="x")
+    optimizer = OptoPrime([x], llm=ScriptedChat([]))
+    asker = LLM(ScriptedChat(lambda messages: "an answer " * 20), role="workflow",
+                usage=optimizer.llm.usage)
+    started: list[int] = []
+
+    @og.bundle()
+    def ask(prompt: str, k: int) -> str:
+        started.append(k)
+        return str(asker.invoke(f"{prompt} {k}").content)
+
+    events: list[dict[str, Any]] = []
+    result = optimize(lambda k: ask(x, k), lambda out, k: (1.0, "ok"), optimizer,
+                      examples=list(range(9)), max_concurrency=concurrency, steps=3,
+                      max_tokens=1, minimize=False, on_event=events.append)
+    # the first example always runs; the budget is spent by it, so at most the examples
+    # already running beside it (max_concurrency - 1) overshoot
+    assert 1 <= len(started) <= concurrency
+    assert result.stop_reason is not None and result.stop_reason.startswith("token budget 1")
+    not_run = [e for e in events if e["event"] == "not_run"]
+    assert not_run and not_run[0]["count"] == 9 - len(started)
