@@ -72,7 +72,7 @@ class NodeFunction(CodeFunction):
         name: str,
         fn: Callable[..., Any],
         code: Node | None = None,
-        sandbox: Sandbox = "process",
+        sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
     ) -> None:

@@ -1,0 +1,19 @@
+"""Running code that an optimizer wrote inside an isolation boundary (docs/sandbox.md)."""
+
+from .call import compile_function, process_runner, run_function, run_module
+from .config import (
+    Mode,
+    SandboxConfig,
+    SandboxError,
+    SandboxUnavailable,
+    WeakSandboxWarning,
+    ready_mode,
+    sandbox_config,
+)
+from .secrets import scrub, scrub_value
+
+__all__ = [
+    "Mode", "SandboxConfig", "SandboxError", "SandboxUnavailable", "WeakSandboxWarning",
+    "compile_function", "process_runner", "ready_mode", "run_function", "run_module",
+    "sandbox_config", "scrub", "scrub_value",
+]
