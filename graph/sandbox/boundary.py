@@ -108,7 +108,7 @@ def _process_limit(config: SandboxConfig) -> int:
 
 def run_boundary(request: dict[str, Any], config: SandboxConfig, mode: str) -> Outcome:
     """Run `request` in the runner under `config`; SandboxError when no reply came in time."""
-    request = {**request, "limits": {
+    request = {**request, "sys_path": _visible_paths(), "limits": {
         "memory_mb": config.memory_mb, "cpu_s": int(config.timeout_s) + 2,
         "file_mb": config.scratch_mb, "processes": _process_limit(config),
     }}

@@ -94,6 +94,9 @@ class _Globals(dict):  # type: ignore[type-arg]
                 f"name {name!r} (a {entry[1]} of the defining module) is not available in the "
                 "sandbox: only plain JSON values, modules and importable functions/classes are"
             )
+        if kind == "value":
+            self[name] = decode(entry[1])
+            return self[name]
         try:
             value: Any = __import__(entry[1], fromlist=["_"])
             for part in entry[2].split(".") if kind == "attr" else ():
@@ -257,7 +260,7 @@ def main() -> None:
     os.dup2(2, 1)  # what the code prints goes to the captured stderr, never to the reply
     request = json.loads(sys.stdin.buffer.read())
     _limits(request["limits"])
-    sys.path[:0] = request.get("sys_path", [])
+    sys.path[:0] = [p for p in request.get("sys_path", []) if p not in sys.path]
     try:
         reply = _call(request) if request["kind"] == "call" else _module(request)
     except BaseException as exc:  # everything, MemoryError and SystemExit included, is data
