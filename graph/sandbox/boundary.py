@@ -128,9 +128,11 @@ def run_boundary(request: dict[str, Any], config: SandboxConfig, mode: str) -> O
             env=env, cwd=cwd, start_new_session=True, close_fds=True,
         )
         try:
-            return _exchange(process, payload, config, started)
+            outcome = _exchange(process, payload, config, started)
         finally:
             _end(process)
+    # both modes report the scratch folder as SCRATCH, so output does not depend on the mode
+    return Outcome(outcome.reply, outcome.output.replace(scratch, SCRATCH), outcome.exit_code)
 
 
 def _exchange(

@@ -103,6 +103,20 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+def bwrap_problem() -> str | None:
+    """Why the bubblewrap boundary cannot run here (None when it can): a trial run."""
+    path = bwrap_path()
+    if path is None:
+        return "bubblewrap (bwrap) is not installed"
+    import subprocess  # only for this check
+
+    done = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-all", "true"],
+                          capture_output=True, text=True, env={})
+    if done.returncode != 0:
+        return f"bubblewrap does not work here: {done.stderr.strip()[:200]}"
+    return None
+
+
 def refusal(reason: str) -> SandboxUnavailable:
     return SandboxUnavailable(
         f"optimizer-written code needs the bubblewrap sandbox, which {reason}: install it "

@@ -3,28 +3,14 @@ as the new code of a trainable bundle."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
 
 import optograph as og
-from optograph.graph.sandbox import SandboxConfig, SandboxError
-from optograph.graph.sandbox.config import bwrap_path
+from optograph.graph.sandbox import SandboxConfig, SandboxError, bwrap_problem
 
-
-def _bwrap_works() -> str | None:
-    path = bwrap_path()
-    if path is None:
-        return "bubblewrap (bwrap) is not installed"
-    done = subprocess.run([path, "--ro-bind", "/", "/", "--unshare-all", "true"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        return f"bubblewrap does not work here: {done.stderr.strip()[:200]}"
-    return None
-
-
-BWRAP_MISSING = _bwrap_works()
+BWRAP_MISSING = bwrap_problem()
 requires_bwrap = pytest.mark.skipif(BWRAP_MISSING is not None, reason=BWRAP_MISSING or "")
 MODES = [pytest.param("bwrap", marks=requires_bwrap), "process"]
 

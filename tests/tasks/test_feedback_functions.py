@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from optograph.graph.sandbox import SandboxUnavailable, bwrap_problem
 from optograph.tasks.errors import TaskError
 from optograph.tasks.feedback_functions import (
     Judged,
@@ -16,6 +17,10 @@ from optograph.tasks.feedback_functions import (
     numeric_target,
     pytest_code,
 )
+
+BWRAP_MISSING = bwrap_problem()
+MODES = [pytest.param("bwrap", marks=pytest.mark.skipif(BWRAP_MISSING is not None,
+                                                      reason=BWRAP_MISSING or "")), "process"]
 
 
 @pytest.mark.parametrize(("result", "score", "feedback"), [
@@ -57,13 +62,15 @@ def test_numeric_target() -> None:
     assert per_example(4, {"y": 5}).score == -1.0
 
 
-def test_pytest_feedback_scores_the_share_of_passing_tests(tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore::optograph.graph.sandbox.WeakSandboxWarning")
+@pytest.mark.parametrize("mode", MODES)
+def test_pytest_feedback_scores_the_share_of_passing_tests(tmp_path: Path, mode: str) -> None:
     (tmp_path / "checks.py").write_text(
         "from solution import f\n"
         "def test_one():\n    assert f(1) == 2\n"
         "def test_two():\n    assert f(2) == 4\n"
     )
-    fb = pytest_code({"tests": "checks.py"}, tmp_path)
+    fb = pytest_code({"tests": "checks.py", "sandbox": mode}, tmp_path)
     assert fb("def f(x):\n    return x * 2\n") == Judged(1.0, "All 2 tests pass.")
     half = fb("def f(x):\n    return 2 if x == 1 else 0\n")
     assert half.score == 0.5 and "1 of 2 tests pass" in str(half.feedback)
@@ -71,6 +78,41 @@ def test_pytest_feedback_scores_the_share_of_passing_tests(tmp_path: Path) -> No
     assert broken.score == 0.0
     with pytest.raises(TaskError, match="no such test file"):
         pytest_code({"tests": "missing.py"}, tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore::optograph.graph.sandbox.WeakSandboxWarning")
+@pytest.mark.parametrize("mode", MODES)
+def test_pytest_feedback_runs_in_the_sandbox_and_scrubs_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-pytest-0123456789")
+    (tmp_path / "checks.py").write_text(
+        "import os\nfrom solution import f\n"
+        "def test_env():\n    assert f() == 'x'\n"
+        "def test_home():\n    assert not os.path.exists(os.path.expanduser('~/.bashrc'))\n"
+    )
+    fb = pytest_code({"tests": "checks.py", "sandbox": mode, "timeout_s": 60}, tmp_path)
+    # the key is not in the cleared environment: nothing to print
+    judged = fb("import os\ndef f():\n    return os.environ.get('OPENAI_API_KEY', 'x')\n")
+    assert judged == Judged(1.0, "All 2 tests pass.")
+    # allow-listed on purpose and printed by a failing test: scrubbed from the feedback
+    monkeypatch.setenv("OPTOGRAPH_SANDBOX_ENV", "OPENAI_API_KEY")
+    leaked = fb("import os\ndef f():\n    print(os.environ['OPENAI_API_KEY'])\n"
+                "    return os.environ['OPENAI_API_KEY']\n")
+    assert leaked.score is not None and leaked.score < 1
+    assert "sk-pytest" not in str(leaked.feedback)
+    assert "[redacted $OPENAI_API_KEY]" in str(leaked.feedback)
+
+
+def test_pytest_feedback_refuses_without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTOGRAPH_BWRAP", str(tmp_path / "missing-bwrap"))
+    monkeypatch.delenv("OPTOGRAPH_SANDBOX", raising=False)
+    (tmp_path / "checks.py").write_text("def test_one():\n    pass\n")
+    fb = pytest_code({"tests": "checks.py"}, tmp_path)
+    with pytest.raises(SandboxUnavailable, match="OPTOGRAPH_SANDBOX=process"):
+        fb("x = 1\n")
+    with pytest.raises(TaskError, match="options.sandbox 'inline'"):
+        pytest_code({"tests": "checks.py", "sandbox": "inline"}, tmp_path)
 
 
 def test_fid_feedback_prefers_lower_fid() -> None:
