@@ -4,6 +4,7 @@ arguments go in as JSON, the return value (and, for a method, the changed attrib
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
@@ -13,7 +14,7 @@ from typing import Any
 from ..node import Node
 from .boundary import Outcome, run_boundary
 from .config import SandboxConfig, SandboxError
-from .runner import NotSendable, decode, encode
+from .runner import TAG, NotSendable, decode, encode
 from .secrets import scrub, scrub_value
 
 GLOBAL_VALUE_LIMIT = 64 * 1024  # characters of JSON per plain global sent in
@@ -63,9 +64,37 @@ def globals_manifest(globals_: dict[str, Any]) -> dict[str, list[Any]]:
     return manifest
 
 
+def _attributes(value: Any) -> dict[str, Any] | None:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    found = getattr(value, "__dict__", None)
+    return dict(found) if isinstance(found, dict) else None
+
+
+def encode_argument(value: Any, path: str, depth: int = 0) -> Any:
+    """`encode`, and for an object (a dataclass, a LangGraph Runtime) a read-only view of
+    its data attributes; the others are named stand-ins. Views only go in, never back."""
+    try:
+        return encode(value, path)
+    except NotSendable:
+        attributes = _attributes(value)
+        if attributes is None or depth >= 3 or isinstance(value, (type, types.ModuleType)):
+            raise
+    state: dict[str, Any] = {}
+    absent: dict[str, str] = {}
+    for name, attr in attributes.items():
+        if name.startswith("_"):
+            continue
+        try:
+            state[name] = encode_argument(attr, f"{path}.{name}", depth + 1)
+        except NotSendable:
+            absent[name] = type(attr).__name__
+    return {TAG: ["view", type(value).__name__, state, absent]}
+
+
 def _sent(value: Any, what: str, function_name: str) -> Any:
     try:
-        return encode(value, what)
+        return encode_argument(value, what)
     except NotSendable as exc:
         raise SandboxError(
             f"{function_name}: {exc}, which cannot be sent into the sandbox (JSON data only)"
@@ -100,9 +129,14 @@ def apply_changes(obj: Any, changes: dict[str, Any], function_name: str) -> None
             f"{function_name} set self.{name}, which cannot be sent back from the sandbox "
             f"({why}; JSON data only): no change to self was kept"
         )
-    for name, doc in (changes.get("changed") or {}).items():
-        setattr(obj, name, scrub_value(decode(doc)))
-    for name in changes.get("deleted") or []:
+    changed = {name: scrub_value(decode(doc)) for name, doc in (changes.get("changed") or {}).items()}
+    deleted = list(changes.get("deleted") or [])
+    for name in [*changed, *deleted]:
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise ValueError(f"attribute name {name!r}")
+    for name, value in changed.items():
+        setattr(obj, name, value)
+    for name in deleted:
         if name in getattr(obj, "__dict__", {}):
             delattr(obj, name)
 
@@ -152,9 +186,14 @@ def run_function(
         if exc.kind == "timeout":
             raise SandboxError(f"{function_name} {exc}", kind="timeout") from None
         raise
-    if receiver is not None:
-        apply_changes(receiver, reply.get("self") or {}, function_name)
-    return scrub_value(decode(reply.get("value")))
+    try:
+        value = decode(reply.get("value"))
+        if receiver is not None:
+            apply_changes(receiver, reply.get("self") or {}, function_name)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise SandboxError(f"{function_name} sent back a malformed reply ({exc})",
+                           kind="crash") from None
+    return scrub_value(value)
 
 
 def process_runner(

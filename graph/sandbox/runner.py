@@ -52,25 +52,54 @@ def encode(value: Any, path: str = "") -> Any:
     raise NotSendable(value, path)
 
 
-def decode(doc: Any) -> Any:
-    """The value `encode` wrote (data only: no tag builds anything but the types above)."""
+def decode(doc: Any, views: bool = False) -> Any:
+    """The value `encode` wrote (data only: no tag builds anything but the types above).
+    views: also read-only attribute views of objects (arguments going in, never replies)."""
     if isinstance(doc, list):
-        return [decode(v) for v in doc]
+        return [decode(v, views) for v in doc]
     if isinstance(doc, dict):
         tagged = doc.get(TAG)
         if tagged is None:
-            return {k: decode(v) for k, v in doc.items()}
-        kind, body = tagged
+            return {k: decode(v, views) for k, v in doc.items()}
+        kind, body = tagged[0], tagged[1]
         if kind == "tuple":
-            return tuple(decode(v) for v in body)
+            return tuple(decode(v, views) for v in body)
         if kind in ("set", "frozenset"):
-            return (set if kind == "set" else frozenset)(decode(v) for v in body)
+            return (set if kind == "set" else frozenset)(decode(v, views) for v in body)
         if kind == "bytes":
             return base64.b64decode(body)
         if kind == "dict":
-            return {decode(k): decode(v) for k, v in body}
+            return {decode(k, views): decode(v, views) for k, v in body}
+        if kind == "view" and views:
+            return _view(*tagged[1:])
         raise ValueError(f"unknown tag {kind!r}")
     return doc
+
+
+class View:
+    """An object argument inside the boundary: a copy of its data attributes, read-only."""
+
+    _type_name: str
+
+    def __init__(self, type_name: str, attributes: dict[str, Any]) -> None:
+        object.__setattr__(self, "_type_name", type_name)
+        for name, value in attributes.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{self._type_name} is a read-only copy inside the sandbox")
+
+    def __repr__(self) -> str:
+        return f"<{self._type_name} view>"
+
+
+def _view(type_name: str, state: dict[str, Any], absent: dict[str, str]) -> View:
+    attributes: dict[str, Any] = {k: decode(v, True) for k, v in state.items()}
+    for name, what in absent.items():
+        attributes[name] = _Unavailable(
+            f"{type_name}.{name} (a {what}) is not available in the sandbox: only JSON data "
+            "and objects of JSON data are sent in")
+    return View(type_name, attributes)
 
 
 # -- inside the boundary --------------------------------------------------------------------
@@ -209,11 +238,11 @@ def _call(request: dict[str, Any]) -> dict[str, Any]:
     fn = namespace.get(request["function"])
     if not callable(fn):
         raise NameError(f"the code does not define a function named {request['function']!r}")
-    args = [decode(a) for a in request["args"]]
+    args = [decode(a, True) for a in request["args"]]
     receiver = request.get("receiver")
     if receiver is not None:
         args.insert(0, _receiver(receiver))
-    result = fn(*args, **{k: decode(v) for k, v in request["kwargs"].items()})
+    result = fn(*args, **{k: decode(v, True) for k, v in request["kwargs"].items()})
     if isinstance(result, types.CoroutineType):
         import asyncio  # only when needed: it takes a while to import
 

@@ -121,3 +121,28 @@ def test_scrub_replaces_secret_looking_values_only():
     assert scrub(text, env) == (
         "key [redacted $OPENAI_API_KEY] pw [redacted $DB_PASSWORD] home /home/me abc"
     )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_object_argument_goes_in_as_a_read_only_view(mode):
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Context:
+        suffix: str
+        client: object
+
+    @dataclasses.dataclass
+    class Runtime:  # shaped like LangGraph's: data plus live objects
+        context: Context
+
+    code = (
+        "def attack(runtime):\n"
+        "    try:\n"
+        "        runtime.context.client.call()\n"
+        "    except AttributeError as exc:\n"
+        "        missing = str(exc)\n"
+        "    return runtime.context.suffix * 2, missing\n"
+    )
+    got = run_code(code, Runtime(Context("ab", object())), sandbox=mode)
+    assert got[0] == "abab" and "Context.client (a object) is not available" in got[1]
