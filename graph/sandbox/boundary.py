@@ -187,7 +187,7 @@ def _exchange(
         return Outcome(None, text, exit_code)
     try:
         decoded = json.loads(reply.split(b"\n", 1)[0])
-    except ValueError:
+    except (ValueError, RecursionError):
         decoded = {"malformed": True}
     return Outcome(decoded if isinstance(decoded, dict) else {"malformed": True}, text, exit_code)
 

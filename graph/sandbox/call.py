@@ -190,7 +190,7 @@ def run_function(
         value = decode(reply.get("value"))
         if receiver is not None:
             apply_changes(receiver, reply.get("self") or {}, function_name)
-    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
         raise SandboxError(f"{function_name} sent back a malformed reply ({exc})",
                            kind="crash") from None
     return scrub_value(value)

@@ -289,3 +289,19 @@ def test_a_kill_of_the_parent_process_group_is_contained():
     got = run_code(code)
     assert got.startswith("ERROR:"), got  # the runner killed itself, nothing else
     assert signal.getsignal(signal.SIGINT) is not None  # still here
+
+
+def test_a_reply_nested_too_deep_or_with_unknown_tags_is_malformed():
+    deep = (
+        "import os\n"
+        "def attack(kind):\n"
+        "    reply = b'[' * 200000 if kind == 'deep' else b'{\"ok\": true, \"value\": {\"__og__\": [\"view\", \"X\", {}, {}]}}'\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, reply + b'\\n')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    os._exit(0)\n"
+    )
+    assert "malformed reply" in run_code(deep, "deep")
+    assert "malformed reply" in run_code(deep, "tag")  # views go in, never come back

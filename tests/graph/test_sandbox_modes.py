@@ -146,3 +146,17 @@ def test_an_object_argument_goes_in_as_a_read_only_view(mode):
     )
     got = run_code(code, Runtime(Context("ab", object())), sandbox=mode)
     assert got[0] == "abab" and "Context.client (a object) is not available" in got[1]
+
+
+async def twice(n):
+    """Double n."""
+    return n + n
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_async_function_is_awaited_inside(mode):
+    import asyncio
+
+    fn = og.bundle(trainable=True, sandbox=mode)(twice)
+    fn.code.set("import asyncio\nasync def twice(n):\n    await asyncio.sleep(0)\n    return n * 3\n")
+    assert asyncio.run(fn(og.node(2))).data == 6
