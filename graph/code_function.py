@@ -56,7 +56,6 @@ class CodeFunction:
         sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
-        async_in_process: bool = False,
     ) -> None:
         self.fn = fn
         self.name = name
@@ -81,9 +80,6 @@ class CodeFunction:
         except (TypeError, ValueError):
             first = None
         self.is_method = first == "self"
-        # LangGraph's async nodes receive objects (runtime, store) that do not survive a fork
-        # and a pickle back, so their new code runs in this process.
-        self.async_in_process = async_in_process
         self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
 
     def current(self) -> tuple[OpInfo, Callable[..., Any]]:
@@ -99,7 +95,7 @@ class CodeFunction:
         globals_ = getattr(self.fn, "__globals__", {})
         function_name = self.fn.__name__
         fn: Callable[..., Any]
-        if mode == "inline" or (self.is_async and self.async_in_process):
+        if mode == "inline":
             fn = compile_function(code, function_name, globals_, filename)
         else:
             fn = self._boundary_runner(code, function_name, globals_, mode)

@@ -133,8 +133,9 @@ def trace_langgraph(
 
     parameters: {context field name: Node or value}; plain values become trainable nodes.
     code: graph nodes whose function source becomes a trainable parameter (`__code_<node>`);
-      changed code of a sync node runs in the sandbox (code_sandbox: None or "bwrap", "process",
-      "inline", or a SandboxConfig; docs/sandbox.md); an async node's runs in this process.
+      changed code runs in the sandbox (code_sandbox: None or "bwrap", "process", "inline",
+      or a SandboxConfig; docs/sandbox.md): the state goes in as JSON, the runtime as a
+      read-only view of its data (runtime.context works; a store does not).
     check_usage: refuse a parameter that no node or router reads (by the names its code uses).
     compile_options: for a builder, what `StateGraph.compile` takes (checkpointer, store,
       interrupt_before, ...); for a compiled graph they replace its own."""

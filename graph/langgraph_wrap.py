@@ -78,7 +78,7 @@ class NodeFunction(CodeFunction):
     ) -> None:
         doc = inspect.getdoc(fn) or f"LangGraph node {name!r}."
         super().__init__(
-            fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True
+            fn, name, doc, code, sandbox, timeout_s, memory_mb
         )
 
 
