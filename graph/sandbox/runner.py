@@ -132,8 +132,18 @@ class _Globals(dict):  # type: ignore[type-arg]
                 value = getattr(value, part)
         except Exception as exc:
             raise NameError(f"name {name!r} could not be imported in the sandbox: {exc}") from None
+        _untraced()
         self[name] = value
         return value
+
+
+def _untraced() -> None:
+    """A bundled function the code calls (a helper of its module, another method of `self`)
+    runs on plain values, as it does inside a traced call outside: tracing is off here."""
+    run = sys.modules.get("optograph.graph.run")
+    tracing = getattr(run, "_tracing", None)
+    if tracing is not None:
+        tracing.set(False)
 
 
 class _Receiver:
@@ -242,6 +252,7 @@ def _call(request: dict[str, Any]) -> dict[str, Any]:
     receiver = request.get("receiver")
     if receiver is not None:
         args.insert(0, _receiver(receiver))
+        _untraced()
     result = fn(*args, **{k: decode(v, True) for k, v in request["kwargs"].items()})
     if isinstance(result, types.CoroutineType):
         import asyncio  # only when needed: it takes a while to import

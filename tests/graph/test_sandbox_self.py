@@ -25,6 +25,11 @@ class Counter:
         self.count += n
         return self.count
 
+    @og.bundle()
+    def double(self, n):
+        """A bundled helper method: inside the sandbox it runs on plain values."""
+        return 2 * n
+
 
 def _counter(mode: str) -> Counter:
     counter = Counter()
@@ -98,3 +103,10 @@ def test_a_class_that_cannot_be_imported_still_gets_its_state(mode):
     with og.no_trace():
         assert add(obj, 5) == 5
     assert obj.total == 5
+
+
+@pytest.mark.parametrize("mode", [*MODES, "inline"])
+def test_the_rewritten_method_can_call_another_bundled_method(mode):
+    counter, step = _counter(mode)
+    step.code.set("def step(self, n):\n    self.count = self.double(n)\n    return self.count\n")
+    assert counter.step(og.node(4)).data == 8 and counter.count == 8
