@@ -9,14 +9,14 @@ from .op import OpInfo
 from .params_io import load_parameters, parameters_to_dict, save_parameters
 from .render import to_dot, to_json, to_mermaid
 from .run import Run, current_run, no_trace
-from .sandbox import SandboxError
+from .sandbox import SandboxConfig, SandboxError, SandboxUnavailable
 from .search_space import Choice, FloatRange, IntRange, SearchSpace
 from .summary import Summary, Variable, feedback_outputs, minimal_subgraph, summarize
 
 __all__ = [
     "Bundle", "Choice", "ExecutionError", "Feedback", "FloatRange", "GraphError",
     "HiddenInputError", "IntRange", "Node", "OpInfo", "OptographError", "Run",
-    "SandboxError", "SearchSpace", "Summary", "Variable", "bundle", "current_run",
+    "SandboxConfig", "SandboxError", "SandboxUnavailable", "SearchSpace", "Summary", "Variable", "bundle", "current_run",
     "feedback_outputs", "load_parameters", "minimal_subgraph", "no_trace", "node",
     "parameters_to_dict", "save_parameters", "summarize", "to_dot", "to_json",
     "to_mermaid", "to_networkx",

@@ -31,7 +31,7 @@ class Bundle(CodeFunction):
         description: str | None = None,
         trainable: bool = False,
         hidden_inputs: HiddenInputs = "record",
-        sandbox: Sandbox = "process",
+        sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
     ) -> None:
@@ -41,8 +41,6 @@ class Bundle(CodeFunction):
             raise GraphError(
                 f"bundle(hidden_inputs={hidden_inputs!r}): expected 'record', 'error' or 'ignore'"
             )
-        if sandbox not in ("process", "inline"):
-            raise GraphError(f"bundle(sandbox={sandbox!r}): expected 'process' or 'inline'")
         functools.update_wrapper(self, fn)
         name = name or str(getattr(fn, "__name__", type(fn).__name__))
         super().__init__(
@@ -107,7 +105,7 @@ def bundle(
     description: str | None = None,
     trainable: bool = False,
     hidden_inputs: HiddenInputs = "record",
-    sandbox: Sandbox = "process",
+    sandbox: Sandbox = None,
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
 ) -> Any:
@@ -116,8 +114,10 @@ def bundle(
     hidden_inputs: what to do when the function reads a node it was not given as an argument:
       "record" adds it as an input of the operation, "error" raises HiddenInputError.
     trainable: the function's source becomes a parameter (`.code`); code the optimizer writes
-      runs in a forked process limited to `timeout_s` and `memory_mb` (sandbox="inline" runs
-      it in this process instead)."""
+      runs inside the isolation boundary limited to `timeout_s` and `memory_mb`: sandbox=None
+      or "bwrap" (bubblewrap; $OPTOGRAPH_SANDBOX=process picks the weaker mode), "process"
+      (explicit opt-in, no namespaces), "inline" (this process), or a SandboxConfig. A
+      method's changes to `self` come back as JSON (docs/sandbox.md)."""
     options = dict(
         name=name, description=description, trainable=trainable, hidden_inputs=hidden_inputs,
         sandbox=sandbox, timeout_s=timeout_s, memory_mb=memory_mb,

@@ -8,14 +8,13 @@ is that score), a `(score, text)` pair, or a dict with `score` (other keys are s
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from optograph.graph.sandbox import SCRATCH as SANDBOX_SCRATCH
+from optograph.graph.sandbox import SandboxConfig, SandboxError, ready_mode, run_module
 
 from .errors import TaskError
 
@@ -88,7 +87,9 @@ def numeric_target(options: dict[str, Any]) -> FeedbackFunction:
 
 def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
     """Write the output (Python source) to `<module>.py` next to a copy of the test file, run
-    pytest on it in a subprocess, score = share of tests passing, text = the failures."""
+    pytest on it inside the sandbox (docs/sandbox.md; options.sandbox "bwrap" or "process",
+    options.timeout_s, options.memory_mb), score = share of tests passing, text = the
+    failures with secret values scrubbed."""
     if "tests" not in options:
         raise TaskError("feedback pytest: options.tests (the test file) is required")
     tests = (folder / str(options["tests"])).resolve()
@@ -96,25 +97,24 @@ def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
         raise TaskError(f"feedback pytest: no such test file {str(tests)!r}")
     module = str(options.get("module", "solution"))
     timeout_s = float(options.get("timeout_s", 60))
+    mode = options.get("sandbox")
+    if mode not in (None, "bwrap", "process"):
+        raise TaskError(f"feedback pytest: options.sandbox {mode!r}: expected 'bwrap' or 'process'")
+    config = SandboxConfig(mode=mode, timeout_s=timeout_s,
+                           memory_mb=int(options.get("memory_mb", 1024)))
+    argv = ["-q", "-p", "no:cacheprovider", "--tb=line", "-o", "addopts=", tests.name]
 
     def feedback(output: Any, example: Any = None) -> Judged:
-        with tempfile.TemporaryDirectory(prefix="optograph-pytest-") as tmp:
-            Path(tmp, f"{module}.py").write_text(str(output))
-            Path(tmp, tests.name).write_text(tests.read_text())
-            # pytest prints longer assertion diffs when CI or BUILD_NUMBER is set: without
-            # them the feedback text (and so a recorded cassette) is the same everywhere
-            env = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
-            env.update(PYTHONPATH=tmp, PYTHONDONTWRITEBYTECODE="1")
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                       "--tb=line", "-o", "addopts=", tests.name]
-            try:
-                done = subprocess.run(command, cwd=tmp, env=env, capture_output=True,
-                                      text=True, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
+        files = {f"{module}.py": str(output), tests.name: tests.read_text()}
+        try:
+            _status, log = run_module("pytest", argv, files, config, ready_mode(config))
+        except SandboxError as exc:
+            if exc.kind == "timeout":
                 return (0.0, f"The tests did not finish within {timeout_s:g} s.")
+            raise
         # the feedback must not depend on where or how fast the tests ran (cassettes replay
         # a run only when its prompts are the same)
-        log = (done.stdout + done.stderr).replace(tmp + os.sep, "")
+        log = log.replace(SANDBOX_SCRATCH + "/", "")
         return _pytest_judgement(re.sub(r" in \d+(\.\d+)?s\b", "", log))
 
     return feedback
