@@ -16,6 +16,7 @@ from optograph.graph import (
     FloatRange,
     GraphError,
     IntRange,
+    Module,
     Node,
     OptographError,
     Run,
@@ -24,6 +25,7 @@ from optograph.graph import (
     bundle,
     load_parameters,
     minimal_subgraph,
+    model,
     no_trace,
     node,
     save_parameters,
@@ -61,8 +63,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Bundle", "Choice", "ExecutionError", "FloatRange", "GraphError", "IntRange", "Node",
+    "Bundle", "Choice", "ExecutionError", "FloatRange", "GraphError", "IntRange", "Module", "Node",
     "OptographError", "Run", "SearchSpace", "Summary", "bundle", "load_parameters",
-    "minimal_subgraph", "no_trace", "node", "save_parameters", "summarize", "to_dot",
+    "minimal_subgraph", "model", "no_trace", "node", "save_parameters", "summarize", "to_dot",
     "to_json", "to_mermaid", "to_networkx", *_LAZY,
 ]
