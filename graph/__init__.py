@@ -7,6 +7,7 @@ from .module import Module, model
 from .networkx_view import to_networkx
 from .node import Feedback, Node, node
 from .op import OpInfo
+from .operators import pack
 from .params_io import load_parameters, parameters_to_dict, save_parameters
 from .render import to_dot, to_json, to_mermaid
 from .run import Run, current_run, no_trace
@@ -18,7 +19,7 @@ __all__ = [
     "Bundle", "Choice", "ExecutionError", "Feedback", "FloatRange", "GraphError",
     "HiddenInputError", "IntRange", "Module", "Node", "OpInfo", "OptographError", "Run",
     "SandboxError", "SearchSpace", "Summary", "Variable", "bundle", "current_run",
-    "feedback_outputs", "load_parameters", "minimal_subgraph", "model", "no_trace", "node",
+    "feedback_outputs", "load_parameters", "minimal_subgraph", "model", "no_trace", "node", "pack",
     "parameters_to_dict", "save_parameters", "summarize", "to_dot", "to_json",
     "to_mermaid", "to_networkx",
 ]

@@ -28,6 +28,7 @@ from optograph.graph import (
     model,
     no_trace,
     node,
+    pack,
     save_parameters,
     summarize,
     to_dot,
@@ -65,6 +66,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Bundle", "Choice", "ExecutionError", "FloatRange", "GraphError", "IntRange", "Module", "Node",
     "OptographError", "Run", "SearchSpace", "Summary", "bundle", "load_parameters",
-    "minimal_subgraph", "model", "no_trace", "node", "save_parameters", "summarize", "to_dot",
+    "minimal_subgraph", "model", "no_trace", "node", "pack", "save_parameters", "summarize", "to_dot",
     "to_json", "to_mermaid", "to_networkx", *_LAZY,
 ]
