@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .bundle import Bundle
+from .bundle import Bundle, instance_key
 from .errors import GraphError
 from .node import PARAMETER, Node
 from .params_io import write_json_atomically
@@ -68,6 +68,30 @@ class Module:
         updates = check_state(entries(self), state, where, type(self).__name__)
         for target, value in updates:
             target.set(value)
+
+    def use_parameters(self, parameters: Mapping[str, Node]) -> None:
+        """Make the given parameter nodes this module's, by dotted name (as named_parameters
+        names them): a task file's parameter nodes, or a parameter shared by two agents. All
+        names are checked first; a name this module does not have changes nothing."""
+        known = {e.name: e for e in entries(self)}
+        for name, value in parameters.items():
+            if name not in known:
+                raise GraphError(f"use_parameters: {type(self).__name__} has no parameter "
+                                 f"{name!r} (it has: {', '.join(map(repr, known))})")
+            if not isinstance(value, Node) or value.kind != PARAMETER:
+                raise GraphError(f"use_parameters: {name!r} must be a trainable node; got "
+                                 f"{value!r:.60}")
+        for name, value in parameters.items():
+            *path, last = name.split(".")
+            holder: Any = self
+            for part in path:
+                if isinstance(holder, (list, tuple)):
+                    holder = holder[int(part)]
+                elif isinstance(holder, dict):
+                    holder = holder[part]
+                else:
+                    holder = getattr(holder, part)
+            _replace(holder, last, value, known[name])
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state as JSON (atomically): {"class": ..., "parameters": {...}}."""
@@ -196,6 +220,23 @@ def _value(value: Any, name: str, access: str, seen: set[int]) -> Found:
         for key, item in value.items():
             if isinstance(key, str):
                 yield from _value(item, f"{name}.{key}", f"{access}[{key!r}]", seen)
+
+
+def _replace(holder: Any, key: str, value: Node, entry: Entry) -> None:
+    if isinstance(holder, list):
+        holder[int(key)] = value
+    elif isinstance(holder, dict):
+        holder[key] = value
+    elif isinstance(holder, tuple):
+        raise GraphError(f"use_parameters: {entry.name!r} is held in a tuple, which cannot change")
+    elif key in trainable_methods(type(holder)):
+        method = getattr(holder, key).__func__
+        assert isinstance(method, Bundle) and method._owner is not None
+        vars(holder)[instance_key(*method._owner)] = method._instance_bundle(value)
+    elif isinstance(getattr(holder, key), Bundle):
+        getattr(holder, key).code = value
+    else:
+        setattr(holder, key, value)
 
 
 # -- state ------------------------------------------------------------------------------

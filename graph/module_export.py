@@ -119,8 +119,8 @@ def _learned_code(module: Module, modules: list[tuple[str, Any]]) -> dict[tuple[
     return code
 
 
-def _learned_values(module: Module) -> list[str]:
-    """`self.<path> = <literal>` for every parameter attribute (code parameters excluded)."""
+def _learned_values(module: Module) -> list[tuple[str, str]]:
+    """(access path, literal) of every parameter attribute (code parameters excluded)."""
     lines = []
     for e in entries(module):
         if e.function is not None:
@@ -136,7 +136,7 @@ def _learned_values(module: Module) -> list[str]:
                 f"export: attribute {e.name!r} holds {type(value).__name__}, which cannot be "
                 "written as a Python literal"
             )
-        lines.append(f"self{e.access} = {text}")
+        lines.append((e.access, text))
     return lines
 
 
@@ -174,7 +174,7 @@ def _class_tree(
     context: _Context,
     code: dict[tuple[type, str], str],
     node_attributes: set[str],
-    values: list[str] | None,
+    values: list[tuple[str, str]] | None,
     root: type,
     module_types: list[type],
 ) -> ast.ClassDef:
@@ -228,18 +228,30 @@ def _learned_function(
     )
 
 
-def _append_to_init(tree: ast.ClassDef, values: list[str], root: type) -> None:
-    learned = ast.parse("\n".join(values)).body
-    for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
-            stmt.body.extend(learned)
-            return
-    init = ast.parse(
+def _append_to_init(tree: ast.ClassDef, values: list[tuple[str, str]], root: type) -> None:
+    """Write the learned values into __init__: in place of `self.attr = ...` where __init__
+    sets that attribute itself, else at its end."""
+    init = next((s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"),
+                None)
+    if init is not None:
+        remaining = []
+        for access, literal in values:
+            target = next((s for s in init.body if isinstance(s, ast.Assign)
+                           and len(s.targets) == 1 and ast.unparse(s.targets[0]) == f"self{access}"),
+                          None)
+            if target is None:
+                remaining.append((access, literal))
+            else:
+                target.value = ast.parse(literal, mode="eval").body
+        init.body.extend(ast.parse("\n".join(f"self{a} = {v}" for a, v in remaining)).body)
+        return
+    learned = ast.parse("\n".join(f"self{a} = {v}" for a, v in values)).body
+    made = ast.parse(
         "def __init__(self, *args, **kwargs):\n    super().__init__(*args, **kwargs)\n"
     ).body[0]
-    assert isinstance(init, ast.FunctionDef)
-    init.body.extend(learned)
-    tree.body.insert(1 if ast.get_docstring(tree) else 0, init)
+    assert isinstance(made, ast.FunctionDef)
+    made.body.extend(learned)
+    tree.body.insert(1 if ast.get_docstring(tree) else 0, made)
 
 
 def _uses(tree: ast.AST | None, names: set[str]) -> bool:

@@ -228,3 +228,23 @@ def test_forward_must_be_defined() -> None:
 
     with pytest.raises(NotImplementedError, match="Empty.forward"):
         Empty()()
+
+
+def test_use_parameters_makes_given_nodes_the_modules_parameters() -> None:
+    holder = Holder()
+    prompt = og.node("from a task file", trainable=True, name="prompt")
+    code = og.node("def method1(self, x):\n    return x * 3\n", trainable=True, name="__code_m")
+    holder.use_parameters({"prompt": prompt, "tools.1.method1": code})
+    params = dict(holder.named_parameters())
+    assert params["prompt"] is prompt and params["tools.1.method1"] is code
+    assert code in holder.tools[1](2).parameters() and holder.tools[1](2).data == 6
+
+
+def test_use_parameters_checks_every_name_first() -> None:
+    holder = Holder()
+    before = holder.parameters()
+    with pytest.raises(og.GraphError, match="has no parameter 'nope'"):
+        holder.use_parameters({"prompt": og.node("x", trainable=True), "nope": og.node(1, trainable=True)})
+    with pytest.raises(og.GraphError, match="must be a trainable node"):
+        holder.use_parameters({"prompt": og.node("x")})
+    assert holder.parameters() == before
