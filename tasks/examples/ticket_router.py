@@ -61,9 +61,10 @@ def train(
     llm: Any, steps: int = 3, examples: list[dict[str, str]] | None = None
 ) -> tuple[TicketRouter, Any]:
     """Optimize a new router over the tickets with OptoPrime; returns it and the result."""
-    router = TicketRouter()
+    with og.Run("ticket_router"):  # a naming scope of its own: the names are exactly
+        router = TicketRouter()     # "prompt" and "__code_TicketRouter.decide"
+        optimizer = og.OptoPrime(router.parameters(), llm=llm)
     tickets = examples if examples is not None else load_tickets()
-    optimizer = og.OptoPrime(router.parameters(), llm=llm)
 
     def workflow() -> og.Node:
         return og.pack([router(t["ticket"]) for t in tickets])  # type: ignore[no-any-return]
