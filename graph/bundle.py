@@ -94,7 +94,8 @@ class Bundle(CodeFunction):
                 self.source, trainable=True, name=f"__code_{type(obj).__name__}.{self._owner[1]}",
                 description=self.code.description, constraint=self.code.constraint,
             )
-            found = slots[key] = self._instance_bundle(code)
+            # setdefault is atomic: two threads' first calls still share one parameter
+            found = slots.setdefault(key, self._instance_bundle(code))
         return found  # type: ignore[no-any-return]
 
     def _instance_bundle(self, code: Node) -> Bundle:
@@ -179,7 +180,8 @@ def bundle(
 
     hidden_inputs: what to do when the function reads a node it was not given as an argument:
       "record" adds it as an input of the operation, "error" raises HiddenInputError.
-    trainable: the function's source becomes a parameter (`.code`); code the optimizer writes
+    trainable: the function's source becomes a parameter (`.code`; on a method defined in a
+      class, each instance gets its own, see `Bundle.for_instance`); code the optimizer writes
       runs in a forked process limited to `timeout_s` and `memory_mb` (sandbox="inline" runs
       it in this process instead)."""
     options = dict(

@@ -248,3 +248,24 @@ def test_use_parameters_checks_every_name_first() -> None:
     with pytest.raises(og.GraphError, match="must be a trainable node"):
         holder.use_parameters({"prompt": og.node("x")})
     assert holder.parameters() == before
+
+
+def test_a_model_class_instance_pickles_with_its_learned_method() -> None:
+    base = BaseClass()
+    dict(base.named_parameters())["method1"].set("def method1(self, x):\n    return x - 1\n")
+    other = pickle.loads(pickle.dumps(base))
+    assert type(other) is BaseClass and other(5).data == 4
+    assert other.parameters()[0] is not base.parameters()[0]
+
+
+class Slotted:
+    __slots__ = ("x",)
+
+    @og.bundle(trainable=True)
+    def method(self, v: int) -> int:
+        return v
+
+
+def test_a_trainable_method_on_a_class_without_dict_is_refused_in_one_line() -> None:
+    with pytest.raises(og.GraphError, match=r"Slotted.method: .*__slots__"):
+        Slotted().method(1)
