@@ -41,6 +41,17 @@ class Cassette:
                 f"cassette {self.path} does not exist; record it first (mode 'record')"
             )
 
+    # copy and pickle: the entries and the file position travel, the lock is made anew
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _load(self) -> None:
         data = self.path.read_bytes()
         lines = data.split(b"\n")

@@ -7,6 +7,8 @@ retries on transient failures, and accounts and logs every call under its role."
 from __future__ import annotations
 
 import asyncio
+import copy
+import pickle
 import random
 import threading
 import time
@@ -22,7 +24,7 @@ from optograph.graph.errors import OptographError
 from .cache import CallCache
 from .call_record import CallRecord, CallSource
 from .cassette import Cassette
-from .errors import CassetteMissError, LLMCallError
+from .errors import CassetteMissError, LLMCallError, LLMConfigError
 from .messages import (
     as_ai_message,
     call_key,
@@ -120,6 +122,59 @@ class LLM:
         other.role = role
         other._log, other._occurrences, other._lock = [], {}, threading.Lock()
         return other
+
+    # -- copy and pickle -------------------------------------------------------------------
+    # A copy is another LLM on the same model that counts in the same Usage and uses the same
+    # cache and cassette (the session's accounting and files); it starts with a copy of the
+    # call log. A model given as a spec is re-created from the spec on first use; a chat
+    # model object is shared by copy.copy, copied by deepcopy and pickled by pickle, and one
+    # that cannot be is refused with a one-line LLMConfigError naming it.
+    def __copy__(self) -> LLM:
+        return self._copied(self._chat)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LLM:
+        chat = None
+        if self._spec is None:
+            try:
+                chat = copy.deepcopy(self._chat, memo)
+            except Exception as error:
+                raise self._uncopyable("copied", error) from None
+        other = self._copied(chat)
+        other._log = copy.deepcopy(other._log, memo)
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["_log"] = self.log
+        if self._spec is not None:
+            state["_chat"] = None
+        else:
+            try:
+                pickle.dumps(self._chat)
+            except Exception as error:
+                raise self._uncopyable("pickled", error) from None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _copied(self, chat: BaseChatModel | None) -> LLM:
+        other = LLM.__new__(LLM)
+        other.__dict__.update(self.__dict__)
+        with self._lock:
+            other._log, other._occurrences = list(self._log), dict(self._occurrences)
+        other._chat = chat if self._spec is None else None
+        other._lock = threading.Lock()
+        return other
+
+    def _uncopyable(self, how: str, error: BaseException) -> LLMConfigError:
+        return LLMConfigError(
+            f"LLM {self.model_name}: its chat model object ({type(self._chat).__name__}) cannot "
+            f"be {how} ({_first_line(error)}); give the LLM a 'provider:model' spec instead, "
+            "which a copy re-creates"
+        )
 
     def invoke(
         self, messages: MessagesInput, json_schema: dict[str, Any] | None = None, **params: Any

@@ -165,6 +165,31 @@ class _NodeView:
     def __repr__(self) -> str:
         return f"node({self.data!r})"
 
+    def __getattr__(self, name: str) -> Any:
+        # as a node with tracing off: its value's methods (`self.prompt.format(...)`)
+        return getattr(object.__getattribute__(self, "data"), name)
+
+
+def _on_data(name: str) -> Any:
+    """An operator of _NodeView that works on its value, as a node's does with tracing off."""
+
+    def forward(self: _NodeView, *args: Any) -> Any:
+        plain = [a.data if type(a) is _NodeView else a for a in args]
+        return getattr(self.data, name)(*plain)
+
+    forward.__name__ = name
+    return forward
+
+
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+    "__rtruediv__", "__floordiv__", "__mod__", "__pow__", "__neg__", "__abs__", "__lt__",
+    "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__getitem__", "__len__", "__iter__",
+    "__contains__", "__str__", "__format__", "__bool__", "__int__", "__float__",
+):
+    setattr(_NodeView, _name, _on_data(_name))
+_NodeView.__hash__ = None  # type: ignore[assignment]
+
 
 class _Unavailable:
     """An attribute of `self` that could not be sent in: any use of it says so."""
