@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import TaskError
+from .run_lock import is_held
 from .run_store import LLMCallRecord, RunStore, StepRecord
+from .yaml_lines import parse_yaml
 
 
 @dataclass
@@ -19,7 +22,7 @@ class RunView:
 
     @classmethod
     def load(cls, folder: str | Path) -> RunView:
-        store = RunStore.open(folder)
+        store = RunStore.open(folder, readonly=True)
         try:
             return cls(store.folder, store.meta(), store.steps(), store.llm_calls())
         finally:
@@ -31,16 +34,20 @@ class RunView:
 
     @property
     def status(self) -> str:
-        return self.meta.get("status", "?")
+        """The stored status; "running" only while a live process holds the run's lock
+        (a run killed with -9 is "interrupted")."""
+        status = self.meta.get("status", "?")
+        if status == "running" and not is_held(self.folder):
+            return "interrupted"
+        return status
 
     def _feedback_spec(self) -> dict[str, Any]:
-        import yaml
-
         try:
-            task = yaml.safe_load(self.meta.get("task_yaml", "")) or {}
-            feedback = task.get("feedback", {})
-        except (yaml.YAMLError, AttributeError):
+            located = parse_yaml(self.meta.get("task_yaml", ""), f"{self.folder} (stored task)")
+        except TaskError:
             return {}
+        task = located.data if located is not None else None
+        feedback = task.get("feedback", {}) if isinstance(task, dict) else {}
         return feedback if isinstance(feedback, dict) else {}
 
     @property
