@@ -23,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(resume=args.resume, llm=args.llm, steps=args.steps,
                          store=Path(args.store) if args.store else None,
                          cassette=Path(args.cassette) if args.cassette else None,
-                         cassette_mode=args.cassette_mode)
+                         cassette_mode=args.cassette_mode,
+                         allow_changed_task=args.allow_changed_task)
     try:
         result = run_task(args.task, options)
     except KeyboardInterrupt:  # the runner has said where the run is and how to resume it
@@ -52,6 +53,8 @@ def register(subparsers: Any) -> None:
                    help="record the LLM calls to FILE, or replay them from it")
     p.add_argument("--cassette-mode", choices=("record", "replay", "auto"), default="auto",
                    help="replay: only recorded calls (offline); auto: replay, record new ones")
+    p.add_argument("--allow-changed-task", action="store_true",
+                   help="with --resume: continue although the task file changed since the run began")
     p.add_argument("--no-report", action="store_true",
                    help="do not write RUN/report.html at the end")
     p.set_defaults(handler=run)

@@ -20,6 +20,7 @@ from optograph.agent.feedback import is_better
 from .errors import RunStoreError, TaskError
 from .feedback_functions import Judged
 from .llm_setup import TaskLLMs, build_optimizer
+from .preflight import check_same_task, preflight
 from .prepare import PreparedTask, prepare_task
 from .progress import ProgressBar
 from .run_store import RunStore, StepRecord, find_run
@@ -39,6 +40,7 @@ class RunOptions:
     quiet: bool = False
     cassette: Path | None = None  # record/replay the LLM calls here (overrides the task's)
     cassette_mode: str = "auto"
+    allow_changed_task: bool = False  # resume a run although its task file changed
 
 
 @dataclass
@@ -325,6 +327,11 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
             store.close()
             raise RunStoreError(
                 f"{options.resume}: this run belongs to task {name!r}, not {task.spec.name!r}")
+        try:
+            check_same_task(store, task, options.allow_changed_task)
+        except RunStoreError:
+            store.close()
+            raise
         return store
     text = task.path.read_text(encoding="utf-8")
     return RunStore.create(store_folder, task.spec.name, task.path, text)
@@ -335,8 +342,7 @@ def run_task(path: str | Path, options: RunOptions | None = None) -> RunResult:
     options = options or RunOptions()
     task = load_task(path)
     prepared = prepare_task(task)
-    if task.spec.optimizer.name != "evolution" or _takes(prepared.workflow, "llm"):
-        task_llms(task, options).check()
+    preflight(prepared, task_llms(task, options))
     store = open_run_for(task, options)
     try:
         return TaskRun(prepared, store, options).run()
