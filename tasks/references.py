@@ -58,14 +58,22 @@ def _import_file(path: Path, where: str) -> Any:
     return module
 
 
+def reference_file(reference: str, base: Path) -> Path | None:
+    """The Python file a `file.py:function` reference names (relative to `base`); None for a
+    `module:function` reference."""
+    target = reference.rpartition(":")[0]
+    return base / target if target.endswith(".py") or "/" in target else None
+
+
 def resolve_reference(reference: str, base: Path, where: str) -> Any:
     """The object `reference` names. `x.py:f` is a file relative to `base` (a folder);
     `pkg.mod:f` is an importable module; the attribute may be dotted (`mod:Class.method`)."""
     target, _, attribute = reference.rpartition(":")
     if not target or not attribute:
         raise TaskError(f"{where}: expected `module:function` or `file.py:function`; got {reference!r}")
-    if target.endswith(".py") or "/" in target:
-        module = _import_file((base / target), where)
+    file = reference_file(reference, base)
+    if file is not None:
+        module = _import_file(file, where)
     else:
         try:
             module = importlib.import_module(target)
