@@ -67,9 +67,11 @@ def task_changes(stored_text: str, current_text: str) -> list[str]:
     return _differences(stored.data if stored else None, current.data if current else None)
 
 
-def check_same_task(store: RunStore, task: Task, allow_changed: bool) -> None:
+def check_resumable(store: RunStore, task: Task, allow_changed: bool) -> None:
     """A run is resumed only with the task it was started with, unless the caller allows
-    a changed task (`allow_changed`)."""
+    a changed task (`allow_changed`), and only when its stored steps are readable (damage is
+    reported before anything runs)."""
+    store.steps()
     changes = task_changes(store.meta().get("task_yaml", ""),
                            read_text_file(task.path, what="task file"))
     if changes and not allow_changed:

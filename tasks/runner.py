@@ -20,7 +20,7 @@ from optograph.agent.feedback import is_better
 from .errors import RunStoreError, TaskError
 from .feedback_functions import Judged
 from .llm_setup import TaskLLMs, build_optimizer
-from .preflight import check_same_task, preflight
+from .preflight import check_resumable, preflight
 from .prepare import PreparedTask, prepare_task
 from .progress import ProgressBar
 from .run_store import RunStore, StepRecord, find_run
@@ -328,7 +328,7 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
             raise RunStoreError(
                 f"{options.resume}: this run belongs to task {name!r}, not {task.spec.name!r}")
         try:
-            check_same_task(store, task, options.allow_changed_task)
+            check_resumable(store, task, options.allow_changed_task)
         except RunStoreError:
             store.close()
             raise
