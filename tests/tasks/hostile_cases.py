@@ -532,3 +532,168 @@ def judge(case: Case, scene: Scene, code: int, out: str, err: str) -> str | None
     elif case.expect and case.expect not in out:
         return f"the output does not say {case.expect!r}: {out.strip()[-300:]}"
     return case.check(scene) if case.check is not None else None
+
+
+# -- 6. the MCP server (one session answers every case) --------------------------------------
+SECRET = "sk-SECRET-TOKEN-4242"
+MARKER = "code-ran.txt"
+
+
+@dataclass
+class McpCase:
+    name: str
+    params: object  # the params of a tools/call request, as sent
+    check: Callable[[dict[str, object], Path], str | None]  # (response, root) -> problem
+    needs: str | None = None
+
+
+def _tool_error(response: dict[str, object], root: Path) -> str | None:
+    result = response.get("result")
+    if not isinstance(result, dict):
+        return f"no tool result: {response}"
+    text = json.dumps(result)
+    if result.get("isError") is not True:
+        return f"isError is not true: {text[:200]}"
+    return f"the secret was echoed: {text[:200]}" if SECRET in text else None
+
+
+def _rpc_error(response: dict[str, object], root: Path) -> str | None:
+    error = response.get("error")
+    return None if isinstance(error, dict) and error.get("code") == -32602 else f"{response}"
+
+
+def _and_no(path: str, check: Callable[[dict[str, object], Path], str | None]
+            ) -> Callable[[dict[str, object], Path], str | None]:
+    def both(response: dict[str, object], root: Path) -> str | None:
+        found = (root.parent / path).exists() or (root / MARKER).exists()
+        return f"{path} or {MARKER} exists" if found else check(response, root)
+    return both
+
+
+def _valid_without_running(response: dict[str, object], root: Path) -> str | None:
+    result = response.get("result")
+    text = json.dumps(result)
+    if not isinstance(result, dict) or result.get("isError") or '\\"valid\\": true' not in text:
+        return f"not valid: {text[:300]}"
+    return f"{MARKER} exists: the task's code ran" if (root / MARKER).exists() else None
+
+
+def _lists_both(response: dict[str, object], root: Path) -> str | None:
+    result = response.get("result")
+    text = json.dumps(result)
+    if not isinstance(result, dict) or result.get("isError"):
+        return f"an error: {text[:300]}"
+    return None if "good" in text and "damaged" in text and "error" in text else text[:300]
+
+
+MCP_CASES = [
+    McpCase("tools/call with params as a list", ["validate_task", {"path": "x"}], _rpc_error),
+    McpCase("tools/call with params as a string", "validate_task", _rpc_error),
+    McpCase("validate_task of a file outside --root (holding a secret)",
+            {"name": "validate_task", "arguments": {"path": "../outside/secret.yaml"}},
+            _tool_error),
+    McpCase("validate_task of an absolute path outside --root",
+            {"name": "validate_task", "arguments": {"path": "OUTSIDE/secret.yaml"}}, _tool_error),
+    McpCase("validate_task runs no task code",
+            {"name": "validate_task", "arguments": {"path": "marker_task.yaml"}},
+            _valid_without_running),
+    McpCase("run_task of a task whose workflow lies outside --root",
+            {"name": "run_task", "arguments": {"path": "escaping_task.yaml"}},
+            _and_no("outside/" + MARKER, _tool_error)),
+    McpCase("show_run of ../..", {"name": "show_run", "arguments": {"run": "../.."}},
+            _tool_error),
+    McpCase("list_tasks of /etc", {"name": "list_tasks", "arguments": {"folder": "/etc"}},
+            _tool_error),
+    McpCase("list_runs with one damaged run", {"name": "list_runs", "arguments": {}},
+            _lists_both),
+    McpCase("search_diffusion_schedule out outside --root",
+            {"name": "search_diffusion_schedule",
+             "arguments": {"steps": 4, "evaluations": 2, "out": "../outside/search"}},
+            _and_no("outside/search", _tool_error), needs="torch"),
+    McpCase("search_diffusion_schedule steps=0",
+            {"name": "search_diffusion_schedule", "arguments": {"steps": 0}}, _tool_error,
+            needs="torch"),
+    McpCase("evaluate_diffusion_schedule time step out of range",
+            {"name": "evaluate_diffusion_schedule", "arguments": {"timesteps": [5000, 10]}},
+            _tool_error, needs="torch"),
+]
+
+
+def mcp_scene(s: Scene) -> Path:
+    """The served folder (s.tmp/root) and a folder outside it, with what the cases name."""
+    root, outside = s.tmp / "root", s.tmp / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.yaml").write_text(f"token: {SECRET}\n")
+    (outside / "wf.py").write_text(f"open({str(outside / MARKER)!r}, 'w').close()\n" + WORKFLOW)
+    (root / "wf.py").write_text(f"open({str(root / MARKER)!r}, 'w').close()\n" + WORKFLOW)
+    (root / "marker_task.yaml").write_text(task_yaml(llm="local"))
+    (root / "escaping_task.yaml").write_text(
+        task_yaml().replace("wf.py:", "../outside/wf.py:"))
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:  # a good and a damaged run in root/runs (made without the marker workflow)
+        scene = Scene(root / "made", s.run)
+        scene.tmp.mkdir()
+        os.chdir(scene.tmp)
+        folder = scene.finished_run()
+        (root / "runs").mkdir()
+        good = shutil.copytree(folder, root / "runs" / "good")
+        damaged = shutil.copytree(folder, root / "runs" / "damaged")
+        _sql("UPDATE steps SET score = 'high'")(damaged / "run.sqlite")
+        del good
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+def mcp_session(python: str, root: Path, cases: list[McpCase], timeout_s: float = 300
+                ) -> dict[str, dict[str, object]]:
+    """Send every case's tools/call to `python -m optograph mcp --root ROOT` (started in
+    another folder) and collect the responses by case name (a missing one: no answer)."""
+    import select
+    import time
+
+    def params_of(c: McpCase) -> object:
+        if isinstance(c.params, dict) and "OUTSIDE" in json.dumps(c.params):
+            return json.loads(json.dumps(c.params).replace("OUTSIDE", str(root.parent / "outside")))
+        return c.params
+
+    messages: list[dict[str, object]] = [
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                    "clientInfo": {"name": "hostile", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ]
+    messages += [{"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": params_of(c)}
+                 for i, c in enumerate(cases)]
+    process = subprocess.Popen(
+        [python, "-m", "optograph", "mcp", "--root", str(root)], cwd=root.parent,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+    process.stdin.flush()
+    answers: dict[int, dict[str, object]] = {}
+    buffer = b""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(answers) < len(cases) + 1 and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if not ready:
+                continue
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(message, dict) and isinstance(message.get("id"), int):
+                    answers[message["id"]] = message
+    finally:
+        process.kill()
+        process.wait()
+    return {c.name: answers.get(i + 1, {"missing": "no response"}) for i, c in enumerate(cases)}

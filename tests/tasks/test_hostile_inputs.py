@@ -5,10 +5,12 @@ subprocesses (before/after figures)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hostile_cases import CASES, Case, Scene, judge
+from hostile_cases import CASES, MCP_CASES, Case, McpCase, Scene, judge, mcp_scene, mcp_session
 
 from optograph.tasks.cli import main
 
@@ -34,3 +36,21 @@ def test_hostile_input_is_handled(case: Case, tmp_path: Path, monkeypatch: pytes
     finally:
         for cleanup in scene.cleanups:
             cleanup()
+
+
+@pytest.fixture(scope="module")
+def mcp_answers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """One MCP session (the real server, on stdio) answering every MCP case."""
+    scene = Scene(tmp_path_factory.mktemp("mcp"), main)
+    root = mcp_scene(scene)
+    return root, mcp_session(sys.executable, root, MCP_CASES)
+
+
+@pytest.mark.parametrize("case", MCP_CASES, ids=[c.name for c in MCP_CASES])
+def test_hostile_mcp_call_is_handled(case: McpCase, mcp_answers: tuple[Path, dict[str, Any]]
+                                     ) -> None:
+    if case.needs:
+        pytest.importorskip(case.needs)
+    root, answers = mcp_answers
+    problem = case.check(answers[case.name], root)
+    assert problem is None, problem
