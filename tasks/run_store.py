@@ -328,7 +328,7 @@ class _Transaction:
         return self.db
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 *rest: object) -> bool:
+                 *rest: object) -> None:
         try:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         except sqlite3.Error as exc:
@@ -336,7 +336,6 @@ class _Transaction:
                 raise RunStoreError(f"{self.path}: cannot write ({exc})") from None
         if isinstance(error, sqlite3.Error):
             raise RunStoreError(f"{self.path}: cannot write ({error})") from None
-        return False
 
 
 def list_runs(store: Path) -> Iterator[Path]:

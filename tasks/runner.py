@@ -329,7 +329,7 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
                 f"{options.resume}: this run belongs to task {name!r}, not {task.spec.name!r}")
         try:
             check_resumable(store, task, options.allow_changed_task)
-        except RunStoreError:
+        except BaseException:  # the run's lock is released with the store
             store.close()
             raise
         return store

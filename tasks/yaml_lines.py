@@ -53,7 +53,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _Limits(yaml.YAMLError):
-    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, problem: str, mark: Any) -> None:
         super().__init__(problem)
         self.problem = problem
         self.mark = mark
@@ -69,18 +69,18 @@ class _SafeLoader(yaml.SafeLoader):
         self._depth = 0
         self._aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise _Limits(f"more than {MAX_ALIASES} aliases", event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call,no-any-return]
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise _Limits(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-untyped-call,no-any-return]
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
         finally:
             self._depth -= 1
 
