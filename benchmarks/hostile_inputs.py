@@ -52,7 +52,7 @@ def _has(python: str, module: str) -> bool:
     return subprocess.run([python, "-c", code]).returncode == 0
 
 
-def run_case(case: Case, python: str, timeout_s: float) -> str | None:
+def run_case(case: Case, python: str, timeout_s: float, template: Path) -> str | None:
     with tempfile.TemporaryDirectory(prefix="hostile-") as folder:
         tmp = Path(folder)
         env = dict(os.environ)
@@ -62,7 +62,7 @@ def run_case(case: Case, python: str, timeout_s: float) -> str | None:
             else:
                 env[name] = value
         run = _runner(python, tmp, env, timeout_s)
-        scene = Scene(tmp, lambda argv: run(argv)[0])
+        scene = Scene(tmp, lambda argv: run(argv)[0], template=template)
         try:
             try:
                 argv = case.setup(scene)
@@ -87,27 +87,32 @@ def main() -> None:
     cases = [c for c in CASES if not c.needs or available[c.needs]]
     tried: Counter[str] = Counter()
     handled: Counter[str] = Counter()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        problems = list(pool.map(lambda c: run_case(c, args.python, args.timeout), cases))
-    for case, problem in zip(cases, problems, strict=True):
-        tried[case.category] += 1
-        if problem is None:
-            handled[case.category] += 1
-        else:
-            print(f"NOT HANDLED [{case.category}] {case.name}: {problem.splitlines()[0][:200]}")
-    mcp_cases = [c for c in MCP_CASES if not c.needs or available[c.needs]]
-    with tempfile.TemporaryDirectory(prefix="hostile-mcp-") as folder:
-        tmp = Path(folder)
-        run = _runner(args.python, None, dict(os.environ), args.timeout)  # mcp_scene's cwd
-        root = mcp_scene(Scene(tmp, lambda argv: run(argv)[0]))
-        answers = mcp_session(args.python, root, mcp_cases)
-        for case in mcp_cases:
-            tried["MCP server"] += 1
-            problem = case.check(answers[case.name], root)
-            if problem is None:
-                handled["MCP server"] += 1
-            else:
-                print(f"NOT HANDLED [MCP server] {case.name}: {problem.splitlines()[0][:200]}")
+    with tempfile.TemporaryDirectory(prefix="hostile-template-") as folder:
+        base = Scene(Path(folder), lambda argv: _runner(args.python, Path(folder), dict(os.environ),
+                                                        args.timeout)(argv)[0])
+        template = base.finished_run()  # one finished run, copied by the cases that need one
+        with ThreadPoolExecutor(args.jobs) as pool:
+            problems = pool.map(lambda c: run_case(c, args.python, args.timeout, template), cases)
+            for case, problem in zip(cases, problems, strict=True):
+                tried[case.category] += 1
+                if problem is None:
+                    handled[case.category] += 1
+                else:
+                    print(f"NOT HANDLED [{case.category}] {case.name}: "
+                          f"{problem.splitlines()[0][:200]}", flush=True)
+        mcp_cases = [c for c in MCP_CASES if not c.needs or available[c.needs]]
+        with tempfile.TemporaryDirectory(prefix="hostile-mcp-") as mcp_folder:
+            tmp = Path(mcp_folder)
+            run = _runner(args.python, None, dict(os.environ), args.timeout)  # mcp_scene's cwd
+            root = mcp_scene(Scene(tmp, lambda argv: run(argv)[0], template=template))
+            answers = mcp_session(args.python, root, mcp_cases)
+            for case in mcp_cases:
+                tried["MCP server"] += 1
+                problem = case.check(answers[case.name], root)
+                if problem is None:
+                    handled["MCP server"] += 1
+                else:
+                    print(f"NOT HANDLED [MCP server] {case.name}: {problem.splitlines()[0][:200]}")
     print(f"\n{'category':<16} {'tried':>5} {'handled':>7}   ({args.python})")
     for category in tried:
         print(f"{category:<16} {tried[category]:>5} {handled[category]:>7}")

@@ -50,6 +50,7 @@ class Scene:
     tmp: Path
     run: Callable[[list[str]], int]
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    template: Path | None = None  # a finished run of the base task to copy (saves a run)
 
     def write(self, name: str, text: str | bytes) -> Path:
         path = self.tmp / name
@@ -67,6 +68,8 @@ class Scene:
     def finished_run(self) -> Path:
         """A run of the base task, finished (one step)."""
         task = self.task()
+        if self.template is not None and self.template.is_dir():
+            return Path(shutil.copytree(self.template, self.tmp / "runs" / self.template.name))
         code = self.run(["run", task, "--no-report"])
         runs = [p for p in (self.tmp / "runs").iterdir() if p.is_dir()]
         assert code == 0 and len(runs) == 1, (code, runs)
@@ -633,7 +636,7 @@ def mcp_scene(s: Scene) -> Path:
     cwd = Path.cwd()
     os.chdir(root)
     try:  # a good and a damaged run in root/runs (made without the marker workflow)
-        scene = Scene(root / "made", s.run)
+        scene = Scene(root / "made", s.run, template=s.template)
         scene.tmp.mkdir()
         os.chdir(scene.tmp)
         folder = scene.finished_run()
