@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
                          store=Path(args.store) if args.store else None,
                          cassette=Path(args.cassette) if args.cassette else None,
                          cassette_mode=args.cassette_mode,
-                         max_concurrency=args.max_concurrency, executor=args.executor)
+                         max_concurrency=args.max_concurrency, executor=args.executor,
+                         allow_changed_task=args.allow_changed_task)
     try:
         result = run_task(args.task, options)
     except KeyboardInterrupt:  # the runner has said where the run is and how to resume it
@@ -67,6 +68,8 @@ def register(subparsers: Any) -> None:
                    help="examples of a step evaluated at once (default: the task's, else 1)")
     p.add_argument("--executor", metavar="WHERE", default=None,
                    help='"local" (default), "ray" (a local Ray cluster) or "ray://HOST:PORT"')
+    p.add_argument("--allow-changed-task", action="store_true",
+                   help="with --resume: continue although the task file changed since the run began")
     p.add_argument("--no-report", action="store_true",
                    help="do not write RUN/report.html at the end")
     p.set_defaults(handler=run)

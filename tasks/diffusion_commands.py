@@ -42,6 +42,47 @@ def _macs(text: str | None) -> float | None:
     return value
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """The numeric and path flags every diffusion command shares, checked before any model
+    is loaded: one line naming the flag (issue 15)."""
+    import math
+
+    from .errors import TaskError
+    from .paths import check_output_folder
+
+    if not 0 <= args.seed < 2**64:
+        raise DiffusionCommandError(f"--seed: must be between 0 and 2**64 - 1; got {args.seed}")
+    if args.batch_size < 1:
+        raise DiffusionCommandError(f"--batch-size: must be at least 1; got {args.batch_size}")
+    probability = getattr(args, "mutation_prob", 0.0)
+    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+        raise DiffusionCommandError(f"--mutation-prob: must be between 0 and 1; got {probability}")
+    folders = [("--cache", args.cache)]
+    if args.diffusion_command in ("search", "compare"):
+        folders.append(("--out", args.out))
+    for flag, folder in folders:
+        if folder is not None:
+            try:
+                check_output_folder(Path(folder), flag)
+            except TaskError as error:
+                raise DiffusionCommandError(str(error)) from None
+
+
+def _skip_sets(text: str | None, count: int) -> list[list[str]]:
+    """--skip-sets: a JSON list of `count` lists of unit names (empty lists when not given)."""
+    if text is None:
+        return [[] for _ in range(count)]
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise DiffusionCommandError(f"--skip-sets: not JSON ({error})") from None
+    if not (isinstance(value, list) and len(value) == count
+            and all(isinstance(s, list) and all(isinstance(u, str) for u in s) for s in value)):
+        raise DiffusionCommandError(
+            f"--skip-sets: expected a JSON list of {count} lists of unit names (one per time step)")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="diffusers folder, hub id, or 'digits' (shipped)")
     parser.add_argument("--reference", default="digits",
@@ -202,6 +243,7 @@ def _check_validate(args: argparse.Namespace) -> None:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
+    _check_flags(args)
     budget = _macs(args.macs_budget)
     _check_validate(args)
     if args.steps < 1:
@@ -238,6 +280,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
     from optograph.tools.diffusion.compare import write_comparison
 
+    _check_flags(args)
     steps = _int_list(args.steps, "--steps")
     _check_validate(args)
     if any(s < 1 for s in steps):
@@ -292,13 +335,9 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
 def run_evaluate_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.search_space import Schedule
 
+    _check_flags(args)
     timesteps = _int_list(args.timesteps, "--timesteps")
-    skip_sets: list[list[str]] = [[] for _ in timesteps]
-    if args.skip_sets:
-        try:
-            skip_sets = json.loads(args.skip_sets)
-        except ValueError as error:
-            raise DiffusionCommandError(f"--skip-sets: not JSON ({error})") from None
+    skip_sets = _skip_sets(args.skip_sets, len(timesteps))
     from optograph.tools.diffusion.sampler import validate_timesteps
 
     validate_timesteps(timesteps, 2**62, "--timesteps")  # order first: no model needed

@@ -96,6 +96,9 @@ def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
     if not tests.is_file():
         raise TaskError(f"feedback pytest: no such test file {str(tests)!r}")
     module = str(options.get("module", "solution"))
+    if not module.isidentifier():  # a module name, never a path (`../x` would write outside)
+        raise TaskError(f"feedback pytest: options.module must be a Python module name; "
+                        f"got {module[:60]!r}")
     timeout_s = float(options.get("timeout_s", 60))
     mode = options.get("sandbox")
     if mode not in (None, "bwrap", "process"):

@@ -108,13 +108,19 @@ class TaskLLMs:
         return self._usage, self._cassette
 
     def check(self) -> None:
-        """Fail early (before a run folder is made) on a spec that cannot work."""
+        """Fail early (before a run folder is made, before step 1) on an LLM that cannot
+        work: a spec that does not parse, a model that cannot be built (no API key, no model
+        file, a file that is not a model), a cassette that cannot be used. A cassette that
+        only replays needs no model."""
         model = chat_model_from_spec(self.spec, self.base, self.where)
+        _, cassette = self._shared()
         if isinstance(model, str) or model is None:
-            from optograph.agent.llm import canonical_spec
+            from optograph.agent.llm import canonical_spec, get_chat_model
 
             try:
                 canonical_spec(model)
+                if cassette is None or cassette.mode != "replay":
+                    get_chat_model(model)  # builds the client; sends nothing
             except (OptographError, ValueError) as exc:
                 raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
 

@@ -119,12 +119,13 @@ def _where_raised(exc: BaseException) -> str:
     return f"(at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
 
 
-def _accepts_example(fn: Callable[..., Any]) -> bool:
+def takes_argument(fn: Callable[..., Any], name: str) -> bool:
+    """Whether fn (or the function a bundle wraps) has an argument `name`."""
     try:
         params = inspect.signature(getattr(fn, "fn", fn)).parameters
     except (TypeError, ValueError):
         return False
-    return "example" in params
+    return name in params
 
 
 def _workflow(task: Task) -> Callable[..., Any]:
@@ -143,7 +144,7 @@ def _workflow(task: Task) -> Callable[..., Any]:
     if not callable(fn):
         raise TaskError(f"{where}: {reference!r} is {type(fn).__name__}, not a function")
     check_keywords(fn, names, reference, where)
-    if task.spec.data is not None and not _accepts_example(fn):
+    if task.spec.data is not None and not takes_argument(fn, "example"):
         raise TaskError(f"{where}: the task has data, so workflow {reference!r} needs an "
                         "`example` argument")
     return fn  # type: ignore[no-any-return]

@@ -18,6 +18,8 @@ import networkx as nx
 from optograph.agent.feedback import is_better
 from optograph.graph.render import to_dot, to_mermaid
 
+from .errors import TaskError
+from .paths import check_output_file
 from .run_view import RunView
 
 _STYLE = """
@@ -179,5 +181,9 @@ def render_report(view: RunView) -> str:
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     view = RunView.load(folder)
     target = Path(out) if out is not None else view.folder / "report.html"
-    target.write_text(render_report(view), encoding="utf-8")
+    check_output_file(target, "out")
+    try:
+        target.write_text(render_report(view), encoding="utf-8")
+    except OSError as exc:
+        raise TaskError(f"out {target}: cannot write ({exc.strerror})") from None
     return target

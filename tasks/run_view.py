@@ -9,7 +9,10 @@ from typing import Any
 
 from optograph.agent.feedback import best_index, describe_score
 
+from .errors import TaskError
+from .run_lock import is_held
 from .run_store import LLMCallRecord, RunStore, StepRecord
+from .yaml_lines import parse_yaml
 
 
 @dataclass
@@ -22,7 +25,7 @@ class RunView:
 
     @classmethod
     def load(cls, folder: str | Path) -> RunView:
-        store = RunStore.open(folder)
+        store = RunStore.open(folder, readonly=True)
         try:
             return cls(store.folder, store.meta(), store.steps(), store.llm_calls(),
                        store.train_scores())
@@ -35,16 +38,20 @@ class RunView:
 
     @property
     def status(self) -> str:
-        return self.meta.get("status", "?")
+        """The stored status; "running" only while a live process holds the run's lock
+        (a run killed with -9 is "interrupted")."""
+        status = self.meta.get("status", "?")
+        if status == "running" and not is_held(self.folder):
+            return "interrupted"
+        return status
 
     def _feedback_spec(self) -> dict[str, Any]:
-        import yaml
-
         try:
-            task = yaml.safe_load(self.meta.get("task_yaml", "")) or {}
-            feedback = task.get("feedback", {})
-        except (yaml.YAMLError, AttributeError):
+            located = parse_yaml(self.meta.get("task_yaml", ""), f"{self.folder} (stored task)")
+        except TaskError:
             return {}
+        task = located.data if located is not None else None
+        feedback = task.get("feedback", {}) if isinstance(task, dict) else {}
         return feedback if isinstance(feedback, dict) else {}
 
     @property

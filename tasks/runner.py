@@ -16,23 +16,21 @@ each evaluated. Steps are shown numbered from 1 (the bar, `show`, the report).""
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
 import optograph.graph as og
-from optograph.agent.executor import make_executor
-from optograph.agent.factory import make_optimizer
+from optograph.agent.executor import check_max_concurrency, make_executor
 from optograph.agent.feedback import describe_score, direction_text, is_better
 from optograph.agent.loop import optimize
 
-from .errors import RunStoreError, TaskError
+from .errors import RunStoreError
 from .llm_setup import TaskLLMs
-from .prepare import PreparedTask, prepare_task
+from .preflight import check_resumable, preflight, task_optimizer
+from .prepare import PreparedTask, prepare_task, takes_argument
 from .progress import ProgressBar
 from .run_store import RunStore, StepRecord, find_run
 from .task_file import Task, load_task
@@ -55,6 +53,8 @@ class RunOptions:
     cassette_mode: str | None = None  # None: "auto" (or what the resumed run used)
     max_concurrency: int | None = None  # None: the task's (default 1)
     executor: str | None = None  # None: the task's (default "local")
+    allow_changed_task: bool = False  # resume a run although its task file changed
+
 
 
 # the options a resumed run keeps unless given again (stored in the run's meta)
@@ -85,7 +85,7 @@ class TaskRun:
         self.parameters = prepared.make_parameters()
         self.trainable = [p for p in self.parameters.values() if p.trainable]
         self.llms = task_llms(self.task, options)
-        self.workflow_takes_llm = _takes(prepared.workflow, "llm")
+        self.workflow_takes_llm = takes_argument(prepared.workflow, "llm")
         self._workflow_llm: Any = None
         self.graphs: dict[int, str] = {}
         self.best_score: float | None = None
@@ -169,18 +169,7 @@ class TaskRun:
         return self.options.steps or budget.steps or DEFAULT_STEPS
 
     def make_optimizer(self) -> Any:
-        options = dict(self.spec.optimizer.options)
-        options.setdefault("minimize", not self.maximize)
-        name = self.spec.optimizer.name
-        llm = None
-        if name != "evolution":
-            options.setdefault("on_invalid", "skip")  # an unusable reply is noted per step
-            llm = self.llms.llm("optimizer")
-        try:
-            return make_optimizer(name, self.trainable, llm, options,
-                                  where=self.task.where("optimizer", "options"))
-        except og.OptographError as exc:
-            raise TaskError(str(exc)) from None
+        return task_optimizer(self.task, self.trainable, self.llms, self.maximize)
 
     def run(self) -> RunResult:
         search = self.spec.optimizer.name == "evolution"
@@ -238,13 +227,6 @@ class TaskRun:
                          best_values, summary)
 
 
-def _takes(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        return name in inspect.signature(getattr(fn, "fn", fn)).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def task_llms(task: Task, options: RunOptions) -> TaskLLMs:
     """The run's LLMs: `--llm` (relative to the working folder) or the task's `llm`
     (relative to the task file), with the cassette of the options or of the task."""
@@ -285,6 +267,11 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
             store.close()
             raise RunStoreError(
                 f"{options.resume}: this run belongs to task {name!r}, not {task.spec.name!r}")
+        try:
+            check_resumable(store, task, options.allow_changed_task)
+        except BaseException:  # the run's lock is released with the store
+            store.close()
+            raise
         return store
     text = task.path.read_text(encoding="utf-8")
     return RunStore.create(store_folder, task.spec.name, task.path, text)
@@ -318,19 +305,15 @@ def run_task(path: str | Path, options: RunOptions | None = None) -> RunResult:
     task = load_task(path)
     prepared = prepare_task(task)
     if options.max_concurrency is not None:
-        from optograph.agent.executor import check_max_concurrency
-
         check_max_concurrency(options.max_concurrency)
     _check_executor(options.executor or task.spec.executor)  # before a run folder is made
-    needs_llm = task.spec.optimizer.name != "evolution" or _takes(prepared.workflow, "llm")
-    if options.resume is None and needs_llm:
-        task_llms(task, options).check()  # before a run folder is made
+    if options.resume is None:
+        preflight(prepared, task_llms(task, options))  # before a run folder is made
     store = open_run_for(task, options)
     try:
-        if options.resume is not None:
+        if options.resume is not None:  # checked with the options the run was started with
             options = with_stored_options(options, stored_options(store))
-            if needs_llm:
-                task_llms(task, options).check()
+            preflight(prepared, task_llms(task, options))
         _remember_options(store, options)
         return TaskRun(prepared, store, options).run()
     finally:

@@ -203,7 +203,8 @@ class BudgetSpec(_Strict):
 
 
 class TaskSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="a short name (runs use it)")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100,
+                      description="a short name (runs use it)")
     description: str | None = Field(None, description="what the task optimizes")
     workflow: WorkflowSpec = Field(description="the function (or LangGraph builder) to optimize")
     parameters: dict[str, ParameterSpec] = Field(description="the workflow's parameters, by name")
