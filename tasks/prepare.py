@@ -48,6 +48,7 @@ class PreparedTask:
                     self.restore(name, spec.value), trainable=spec.trainable, name=name,
                     description=spec.description, constraint=spec.constraint,
                     search_space=self.spaces.get(name),
+                    value_type=None if spec.type == "any" else spec.type,
                 )
         return nodes
 

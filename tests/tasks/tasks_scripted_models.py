@@ -209,3 +209,8 @@ class LoopingJsonModel(BaseChatModel):
                                                               "title": f"x{self.calls}"},
                             "answer": ""})
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+def prose_code_optimizer() -> TaskModel:
+    """Suggests prose, not code, for the code parameter (what a small model does)."""
+    return TaskModel(suggestions=[_suggest("code", "Sort the list, then alternate min and max.")])
