@@ -2,7 +2,7 @@
 
 from . import operators as _operators  # noqa: F401  (installs the traced operators on Node)
 from .bundle import Bundle, bundle
-from .errors import ExecutionError, GraphError, HiddenInputError, OptographError
+from .errors import ExecutionError, GraphError, HiddenInputError, OptographError, RunAbortedError
 from .networkx_view import to_networkx
 from .node import Feedback, Node, node
 from .op import OpInfo
@@ -15,7 +15,7 @@ from .summary import Summary, Variable, feedback_outputs, minimal_subgraph, summ
 
 __all__ = [
     "Bundle", "Choice", "ExecutionError", "Feedback", "FloatRange", "GraphError",
-    "HiddenInputError", "IntRange", "Node", "OpInfo", "OptographError", "Run",
+    "HiddenInputError", "IntRange", "Node", "OpInfo", "OptographError", "Run", "RunAbortedError",
     "SandboxError", "SearchSpace", "Summary", "Variable", "bundle", "current_run",
     "feedback_outputs", "load_parameters", "minimal_subgraph", "no_trace", "node",
     "parameters_to_dict", "save_parameters", "summarize", "to_dot", "to_json",

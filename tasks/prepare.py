@@ -71,6 +71,9 @@ class PreparedTask:
         try:
             output = self.workflow(**kwargs)
         except og.ExecutionError as exc:
+            aborted = _aborting_cause(exc)
+            if aborted is not None:  # a LangGraph node's replay miss, say: not feedback
+                raise aborted from None
             return exc.exception_node
         except og.OptographError:
             raise
@@ -103,6 +106,19 @@ class PreparedTask:
                 f"{type(exc).__name__}: {exc}"
             ) from None
         return judge(result, f"at {self.task.where('feedback')}")
+
+
+def _aborting_cause(exc: BaseException) -> og.RunAbortedError | None:
+    """The error that must end the run, if one caused this one (LangGraph records a failing
+    node as an exception node whatever the error was)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, og.RunAbortedError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _where_raised(exc: BaseException) -> str:

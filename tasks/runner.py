@@ -176,6 +176,8 @@ class TaskRun:
                 try:
                     applied = optimizer.step()
                     updates = {node.name: value for node, value in applied.items()}
+                except og.RunAbortedError:  # a replay miss: the run cannot go on honestly
+                    raise
                 except og.OptographError as exc:  # an unusable reply: parameters unchanged
                     note = f"no update: {exc}"
             self.record(index, values, evaluation, updates, {
