@@ -19,7 +19,7 @@ from optograph.agent.feedback import is_better
 
 from .errors import RunStoreError, TaskError
 from .feedback_functions import Judged
-from .llm_setup import TaskLLMs, build_optimizer
+from .llm_setup import TaskLLMs, build_optimizer, model_choices
 from .prepare import PreparedTask, prepare_task
 from .progress import ProgressBar
 from .run_store import RunStore, StepRecord, find_run
@@ -32,7 +32,8 @@ DEFAULT_EVALUATIONS = 100
 @dataclass
 class RunOptions:
     resume: str | None = None
-    llm: str | None = None
+    llm: str | None = None  # the optimizer's model (and the workflow's, unless given below)
+    workflow_llm: str | None = None  # the model the workflow gets as `llm`
     steps: int | None = None
     store: Path | None = None
     progress: TextIO | None = None
@@ -304,17 +305,16 @@ def _feedback_text(value: Any) -> str:
 
 
 def task_llms(task: Task, options: RunOptions) -> TaskLLMs:
-    """The run's LLMs: `--llm` (relative to the working folder) or the task's `llm`
-    (relative to the task file), with the cassette of the options or of the task."""
+    """The run's LLMs (llm_setup.model_choices: `--llm` / `--workflow-llm` over the task's),
+    with the cassette of the options or of the task."""
     optimizer = task.spec.optimizer
     cassette = None
     if options.cassette is not None:
         cassette = (options.cassette, options.cassette_mode)
     elif optimizer.cassette is not None:
         cassette = (task.folder / optimizer.cassette.path, optimizer.cassette.mode)
-    if options.llm is not None:
-        return TaskLLMs(options.llm, Path.cwd(), "--llm", cassette)
-    return TaskLLMs(optimizer.llm, task.folder, task.where("optimizer", "llm"), cassette)
+    chosen, workflow = model_choices(task, options.llm, options.workflow_llm)
+    return TaskLLMs(chosen.spec, chosen.base, chosen.where, cassette, workflow)
 
 
 def open_run_for(task: Task, options: RunOptions) -> RunStore:
