@@ -7,6 +7,7 @@ retries on transient failures, and accounts and logs every call under its role."
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,15 @@ from .messages import (
 )
 from .retry import backoff_delays, is_transient
 from .spec import canonical_spec, describe_model, get_chat_model, json_schema_kwargs
+from .structured import (
+    StructuredOutputUnsupported,
+    invoke_structured,
+    structured_methods,
+    with_params,
+)
 from .usage import Usage
+
+logger = logging.getLogger(__name__)
 
 MessagesInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any] | str]
 
@@ -90,6 +99,7 @@ class LLM:
         self._log: list[CallRecord] = []
         self._occurrences: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._structured: list[str] | None = None  # structured-output methods left to try
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -202,14 +212,10 @@ class LLM:
         json_schema: dict[str, Any] | None,
     ) -> tuple[AIMessage, int]:
         chat = self.chat_model
-        kwargs = dict(params)
-        if json_schema is not None:
-            text = "\n".join(message_text(message) for message in messages)
-            kwargs.update(json_schema_kwargs(chat, json_schema, text))
         delays = backoff_delays(self.max_retries, self.backoff_s)
         for attempt in range(self.max_retries + 1):
             try:
-                return as_ai_message(chat.invoke(messages, **kwargs)), attempt + 1
+                return self._send(chat, messages, params, json_schema), attempt + 1
             except OptographError:
                 raise  # our own errors (a missing model file, ...) already say what is wrong
             except Exception as error:
@@ -226,6 +232,52 @@ class LLM:
                     ) from error
                 self._sleep(delays[attempt])
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _send(
+        self,
+        chat: BaseChatModel,
+        messages: list[BaseMessage],
+        params: dict[str, Any],
+        json_schema: dict[str, Any] | None,
+    ) -> AIMessage:
+        """One call. A reply schema goes through the model's structured output where it has
+        one (structured.py), trying its methods in order, else as call parameters
+        (json_schema_kwargs). A method that failed where a later way then worked was refused
+        by the model (a server answers such requests with 400, 422 or 500): this LLM drops it.
+        When every way fails, the last error goes to the retries and nothing is dropped."""
+        failed: list[str] = []
+        if json_schema is not None:
+            with self._lock:
+                if self._structured is None:
+                    provider = self.model_name.partition(":")[0]
+                    self._structured = structured_methods(chat, provider)
+                methods = list(self._structured)
+            for method in methods:
+                try:
+                    reply = invoke_structured(with_params(chat, params), messages, json_schema,
+                                              method)
+                except OptographError:
+                    raise
+                except Exception as error:
+                    if not isinstance(error, StructuredOutputUnsupported):
+                        logger.info("%s: structured output (%s) failed: %s", self.model_name,
+                                    method, _first_line(error))
+                    failed.append(method)
+                    continue
+                self._drop_structured(failed)
+                return reply
+        kwargs = dict(params)
+        if json_schema is not None:
+            text = "\n".join(message_text(message) for message in messages)
+            kwargs.update(json_schema_kwargs(chat, json_schema, text))
+        reply = as_ai_message(chat.invoke(messages, **kwargs))
+        self._drop_structured(failed)
+        return reply
+
+    def _drop_structured(self, methods: list[str]) -> None:
+        with self._lock:
+            if self._structured is not None:
+                self._structured = [m for m in self._structured if m not in methods]
 
     def _account(self, record: CallRecord) -> None:
         assert record.reply is not None
