@@ -126,6 +126,9 @@ class TaskLLMs:
         if workflow is not None:
             self.choices["workflow"] = workflow
         self.cassette_spec = cassette
+        # hears of every model call of the run ("start"/"end", CallRecord): the LLM layer's
+        # on_call hook, forwarded so it can be set after the LLMs are built
+        self.on_call: Any = None
         self._usage: Any = None
         self._cassette: Any = None
         self._llms: dict[str, Any] = {}
@@ -168,11 +171,16 @@ class TaskLLMs:
             choice = self.choice(role)
             model = chat_model_from_spec(choice.spec, choice.base, choice.where)
             try:
-                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette)
+                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette,
+                                       on_call=self._call_event)
             except (OptographError, ValueError) as exc:
                 raise TaskError(f"{choice.where}: llm {choice.spec!r}: {exc}") from None
             self._seen[role] = 0
         return self._llms[role]
+
+    def _call_event(self, event: str, record: Any) -> None:
+        if self.on_call is not None:
+            self.on_call(event, record)
 
     def chat_model(self, role: str) -> TaskChatModel:
         """The role's LLM as a LangChain chat model (what workflows receive)."""

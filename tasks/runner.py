@@ -78,6 +78,7 @@ class TaskRun:
         self.step_index = 0
         self.workflow_takes_llm = _takes(prepared.workflow, "llm")
         self._workflow_llm: Any = None
+        self.on_example: Callable[[int, int], None] | None = None  # progress per example
 
     # -- helpers -------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -118,11 +119,14 @@ class TaskRun:
         judged: list[Judged] = []
         with og.Run(f"step{index}"):
             params = dict(self.parameters)
-            for example in self.batch(index):
+            batch = self.batch(index)
+            for example in batch:
                 extra = {"llm": self.workflow_llm()} if self.workflow_takes_llm else {}
                 output = self.prepared.run_workflow({**params, **extra}, example)
                 outputs.append(output)
                 judged.append(self.prepared.judge(output, example))
+                if self.on_example is not None and len(batch) > 1:
+                    self.on_example(len(outputs), len(batch))
         scores = [j.score for j in judged if j.score is not None]
         score = sum(scores) / len(scores) if scores else None
         texts = [_feedback_text(j.feedback) for j in judged]
@@ -268,6 +272,9 @@ class TaskRun:
                           unit="evaluation" if search else "step")
         if self.options.quiet:
             bar.update = lambda *a, **k: None  # type: ignore[method-assign]
+        else:  # progress between steps: each model call, each example of a batch
+            self.llms.on_call = bar.llm_call
+            self.on_example = bar.example
         self.store.set_meta(status="running", total=str(total))
         if not self.options.quiet:
             bar.message(f"run folder {self.store.folder}")

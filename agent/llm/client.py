@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, conver
 from optograph.graph.errors import OptographError
 
 from .cache import CallCache
-from .call_record import CallRecord, CallSource
+from .call_record import CallEvent, CallHook, CallRecord, CallSource
 from .cassette import Cassette
 from .errors import CassetteMissError, LLMCallError
 from .messages import (
@@ -58,7 +58,9 @@ class LLM:
     this object's calls in `usage` (share one Usage between the optimizer's LLM and the
     workflow's). `cache` is a path or a CallCache; `cassette` a Cassette. A transient failure
     (connection, rate limit, timeout) is retried `max_retries` times, waiting backoff_s, 2x, 4x,
-    ...; then, or at once for any other failure, LLMCallError naming the model is raised."""
+    ...; then, or at once for any other failure, LLMCallError naming the model is raised.
+    `on_call(event, record)` hears of every call: "start" before it is answered, "end" after
+    (for progress displays; an exception it raises is logged, never breaks the call)."""
 
     def __init__(
         self,
@@ -70,6 +72,7 @@ class LLM:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_call: CallHook | None = None,
     ) -> None:
         if not role:
             raise ValueError("LLM role must be a non-empty string")
@@ -100,6 +103,7 @@ class LLM:
         self._occurrences: dict[str, int] = {}
         self._lock = threading.Lock()
         self._structured: list[str] | None = None  # structured-output methods left to try
+        self.on_call = on_call
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -152,6 +156,7 @@ class LLM:
             occurrence=occurrence,
         )
         started = time.perf_counter()
+        self._notify("start", record)
         try:
             reply, source = self._answer(record, chat_messages, params, json_schema)
         except BaseException as error:
@@ -161,12 +166,23 @@ class LLM:
             record.error = _first_line(error)
             record.duration_s = time.perf_counter() - started
             self._append(record)
+            self._notify("end", record)
             raise
         record.duration_s = time.perf_counter() - started
         record.reply, record.source = reply, source
         self._account(record)
         self._append(record)
+        self._notify("end", record)
         return reply
+
+    def _notify(self, event: CallEvent, record: CallRecord) -> None:
+        hook = self.on_call
+        if hook is None:
+            return
+        try:
+            hook(event, record)
+        except Exception as error:  # a display must not break the call it reports
+            logger.warning("LLM on_call hook failed: %s", _first_line(error))
 
     async def ainvoke(
         self, messages: MessagesInput, json_schema: dict[str, Any] | None = None, **params: Any
