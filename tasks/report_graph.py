@@ -45,7 +45,8 @@ def langgraph_steps(graph: nx.DiGraph) -> tuple[nx.DiGraph, dict[str, list[str]]
         reads = sorted({str(p) for m in members[s] for p in graph.predecessors(m)
                         if graph.nodes[p].get("kind") == "parameter"})
         steps.add_node(s, label=name.split(":")[0], kind=result.get("kind") or "step",
-                       data=result.get("data", ""), reads=reads)
+                       data=result.get("data", ""), reads=reads,
+                       result=results[0] if results else s)
     for n in nx.topological_sort(graph) if nx.is_directed_acyclic_graph(graph) else graph.nodes:
         attrs = graph.nodes[n]
         if n in step_of or attrs.get("kind") == "parameter":
@@ -103,7 +104,8 @@ def graph_html(graph: nx.DiGraph, ident: str = "graph") -> str:
         context = {p for m in inner for p in graph.predecessors(m)}
         sub = graph.subgraph(inner | context).copy()
         label = html.escape(str(steps.nodes[step]["label"]))
-        parts.append(f"<details><summary>step {label} ({html.escape(step)}): "
+        node = html.escape(str(steps.nodes[step].get("result", step)))
+        parts.append(f"<details><summary>step {label} ({node}): "
                      f"{len(inner)} operations</summary>"
                      f'<div class="graph">{to_svg(sub, ident=f"{ident}-s{index}")}</div>'
                      "</details>")
