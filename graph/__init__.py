@@ -2,7 +2,7 @@
 
 from . import operators as _operators  # noqa: F401  (installs the traced operators on Node)
 from .bundle import Bundle, bundle
-from .errors import ExecutionError, GraphError, HiddenInputError, OptographError
+from .errors import ExecutionError, GraphError, HiddenInputError, OptographError, RunAbortedError
 from .module import Module, model
 from .networkx_view import to_networkx
 from .node import Feedback, Node, node
@@ -18,6 +18,7 @@ from .summary import Summary, Variable, feedback_outputs, minimal_subgraph, summ
 __all__ = [
     "Bundle", "Choice", "ExecutionError", "Feedback", "FloatRange", "GraphError",
     "HiddenInputError", "IntRange", "Module", "Node", "OpInfo", "OptographError", "Run",
+    "RunAbortedError",
     "SandboxConfig", "SandboxError", "SandboxUnavailable", "SearchSpace", "Summary", "Variable",
     "bundle", "current_run", "feedback_outputs", "load_parameters", "minimal_subgraph", "model",
     "no_trace", "node", "pack",

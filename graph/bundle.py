@@ -53,7 +53,7 @@ class Bundle(CodeFunction):
                 raise GraphError(f"bundle(trainable=True) on {self.name!r}: its source is not available")
             self.code = node(
                 self.source, trainable=True, name=f"__code_{self.name}",
-                description=f"the code of the function {self.name}",
+                description=f"the code of the function {self.name}", value_type="code",
             )
 
     # -- per-instance code parameters ----------------------------------------------------

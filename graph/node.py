@@ -37,13 +37,14 @@ class Feedback:
 
 @dataclass(frozen=True)
 class NodeDetails:
-    """The attributes few nodes have: a parameter's description, constraint and search space,
-    an exception node's info."""
+    """The attributes few nodes have: a parameter's description, constraint, search space and
+    declared value type ("code" for Python source), an exception node's info."""
 
     description: str | None = None
     constraint: str | None = None
     search_space: SearchSpace | None = None
     info: dict[str, Any] | None = None
+    value_type: str | None = None
 
 
 def feedback_text(value: FeedbackValue) -> str:
@@ -117,6 +118,7 @@ class Node:
         search_space: SearchSpace | None = None,
         constants: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
+        value_type: str | None = None,
     ) -> Node:
         """Build a node in the current run (fast path used by the tracer). `input_names[i]` is
         the argument through which `inputs[i]` was passed; `constants` are the plain values
@@ -130,10 +132,11 @@ class Node:
         self.input_names = input_names
         self.constants = constants
         self.feedback = ()
-        if description is None and constraint is None and search_space is None and info is None:
+        if (description is None and constraint is None and search_space is None and info is None
+                and value_type is None):
             self._details = None
         else:
-            self._details = NodeDetails(description, constraint, search_space, info)
+            self._details = NodeDetails(description, constraint, search_space, info, value_type)
         run.admit(self, base_name)  # sets name, order and run
         return self
 
@@ -154,6 +157,11 @@ class Node:
     def info(self) -> dict[str, Any] | None:
         """An exception node's details: its type, message, marked source and traceback."""
         return self._details.info if self._details else None
+
+    @property
+    def value_type(self) -> str | None:
+        """The type a parameter was declared with ("code", "float", ...), or None."""
+        return self._details.value_type if self._details else None
 
     @classmethod
     def with_parents(
@@ -323,8 +331,13 @@ def node(
     description: str | None = None,
     constraint: str | None = None,
     search_space: SearchSpace | None = None,
+    value_type: str | None = None,
 ) -> Node:
     """Wrap `value` in a node. Trainable nodes are the parameters an optimizer changes.
+
+    `value_type` declares what the value is; "code" makes it Python source that optimizers
+    check as code (it must parse and keep its function's name and signature), whatever the
+    node's name.
 
     As in Trace, `node(existing_node)` returns `existing_node` itself (other arguments are
     ignored), while `node(existing_node, trainable=True)` returns a new parameter that shares
@@ -354,6 +367,7 @@ def node(
         description=description,
         constraint=constraint,
         search_space=search_space,
+        value_type=value_type,
     )
 
 

@@ -1,4 +1,5 @@
-"""`optograph run TASK.yaml [--resume RUN] [--llm SPEC] [--steps N] [--store DIR]`."""
+"""`optograph run TASK.yaml [--resume RUN] [--llm SPEC] [--workflow-llm SPEC] [--steps N]
+[--store DIR]`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = RunOptions(resume=args.resume, llm=args.llm, steps=args.steps,
+    options = RunOptions(resume=args.resume, llm=args.llm, workflow_llm=args.workflow_llm,
+                         steps=args.steps,
                          store=Path(args.store) if args.store else None,
                          cassette=Path(args.cassette) if args.cassette else None,
                          cassette_mode=args.cassette_mode,
@@ -55,7 +57,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("task", metavar="TASK.yaml")
     p.add_argument("--resume", metavar="RUN", help="a run folder (or its name) to continue")
     p.add_argument("--llm", metavar="SPEC",
-                   help='the optimizer\'s model: "local", "openai:gpt-4o-mini", ...')
+                   help='the optimizer\'s model: "local", "openai:gpt-4o-mini", ...; also the '
+                   "workflow's model (its `llm` argument) unless --workflow-llm or the task "
+                   "file's workflow_llm names another")
+    p.add_argument("--workflow-llm", metavar="SPEC",
+                   help="the model the workflow gets as its `llm` argument (default: the "
+                   "task's workflow_llm, else the optimizer's model)")
     p.add_argument("--steps", type=_positive, metavar="N",
                    help="steps (evaluations for the evolution optimizer)")
     p.add_argument("--store", metavar="DIR", help="where runs are stored (default: the task's)")

@@ -52,6 +52,7 @@ class PreparedTask:
                     self.restore(name, spec.value), trainable=spec.trainable, name=name,
                     description=spec.description, constraint=spec.constraint,
                     search_space=self.spaces.get(name),
+                    value_type=None if spec.type == "any" else spec.type,
                 )
         return nodes
 
@@ -74,6 +75,9 @@ class PreparedTask:
         try:
             output = self.workflow(**kwargs)
         except og.ExecutionError as exc:
+            aborted = _aborting_cause(exc)
+            if aborted is not None:  # a LangGraph node's replay miss, say: not feedback
+                raise aborted from None
             return exc.exception_node
         except og.OptographError:
             raise
@@ -107,6 +111,19 @@ class PreparedTask:
             return parse_feedback(result, f"{self.task.where('feedback')}: the feedback function")
         except OptimizerError as exc:
             raise TaskError(str(exc)) from None
+
+
+def _aborting_cause(exc: BaseException) -> og.RunAbortedError | None:
+    """The error that must end the run, if one caused this one (LangGraph records a failing
+    node as an exception node whatever the error was)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, og.RunAbortedError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _where_raised(exc: BaseException) -> str:

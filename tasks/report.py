@@ -1,6 +1,7 @@
 """The HTML report of a run: the score history plot (matplotlib, embedded as PNG), the graph
-of the last step (SVG from Graphviz `dot` when installed, else Mermaid), the final parameters,
-the optimizer's prompts and replies, and the token and cost totals. One self-contained file."""
+of the last step (inline SVG drawn by the project: report_graph.py), the final parameters,
+the optimizer's prompts and replies, and the token and cost totals. One self-contained file
+that needs no network and no system package to display."""
 
 from __future__ import annotations
 
@@ -8,18 +9,16 @@ import base64
 import html
 import io
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
 from optograph.agent.feedback import is_better
-from optograph.graph.render import to_dot, to_mermaid
 
 from .errors import TaskError
 from .paths import check_output_file
+from .report_graph import graph_html
 from .run_view import RunView
 
 _STYLE = """
@@ -79,29 +78,6 @@ def last_graph(view: RunView) -> nx.DiGraph | None:
     return None
 
 
-def graph_html(graph: nx.DiGraph) -> tuple[str, str]:
-    """(kind, HTML) of the graph: ("svg", inline SVG) via `dot`, else ("mermaid", a block)."""
-    dot = shutil.which("dot")
-    if dot is not None:
-        try:
-            done = subprocess.run([dot, "-Tsvg"], input=to_dot(graph), capture_output=True,
-                                  text=True, timeout=60, check=True)
-            svg = done.stdout[done.stdout.find("<svg"):]
-            if svg:
-                return "svg", f'<div class="graph">{svg}</div>'
-        except (subprocess.SubprocessError, OSError):
-            pass
-    block = html.escape(to_mermaid(graph))
-    return "mermaid", (
-        f'<pre class="mermaid">{block}</pre>\n'
-        '<script type="module">import mermaid from '
-        '"https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs";'
-        "mermaid.initialize({startOnLoad: true});</script>\n"
-        "<p><small>Mermaid diagram (renders when the page can load mermaid; install Graphviz "
-        "for an embedded SVG).</small></p>"
-    )
-
-
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, indent=1, default=repr)
     return f"<pre>{html.escape(text)}</pre>"
@@ -145,8 +121,7 @@ def render_report(view: RunView) -> str:
     graph = last_graph(view)
     parts.append("<h2>Graph of the last step</h2>")
     if graph is not None:
-        _, block = graph_html(graph)
-        parts.append(block)
+        parts.append(graph_html(graph))
     else:
         parts.append("<p>No graph stored.</p>")
     split = bool(view.train_scores)

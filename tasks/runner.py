@@ -17,6 +17,7 @@ each evaluated. Steps are shown numbered from 1 (the bar, `show`, the report).""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,7 +29,7 @@ from optograph.agent.feedback import describe_score, direction_text, is_better
 from optograph.agent.loop import optimize
 
 from .errors import RunStoreError
-from .llm_setup import TaskLLMs
+from .llm_setup import TaskLLMs, model_choices
 from .preflight import check_resumable, preflight, task_optimizer
 from .prepare import PreparedTask, prepare_task, takes_argument
 from .progress import ProgressBar
@@ -44,7 +45,8 @@ THREAD = "run"
 @dataclass
 class RunOptions:
     resume: str | None = None
-    llm: str | None = None
+    llm: str | None = None  # the optimizer's model (and the workflow's, unless given below)
+    workflow_llm: str | None = None  # the model the workflow gets as `llm`
     steps: int | None = None
     store: Path | None = None
     progress: TextIO | None = None
@@ -58,7 +60,7 @@ class RunOptions:
 
 
 # the options a resumed run keeps unless given again (stored in the run's meta)
-_KEPT = ("llm", "steps", "cassette", "cassette_mode", "max_concurrency", "executor")
+_KEPT = ("llm", "workflow_llm", "steps", "cassette", "cassette_mode", "max_concurrency", "executor")
 
 
 @dataclass
@@ -91,6 +93,8 @@ class TaskRun:
         self.best_score: float | None = None
         self.rows = 0
         self.bar: ProgressBar | None = None
+        self._examples_done = 0  # examples of the current step's batch evaluated
+        self._examples_lock = threading.Lock()
 
     # -- the loop's workflow and feedback ------------------------------------------------
     def workflow_llm(self) -> Any:
@@ -100,7 +104,21 @@ class TaskRun:
 
     def run_example(self, example: Any = None) -> og.Node:
         extra = {"llm": self.workflow_llm()} if self.workflow_takes_llm else {}
-        return self.prepared.run_workflow({**self.parameters, **extra}, example)
+        output = self.prepared.run_workflow({**self.parameters, **extra}, example)
+        self.example_done()
+        return output
+
+    def example_done(self) -> None:
+        """Progress within a step: one more example of its batch evaluated (from any thread)."""
+        examples = self.prepared.examples
+        if self.bar is None or not examples or len(examples) < 2:
+            return
+        size = min(self.spec.data.batch_size or len(examples), len(examples)) if self.spec.data \
+            else len(examples)
+        with self._examples_lock:
+            self._examples_done = self._examples_done % size + 1
+            done = self._examples_done
+        self.bar.example(done, size)
 
     def judge(self, output: og.Node, example: Any = None) -> Any:
         return self.prepared.judge(output, example)
@@ -182,6 +200,8 @@ class TaskRun:
         if self.options.quiet:
             bar.update = lambda *a, **k: None  # type: ignore[method-assign]
         self.llms.on_retry = bar.notify
+        if not self.options.quiet:  # progress between steps: each model call, each example
+            self.llms.on_call = bar.llm_call
         self.store.set_meta(status="running", total=str(total))
         if not self.options.quiet:
             bar.message(f"run folder {self.store.folder}")
@@ -228,17 +248,16 @@ class TaskRun:
 
 
 def task_llms(task: Task, options: RunOptions) -> TaskLLMs:
-    """The run's LLMs: `--llm` (relative to the working folder) or the task's `llm`
-    (relative to the task file), with the cassette of the options or of the task."""
+    """The run's LLMs (llm_setup.model_choices: `--llm` / `--workflow-llm` over the task's),
+    with the cassette of the options or of the task."""
     optimizer = task.spec.optimizer
     cassette = None
     if options.cassette is not None:
         cassette = (options.cassette, options.cassette_mode or "auto")
     elif optimizer.cassette is not None:
         cassette = (task.folder / optimizer.cassette.path, optimizer.cassette.mode)
-    if options.llm is not None:
-        return TaskLLMs(options.llm, Path.cwd(), "--llm", cassette)
-    return TaskLLMs(optimizer.llm, task.folder, task.where("optimizer", "llm"), cassette)
+    chosen, workflow = model_choices(task, options.llm, options.workflow_llm)
+    return TaskLLMs(chosen.spec, chosen.base, chosen.where, cassette, workflow)
 
 
 def stored_options(store: RunStore) -> dict[str, Any]:

@@ -189,7 +189,11 @@ class CassetteSpec(_Strict):
 class OptimizerSpec(_Strict):
     name: Literal["optoprime", "opro", "evolution"] = Field(description="which optimizer")
     llm: str | None = Field(
-        None, description='"provider:model", "local", "local:/path.gguf" (LLM optimizers only)'
+        None, description='the optimizer\'s model: "provider:model", "local", "local:/path.gguf" '
+        "(LLM optimizers); also the workflow's model unless workflow_llm says otherwise"
+    )
+    workflow_llm: str | None = Field(
+        None, description="the model a workflow gets as its `llm` argument (default: llm)"
     )
     cassette: CassetteSpec | None = Field(None, description="record/replay the LLM calls")
     options: dict[str, Any] = Field(default_factory=dict, description="optimizer keyword options")

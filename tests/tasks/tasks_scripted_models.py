@@ -219,3 +219,20 @@ ROUTER_GUIDE = ("billing: invoice, charge, refund, payment\n"
 def router_optimizer() -> TaskModel:
     """For ticket_router.yaml: a routing guide with a keyword for every shipped ticket."""
     return TaskModel(suggestions=[_suggest("prompt", ROUTER_GUIDE)])
+
+
+def prose_code_optimizer() -> TaskModel:
+    """Suggests prose, not code, for the code parameter (what a small model does)."""
+    return TaskModel(suggestions=[_suggest("code", "Sort the list, then alternate min and max.")])
+
+
+class CapitalsOnlyModel(TaskModel):
+    """A workflow model of its own (another name in the call log): answers with the capital."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-capitals"
+
+
+def capitals_model() -> CapitalsOnlyModel:
+    return CapitalsOnlyModel(suggestions=["unused"])
