@@ -152,28 +152,44 @@ class EvolutionaryOptimizer(Optimizer):
         evaluate: Callable[[Candidate], float],
         evaluations: int,
         on_result: Callable[[Candidate, float], None] | None = None,
+        *,
+        evaluate_batch: Callable[[list[Candidate]], list[float]] | None = None,
     ) -> tuple[Candidate, float]:
         """Search until `evaluations` candidates are scored (those answered by the evaluation
         cache count too, so a replayed search stops where the first one would) or the stages
-        end; set the parameters to the best candidate and return it with its score."""
+        end; set the parameters to the best candidate and return it with its score.
+        With `evaluate_batch`, the open candidates of a generation (within the budget) are
+        scored together (in parallel, say) and told in their order: the search is the same."""
         for entry in self._generation:  # asked earlier but never told: evaluate them here
             if entry.score is None and entry is not self._applied:
                 entry.issued = False
         while len(self._scored) < evaluations:
-            candidate = self.ask()
-            for entry in self._from_cache:  # answered by the evaluation cache
+            batch: list[Candidate] = []
+            while len(self._scored) + len(batch) < evaluations:
+                try:
+                    candidate = self.ask()
+                except OptimizerError:  # the generation waits for the batch's scores
+                    break
+                for entry in self._from_cache:  # answered by the evaluation cache
+                    if on_result is not None:
+                        on_result(dict(entry.values), entry.score)  # type: ignore[arg-type]
+                self._from_cache.clear()
+                if candidate is None:
+                    break
+                if len(self._scored) + len(batch) >= evaluations:
+                    self._unissue(candidate)
+                    break
+                batch.append(candidate)
+                if evaluate_batch is None:
+                    break
+            if not batch:
+                break
+            scores = (evaluate_batch(batch) if evaluate_batch is not None
+                      else [evaluate(batch[0])])
+            for candidate, score in zip(batch, scores, strict=True):
+                self.tell(candidate, float(score))
                 if on_result is not None:
-                    on_result(dict(entry.values), entry.score)  # type: ignore[arg-type]
-            self._from_cache.clear()
-            if candidate is None:
-                break
-            if len(self._scored) >= evaluations:
-                self._unissue(candidate)
-                break
-            score = float(evaluate(candidate))
-            self.tell(candidate, score)
-            if on_result is not None:
-                on_result(candidate, score)
+                    on_result(candidate, float(score))
         if self._best is None:
             raise OptimizerError("EvolutionaryOptimizer.run: no candidate was evaluated")
         self.apply(self._best.values)
