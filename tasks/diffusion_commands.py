@@ -108,6 +108,14 @@ def register(subparsers: Any) -> None:
     _search_options(compare)
     compare.set_defaults(handler=run_compare_command)
 
+    export = commands.add_parser(
+        "export", help="a search result as a diffusers scheduler (+ skip sets) for your pipeline")
+    export.add_argument("result", help="a search's result.json")
+    export.add_argument("--model", default=None,
+                        help="the model's folder or hub id (default: the one it was searched on)")
+    export.add_argument("--out", default=None, help="folder (default: RESULT's folder/export)")
+    export.set_defaults(handler=run_export_command)
+
     evaluate = commands.add_parser("evaluate", help="FID and MACs of one schedule")
     _common(evaluate)
     evaluate.add_argument("--timesteps", required=True, help="strictly descending, e.g. 999,600,300,50")
@@ -334,4 +342,23 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     result = evaluator(Schedule(tuple(timesteps), tuple(tuple(s) for s in skip_sets)))
     print(json.dumps({"timesteps": timesteps, "skip_sets": skip_sets, "solver": args.solver,
                       "fid": result.fid, "macs": result.macs, "seconds": result.seconds}))
+    return 0
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.export import export_result, usage_snippet
+
+    out = Path(args.out) if args.out else Path(args.result).parent / "export"
+    try:
+        exported = export_result(args.result, args.model)
+    except DiffusionInputError as error:
+        if error.argument == "result":  # the positional argument: its message names the file
+            raise DiffusionCommandError(str(error).partition(": ")[2]) from None
+        raise flag_error(error) from None
+    exported.save(out)
+    skips = " and a UNet wrapper for its skip sets" if exported.skips_units else ""
+    print(f"wrote {out}/scheduler and {out}/schedule.json ({exported.solver}, "
+          f"{len(exported.timesteps)} steps{skips}); in your pipeline:\n")
+    print(usage_snippet(out))
     return 0
