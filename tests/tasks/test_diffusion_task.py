@@ -33,7 +33,8 @@ def test_diffusion_example_searches_schedules(tiny_model: Path, tmp_path: Path) 
     assert len(view.steps) == 3
     first = view.steps[0]
     assert first.values["schedule"]["timesteps"] == [999, 749, 499, 249]  # uniform DDIM first
-    assert all(r.score is not None and r.score < 0 for r in view.steps)  # score = -FID
+    assert all(r.score is not None and r.score > 0 for r in view.steps)  # score = FID
+    assert not view.maximize  # lower is better
     assert "FID" in first.feedback
     timesteps = [tuple(r.values["schedule"]["timesteps"]) for r in view.steps]
     assert len(set(timesteps)) == 3

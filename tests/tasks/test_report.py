@@ -43,7 +43,7 @@ def test_report_embeds_plot_graph_parameters_and_prompts(
     # the graph of the last step: foobar's operations, as a Mermaid flowchart without dot
     assert '<pre class="mermaid">flowchart TD' in html
     assert "x&lt;br/&gt;5.0" in html and "mul&lt;br/&gt;90.0" in html and "bar&lt;br/&gt;" in html
-    assert "Final parameters" in html and "5.0" in html
+    assert "Best parameters" in html and "Next candidate" in html and "5.0" in html
     assert "#Variables" in html  # the optimizer's prompt
     assert "suggestion" in html  # its reply
     assert re.search(r"<th>tokens</th><td>[1-9]\d*</td>", html)

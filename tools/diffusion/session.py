@@ -149,7 +149,6 @@ def run_session(
     say = log or (lambda _: None)
     identity = config.identity() | ({"llm_rounds": llm_rounds} if llm is not None else {})
     store = SearchStore(folder / "search.sqlite", identity, resume=resume)
-    started = time.perf_counter()
     pool = None
     try:
         if config.executor in ("local", "threads"):
@@ -168,6 +167,7 @@ def run_session(
             say(f"ray: {len(pool.actors)} evaluator actors")
         make_validator = getattr(searcher, "validation_evaluator", None)
         validator = make_validator() if config.validate_top and callable(make_validator) else None
+        started = time.perf_counter()  # the search, after the evaluator (or actors) is built
         found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool)
         llm_fids = [e.fid for e in store.evaluations() if e.stage == "llm"]
     finally:
