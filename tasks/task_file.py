@@ -156,12 +156,18 @@ class FeedbackSpec(_Strict):
     def _one_source(self) -> FeedbackSpec:
         if (self.function is None) == (self.builtin is None):
             raise ValueError("give exactly one of `function` or `builtin`")
-        if self.builtin in LOWER_IS_BETTER:  # its score is the metric itself (FID)
-            if "maximize" in self.model_fields_set and self.maximize:
-                raise ValueError(f"builtin {self.builtin!r} scores lower-is-better; "
-                                 "leave out maximize or set maximize: false")
-            self.maximize = False
+        if self.builtin in LOWER_IS_BETTER and self.maximize:
+            raise ValueError(f"builtin {self.builtin!r} scores lower-is-better; "
+                             "leave out maximize or set maximize: false")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _direction(cls, data: Any) -> Any:
+        """A lower-is-better builtin (its score is the metric itself: FID) minimizes."""
+        if isinstance(data, dict) and data.get("builtin") in LOWER_IS_BETTER:
+            return {"maximize": False, **data}
+        return data
 
 
 class DataSpec(_Strict):

@@ -44,8 +44,11 @@ def config(**changes) -> SessionConfig:
 
 
 def stored(folder: Path) -> list[tuple[str, float]]:
-    with sqlite3.connect(folder / "search.sqlite") as db:
-        return db.execute("SELECT key, fid FROM evaluations ORDER BY key").fetchall()
+    try:
+        with sqlite3.connect(folder / "search.sqlite") as db:
+            return db.execute("SELECT key, fid FROM evaluations ORDER BY key").fetchall()
+    except sqlite3.OperationalError:  # a store being created: no table yet
+        return []
 
 
 def test_the_same_search_as_in_process_for_the_same_seed(cluster, tmp_path):
@@ -109,15 +112,18 @@ def test_a_search_resumes_after_its_driver_is_killed(cluster, tmp_path):
     out = tmp_path / "ray"
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address,
            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER.format(here=str(HERE), out=str(out))],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "driver.log"
+    with log.open("w") as sink:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", DRIVER.format(here=str(HERE), out=str(out))],
+            env=env, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and driver.poll() is None:
             if (out / "search.sqlite").exists() and len(stored(out)) >= 6:
                 break
             time.sleep(0.2)
-        assert driver.poll() is None, driver.stderr.read().decode()[-2000:] if driver.stderr else ""
+        assert driver.poll() is None, log.read_text()[-2000:]
         os.kill(driver.pid, signal.SIGKILL)
     finally:
         driver.wait(30)

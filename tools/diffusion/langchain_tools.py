@@ -175,10 +175,11 @@ class SearchScheduleTool(_EvaluatorTool):
             data = {"index": index, "total": total, "stage": result.stage, "fid": result.fid,
                     "best_fid": best[-1], "macs": result.macs, "stored": cached,
                     "timesteps": list(result.schedule.timesteps), "seconds": seconds}
+            data["message"] = (f"[{index}/{total}] {result.stage} fid {result.fid:.3f} best "
+                               f"{best[-1]:.3f} t={data['timesteps']}")
             if run_manager is None:
                 return
-            run_manager.on_text(f"[{index}/{total}] {result.stage} fid {result.fid:.3f} best "
-                                f"{best[-1]:.3f} t={data['timesteps']}\n")
+            run_manager.on_text(f"{data['message']}\n")
             try:
                 dispatch_custom_event(PROGRESS_EVENT, data)
             except RuntimeError:  # called outside a LangChain run: no parent to report to
