@@ -156,6 +156,7 @@ class EvolutionaryOptimizer(Optimizer):
         evaluations: int,
         on_result: Callable[[Candidate, float], None] | None = None,
         executor: Executor | None = None,
+        evaluate_batch: Callable[[list[Candidate]], list[float]] | None = None,
     ) -> tuple[Candidate, float]:
         """Search until `evaluations` candidates are scored (those answered by the evaluation
         cache count too, so a replayed search stops where the first one would) or the stages
@@ -164,7 +165,9 @@ class EvolutionaryOptimizer(Optimizer):
         The candidates of a generation are independent: they are evaluated through
         `executor` (agent/executor.py: threads, or Ray tasks; default one at a time),
         max_concurrency at a time, and told in the order they were asked, so the search is
-        the same at any concurrency; a failure loses at most the chunk it happened in."""
+        the same at any concurrency; a failure loses at most the chunk it happened in.
+        With `evaluate_batch`, each generation's open candidates are scored by one call
+        (the diffusion search's evaluator pool) instead, and told in their order."""
         runner = executor or Executor(1)
         for entry in self._generation:  # asked earlier but never told: evaluate them here
             if entry.score is None and entry is not self._applied:
@@ -173,10 +176,12 @@ class EvolutionaryOptimizer(Optimizer):
             batch = self._ask_generation(evaluations, on_result)
             if not batch:
                 break
-            width = runner.max_concurrency
+            width = len(batch) if evaluate_batch is not None else runner.max_concurrency
             for start in range(0, len(batch), width):  # told as soon as a chunk is done
                 chunk = batch[start:start + width]
-                scores = runner.map(evaluate, chunk, return_exceptions=True)
+                scores: list[Any] = (
+                    list(evaluate_batch(chunk)) if evaluate_batch is not None
+                    else runner.map(evaluate, chunk, return_exceptions=True))
                 for candidate, score in zip(chunk, scores, strict=True):
                     if isinstance(score, BaseException):
                         raise score

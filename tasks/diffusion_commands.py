@@ -99,13 +99,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _search_options(parser: argparse.ArgumentParser) -> None:
-    # The command's defaults keep a search to minutes on a CPU; the paper's (and SearchConfig's)
-    # are --population 50 --top-k 10 --mutants 25 --crossovers 10.
-    parser.add_argument("--population", type=int, default=20, help="default 20 (paper: 50)")
-    parser.add_argument("--top-k", type=int, default=5, help="parents; default 5 (paper: 10)")
-    parser.add_argument("--mutants", type=int, default=8, help="default 8 (paper: 25)")
+    # The defaults (None here) are the search session's, every entry point's (session.py),
+    # sized for a CPU; the paper's (SearchConfig's) are 50 / 10 / 25 / 10.
+    parser.add_argument("--population", type=int, default=None, help="default 20 (paper: 50)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="parents; default a quarter of the population: 5 (paper: 10)")
+    parser.add_argument("--mutants", type=int, default=None,
+                        help="default 2/5 of the population: 8 (paper: 25)")
     parser.add_argument("--mutation-prob", type=float, default=0.25)
-    parser.add_argument("--crossovers", type=int, default=4, help="default 4 (paper: 10)")
+    parser.add_argument("--crossovers", type=int, default=None,
+                        help="default 1/5 of the population: 4 (paper: 10)")
     parser.add_argument("--validate", type=int, default=5,
                         help="re-score the best K schedules on fresh noise and answer with the "
                         "lowest mean FID; counts among the evaluations, at most one in eight "
@@ -128,6 +131,11 @@ def register(subparsers: Any) -> None:
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    search.add_argument("--executor", default="local",
+                        help="local (in-process, default), ray (a local Ray cluster) or "
+                        "ray://HOST:PORT (an existing cluster): one evaluator actor per GPU")
+    search.add_argument("--max-concurrency", type=int, default=None,
+                        help="Ray evaluator actors (default: one per GPU, else one per CPU)")
     search.set_defaults(handler=run_search_command)
 
     compare = commands.add_parser("compare", help="FID table and plot: baselines (and searches)")
@@ -140,6 +148,14 @@ def register(subparsers: Any) -> None:
     compare.add_argument("--results", nargs="*", default=[], help="result.json files to include")
     _search_options(compare)
     compare.set_defaults(handler=run_compare_command)
+
+    export = commands.add_parser(
+        "export", help="a search result as a diffusers scheduler (+ skip sets) for your pipeline")
+    export.add_argument("result", help="a search's result.json")
+    export.add_argument("--model", default=None,
+                        help="the model's folder or hub id (default: the one it was searched on)")
+    export.add_argument("--out", default=None, help="folder (default: RESULT's folder/export)")
+    export.set_defaults(handler=run_export_command)
 
     evaluate = commands.add_parser("evaluate", help="FID and MACs of one schedule")
     _common(evaluate)
@@ -161,9 +177,7 @@ def _evaluator(args: argparse.Namespace) -> Any:
                                     args.images, args.seed, args.features, args.cache,
                                     args.batch_size)
     except DiffusionInputError as error:
-        if error.argument.startswith("-"):
-            raise
-        raise DiffusionCommandError(f"--{error}") from None  # name the option as typed
+        raise flag_error(error) from None  # name the option as typed
     print(f"loaded {args.model} on {evaluator.model.device}, reference {args.reference} "
           f"({evaluator.fid.reference.count} images), {len(evaluator.units)} skippable units, "
           f"{evaluator.step_macs(()) / 1e6:.1f} M MACs per step ({time.perf_counter() - started:.1f} s)",
@@ -187,54 +201,50 @@ def _progress_printer() -> Any:
     return show
 
 
+# Library fields whose flag is not "--" + the field with dashes.
+_FLAGS = {"cache_dir": "--cache", "validate_top": "--validate", "baselines": "--no-baselines",
+          "num_samples": "--images", "skip_set": "--skip-sets"}
+
+
+def flag_error(error: Exception) -> DiffusionCommandError:
+    """A library error naming a field (`steps: ...`) as the CLI's one line (`--steps: ...`)."""
+    field = getattr(error, "argument", None) or str(error).partition(": ")[0]
+    message = str(error).partition(": ")[2] or str(error)
+    if field.startswith("-"):
+        return DiffusionCommandError(str(error))
+    flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return DiffusionCommandError(f"{flag}: {message}")
+
+
+def session_config(args: argparse.Namespace, steps: int, evaluations: int,
+                   budget: float | None, baselines: bool) -> Any:
+    from optograph.tools.diffusion.session import SessionConfig
+
+    search = {"population": args.population, "top_k": args.top_k, "mutants": args.mutants,
+              "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
+              "max_concurrency": getattr(args, "max_concurrency", None)}
+    return SessionConfig(
+        steps=steps, evaluations=evaluations, macs_budget=budget, model=str(args.model),
+        reference=args.reference, solver=args.solver, images=args.images, seed=args.seed,
+        features=args.features, device=args.device, cache_dir=args.cache,
+        batch_size=args.batch_size, mutation_prob=args.mutation_prob,
+        validate_top=args.validate, baselines=baselines,
+        **{name: value for name, value in search.items() if value is not None})
+
+
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
-    from optograph.tools.diffusion.search import SearchConfig, run_search
-    from optograph.tools.diffusion.store import SearchStore
+    """One search session (tools/diffusion/session.py) with the command's options."""
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.session import run_session
 
-    config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
-                          population=args.population, top_k=args.top_k, mutants=args.mutants,
-                          mutation_prob=args.mutation_prob, crossovers=args.crossovers,
-                          seed=args.seed, validate_top=args.validate)
-    validator = evaluator.validation_evaluator() if args.validate else None
-    identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
-                "images": args.images, "seed": args.seed, "features": args.features,
-                "steps": steps, "macs_budget": budget, "population": config.population,
-                "top_k": config.top_k, "mutants": config.mutants,
-                "mutation_prob": config.mutation_prob, "crossovers": config.crossovers}
-    store = SearchStore(out / "search.sqlite", identity, resume=resume)
-    started = time.perf_counter()
+    config = session_config(args, steps, evaluations, budget, baselines)
     try:
-        found = run_search(evaluator, config, store, on_result=_progress_printer(),
-                           validator=validator)
-    finally:
-        store.close()
-    best = found.best
-    result: dict[str, Any] = {
-        "timesteps": list(best.schedule.timesteps), "skip_sets": [list(s) for s in best.schedule.skip_sets],
-        "solver": args.solver, "fid": best.fid, "macs": best.macs,
-        "full_network_macs": steps * evaluator.step_macs(()), "steps": steps,
-        "stage": best.stage, "evaluations": len(found.history), "evaluated_now": found.evaluated,
-        "replayed_from_store": found.replayed, "search_seconds": time.perf_counter() - started,
-        "config": identity, "baselines": {},
-    }
-    if found.validation and validator is not None:
-        chosen = found.validation[0]
-        result["validation_fid"] = chosen.validation_fid
-        result["validation"] = {
-            "noise_seed": validator.noise.seed, "images": args.images, "rule": "lowest mean FID",
-            "candidates": [{**v.schedule.to_dict(), "fid": v.fid, "validation_fid": v.validation_fid,
-                            "mean_fid": v.mean_fid} for v in found.validation]}
-    if baselines:
-        from optograph.tools.diffusion.baselines import run_baselines
-
-        for row in run_baselines(evaluator, [steps]):
-            result["baselines"][row.method] = {"fid": row.fid, "macs": row.macs,
-                                               "timesteps": row.timesteps}
-            print(f"baseline {row.method:<16} {steps} steps fid {row.fid:8.3f}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(json.dumps(result, indent=1))
-    return result
+        return run_session(config, out, resume=resume, evaluator=evaluator,
+                           on_result=_progress_printer(),
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    except DiffusionInputError as error:
+        raise flag_error(error) from None
 
 
 def _check_validate(args: argparse.Namespace) -> None:
@@ -244,6 +254,8 @@ def _check_validate(args: argparse.Namespace) -> None:
 
 def run_search_command(args: argparse.Namespace) -> int:
     _check_flags(args)
+    from optograph.tools.diffusion.errors import DiffusionInputError
+
     budget = _macs(args.macs_budget)
     _check_validate(args)
     if args.steps < 1:
@@ -256,7 +268,12 @@ def run_search_command(args: argparse.Namespace) -> int:
     if _stored_evaluations(out / "search.sqlite") and not args.resume:
         raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
                                     "continue it or choose another folder")
-    evaluator = _evaluator(args)
+    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines)
+    try:
+        config.check()
+    except DiffusionInputError as error:
+        raise flag_error(error) from None
+    evaluator = _evaluator(args) if config.executor in ("local", "threads") else None
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
                          args.resume, not args.no_baselines)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
@@ -289,7 +306,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
     searched = [_read_result(path) for path in args.results]
     evaluator = _evaluator(args)
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
-        f"{r.method:<16} {r.steps:>3} steps fid {r.fid:8.3f} ({r.seconds:.1f}s)", file=sys.stderr))
+        f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
+                                                 f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
+        file=sys.stderr))
     loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
                                                                        strict=True)]
     out = Path(args.out)
@@ -298,7 +317,14 @@ def run_compare_command(args: argparse.Namespace) -> int:
                              out / f"search-{count}", None, True, False)
         rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
                         result["search_seconds"], result["timesteps"], result["skip_sets"]))
-    write_comparison([*rows, *loaded], out)
+    from optograph.tools.diffusion.extras import add_samples, write_report
+
+    everything = [*rows, *loaded]
+    out.mkdir(parents=True, exist_ok=True)
+    add_samples(evaluator, everything, out, args.solver,
+                lambda line: print(line, file=sys.stderr, flush=True))
+    write_comparison(everything, out)
+    print(f"wrote {write_report(everything, out, 'diffusion compare')}")
     return 0
 
 
@@ -324,8 +350,15 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
 
     scorer = dataclasses.replace(evaluator, solver=data["solver"])
     schedule = data["schedule"]
-    result = scorer(schedule)
     label = f"searched ({scorer.solver})"
+    try:
+        result = scorer(schedule)
+    except Exception as error:  # noqa: BLE001 - a row marked failed, never the end of compare
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        print(f"{label} {len(schedule.timesteps):>3} steps failed: {reason} ({path})",
+              file=sys.stderr)
+        return Row(label, len(schedule.timesteps), float("nan"), float("nan"), 0.0,
+                   list(schedule.timesteps), [list(s) for s in schedule.skip_sets], error=reason)
     print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
           f"(in its search: {data['search_fid']:.3f}; {path})", file=sys.stderr)
     return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
@@ -348,4 +381,23 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     result = evaluator(Schedule(tuple(timesteps), tuple(tuple(s) for s in skip_sets)))
     print(json.dumps({"timesteps": timesteps, "skip_sets": skip_sets, "solver": args.solver,
                       "fid": result.fid, "macs": result.macs, "seconds": result.seconds}))
+    return 0
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.export import export_result, usage_snippet
+
+    out = Path(args.out) if args.out else Path(args.result).parent / "export"
+    try:
+        exported = export_result(args.result, args.model)
+    except DiffusionInputError as error:
+        if error.argument == "result":  # the positional argument: its message names the file
+            raise DiffusionCommandError(str(error).partition(": ")[2]) from None
+        raise flag_error(error) from None
+    exported.save(out)
+    skips = " and a UNet wrapper for its skip sets" if exported.skips_units else ""
+    print(f"wrote {out}/scheduler and {out}/schedule.json ({exported.solver}, "
+          f"{len(exported.timesteps)} steps{skips}); in your pipeline:\n")
+    print(usage_snippet(out))
     return 0

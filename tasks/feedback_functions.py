@@ -136,7 +136,8 @@ def _pytest_judgement(log: str) -> Judged:
 
 
 def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
-    """The diffusion tool's FID (lower is better; score = -FID so higher is better)."""
+    """The diffusion tool's FID as the score (lower is better: the task file's feedback
+    declares maximize: false, which task_file.py sets for this builtin)."""
 
     def feedback(output: Any, example: Any = None) -> Judged:
         fid = output.get("fid") if isinstance(output, dict) else output
@@ -146,7 +147,7 @@ def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
         extra = ""
         if isinstance(output, dict) and "macs" in output:
             extra = f", MACs {float(output['macs']):.3g}"
-        return (-value, f"FID {value:.3f}{extra}; lower is better.")
+        return (value, f"FID {value:.3f}{extra}; lower is better.")
 
     return feedback
 

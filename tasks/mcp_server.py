@@ -9,11 +9,13 @@ file of an `llm` argument) must lie inside it. A message the SDK cannot parse as
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ValidationError
 
@@ -65,6 +67,34 @@ def _error_result(types: Any, text: str) -> Any:
                                 is_error=True)
 
 
+
+
+class _ProgressForwarder(BaseCallbackHandler):
+    """A tool's progress, as LangChain custom events carrying `index` and `total` (the
+    diffusion search sends one per evaluation), forwarded to the MCP client as
+    notifications/progress against the progressToken of its request."""
+
+    def __init__(self, send: Callable[[float, float, str], None]) -> None:
+        self.send = send
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        if isinstance(data, dict) and all(
+                isinstance(data.get(k), (int, float)) for k in ("index", "total")):
+            self.send(float(data["index"]), float(data["total"]), str(data.get("message") or name))
+
+
+def _progress_callbacks(ctx: Any) -> list[BaseCallbackHandler]:
+    """A forwarder to the request's progress (a no-op unless the client sent a progressToken)."""
+    report = getattr(getattr(ctx, "session", None), "report_progress", None)
+    if report is None:
+        return []
+
+    def send(progress: float, total: float, message: str) -> None:  # on the tool's thread
+        anyio.from_thread.run(partial(report, progress, total, message))
+
+    return [_ProgressForwarder(send)]
+
+
 def build_server(tools: Sequence[BaseTool], root: Path | None = None) -> Any:
     import mcp_types as types
     from mcp.server.lowlevel import Server
@@ -87,10 +117,11 @@ def build_server(tools: Sequence[BaseTool], root: Path | None = None) -> Any:
         if tool is None:
             return _error_result(types, f"unknown tool {params.name!r}; known: {sorted(by_name)}")
         arguments = dict(params.arguments or {})
+        config = {"callbacks": _progress_callbacks(ctx)}
         try:
             check_arguments(arguments, root)
             # tools block (a run takes a while): keep the server's event loop responsive
-            result = await anyio.to_thread.run_sync(tool.invoke, arguments)
+            result = await anyio.to_thread.run_sync(partial(tool.invoke, arguments, config))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -1,7 +1,7 @@
 """The HTML report of a run: the score history plot (matplotlib, embedded as PNG), the graph
-of the last step (inline SVG drawn by the project: report_graph.py), the final parameters,
-the optimizer's prompts and replies, and the token and cost totals. One self-contained file
-that needs no network and no system package to display."""
+of the last step (inline SVG drawn by the project: report_graph.py), the best parameters (and
+the next candidate), the optimizer's prompts and replies, and the token and cost totals. One
+self-contained file that needs no network and no system package to display."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def render_report(view: RunView) -> str:
         parts.append(f"<tr><th>{html.escape(name)}</th><td>{_value(value)}</td></tr>")
     parts.append("</table>")
     if view.steps:
-        parts.append("<h2>Final parameters</h2><table>")
+        # not the answer (that is the best above): what the optimizer proposed to try next
+        parts.append("<h2>Next candidate (proposed after the last step; not scored)</h2><table>")
         for name, value in view.steps[-1].next_values.items():
             parts.append(f"<tr><th>{html.escape(name)}</th><td>{_value(value)}</td></tr>")
         parts.append("</table>")

@@ -56,7 +56,10 @@ class RunView:
 
     @property
     def maximize(self) -> bool:
-        return bool(self._feedback_spec().get("maximize", True))
+        from .task_file import LOWER_IS_BETTER
+
+        spec = self._feedback_spec()
+        return bool(spec.get("maximize", spec.get("builtin") not in LOWER_IS_BETTER))
 
     @property
     def target(self) -> float | None:

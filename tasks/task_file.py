@@ -137,6 +137,10 @@ WorkflowSpec = Annotated[
 _UNION_TAGS = {"reference", "int_range", "float_range", "choice", "factory"}
 
 
+# Builtins whose score is a lower-is-better metric, shown as it is (FID, not -FID).
+LOWER_IS_BETTER = frozenset({"fid"})
+
+
 class FeedbackSpec(_Strict):
     function: Reference | None = Field(
         None, description="feedback(output, example) -> score, text, (score, text) or dict"
@@ -152,7 +156,18 @@ class FeedbackSpec(_Strict):
     def _one_source(self) -> FeedbackSpec:
         if (self.function is None) == (self.builtin is None):
             raise ValueError("give exactly one of `function` or `builtin`")
+        if self.builtin in LOWER_IS_BETTER and self.maximize:
+            raise ValueError(f"builtin {self.builtin!r} scores lower-is-better; "
+                             "leave out maximize or set maximize: false")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _direction(cls, data: Any) -> Any:
+        """A lower-is-better builtin (its score is the metric itself: FID) minimizes."""
+        if isinstance(data, dict) and data.get("builtin") in LOWER_IS_BETTER:
+            return {"maximize": False, **data}
+        return data
 
 
 class DataSpec(_Strict):

@@ -45,7 +45,7 @@ def test_report_embeds_plot_graph_parameters_and_prompts(
     boxes = re.findall(r"<text [^>]*font-weight=\"bold\">([^<]*)</text>", svg.group(0))
     assert {"x", "mul", "bar"} <= set(boxes), boxes
     assert ">5.0</text>" in svg.group(0) and ">90.0</text>" in svg.group(0)
-    assert "Final parameters" in html and "5.0" in html
+    assert "Best parameters" in html and "Next candidate" in html and "5.0" in html
     assert "#Variables" in html  # the optimizer's prompt
     assert "suggestion" in html  # its reply
     assert re.search(r"<th>tokens</th><td>[1-9]\d*</td>", html)

@@ -28,3 +28,26 @@ class FakeEvaluator:
         damage = sum(UNIT_MACS[u] for s in schedule.skip_sets for u in s) / 100.0
         macs = sum(self.step_macs(s) for s in schedule.skip_sets)
         return Evaluation(distance / 10.0 + damage, macs, 0.0)
+
+
+class SlowFakeEvaluator(FakeEvaluator):
+    """FakeEvaluator taking `delay` seconds per evaluation (so that a worker or a driver can be
+    killed mid-search); with `die_on` and `marker`, the process evaluating that time-step
+    tuple dies the first time (os._exit, as a crashed GPU worker would), and never again."""
+
+    def __init__(self, delay: float = 0.2, die_on: tuple[int, ...] | None = None,
+                 marker: str | None = None) -> None:
+        super().__init__()
+        self.delay, self.die_on, self.marker = delay, die_on, marker
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        import os
+        import time
+        from pathlib import Path
+
+        if self.die_on is not None and self.marker and schedule.timesteps == self.die_on:
+            if not Path(self.marker).exists():
+                Path(self.marker).write_text(str(os.getpid()))
+                os._exit(1)
+        time.sleep(self.delay)
+        return super().__call__(schedule)

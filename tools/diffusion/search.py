@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple, Protocol
@@ -64,12 +64,12 @@ class SearchConfig:
 
     def check(self) -> None:
         if self.steps < 1:
-            raise DiffusionInputError("--steps", f"must be at least 1; got {self.steps}")
+            raise DiffusionInputError("steps", f"must be at least 1; got {self.steps}")
         if self.evaluations < 1:
-            raise DiffusionInputError("--evaluations", f"must be at least 1; got {self.evaluations}")
+            raise DiffusionInputError("evaluations", f"must be at least 1; got {self.evaluations}")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
-                "--population", f"{self.population} is smaller than mutants + crossovers "
+                "population", f"{self.population} is smaller than mutants + crossovers "
                 f"({self.mutants + self.crossovers})")
 
 
@@ -91,6 +91,9 @@ class SearchResult:
 
 
 OnResult = Callable[[int, int, Result, bool, float], None]  # index, total, result, cached, seconds
+# Evaluates several schedules at once (on Ray actors, say: parallel.py), calling
+# done(index, evaluation) as each is known; the search stores each result in `done`.
+EvaluateMany = Callable[[Sequence[Schedule], Callable[[int, Evaluation], None]], None]
 
 
 def uniform_timesteps(steps: int, num_train_timesteps: int) -> tuple[int, ...]:
@@ -111,7 +114,7 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     cheapest = steps * evaluator.step_macs(cheapest_set)
     if budget < cheapest:
         raise DiffusionInputError(
-            "--macs-budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
+            "macs_budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
             f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g})")
 
 
@@ -122,6 +125,7 @@ def run_search(
     on_result: OnResult | None = None,
     seeds: list[tuple[int, ...]] | None = None,
     validator: CandidateEvaluator | None = None,
+    evaluate_many: EvaluateMany | None = None,
 ) -> SearchResult:
     """The two-stage search; `seeds` (time-step tuples, e.g. an LLM's proposals) are the first
     candidates of the first stage after the uniform schedule. With a `validator`, the last
@@ -130,7 +134,7 @@ def run_search(
     check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
     T = evaluator.num_train_timesteps
     if config.steps > T:
-        raise DiffusionInputError("--steps", f"{config.steps} is more than the model's {T} time steps")
+        raise DiffusionInputError("steps", f"{config.steps} is more than the model's {T} time steps")
     two_stages = config.macs_budget is not None and bool(evaluator.units)
     validations = validation_count(config.validate_top, config.evaluations) if validator else 0
     searched = config.evaluations - validations
@@ -172,13 +176,30 @@ def run_search(
             fresh[key] = result
             return result.fid
 
+        def evaluate_batch(candidates: list[dict[str, object]]) -> list[float]:
+            assert evaluate_many is not None
+            schedules = [c["schedule"] for c in candidates]
+            fids = [math.nan] * len(schedules)
+
+            def done(index: int, result: Evaluation) -> None:
+                schedule = schedules[index]
+                assert isinstance(schedule, Schedule)
+                key = (space.key(schedule),)
+                store.record(key, name, schedule, result.fid, result.macs, result.seconds)
+                fresh[key] = result
+                fids[index] = result.fid
+
+            evaluate_many(schedules, done)  # type: ignore[arg-type]
+            return fids
+
         def report(candidate: dict[str, object], fid: float) -> None:
             schedule = candidate["schedule"]
             assert isinstance(schedule, Schedule)
             note(schedule, fid, name, (space.key(schedule),) not in fresh)
 
         before = len(history)
-        optimizer.run(evaluate, evaluations, on_result=report)
+        optimizer.run(evaluate, evaluations, on_result=report,
+                      evaluate_batch=evaluate_batch if evaluate_many is not None else None)
         # Candidates the cache answered while the optimizer was being built are scored but
         # never passed to on_result when they already fill the budget: report them here.
         for candidate, fid in optimizer.history[len(history) - before:]:
@@ -228,8 +249,8 @@ def run_search(
                 if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) == config.steps
                 and (config.macs_budget is None or r.macs <= config.macs_budget)]
     if not eligible:
-        raise DiffusionInputError("--macs-budget", "no evaluated schedule fits the budget; "
-                                  "raise --evaluations or the budget")
+        raise DiffusionInputError("macs_budget", "no evaluated schedule fits the budget; "
+                                  "raise the evaluations or the budget")
     best = min(eligible, key=lambda r: r.fid)
     validated: list[Validated] = []
     if validator is not None and validations:

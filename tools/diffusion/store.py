@@ -62,13 +62,14 @@ class SearchStore(MutableMapping[Hashable, float]):
     def __init__(self, path: str | Path, config: dict[str, Any], resume: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+        # autocommit; usable from the threads of a parallel search (its writes are serialized)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:  # the file is left as it is
             self._db.close()
-            raise DiffusionInputError("--out", f"{self.path} is not a search store ({error})") from None
+            raise DiffusionInputError("out", f"{self.path} is not a search store ({error})") from None
         stored = self._meta("config")
         wanted = json.dumps(config, sort_keys=True)
         if stored is None:
@@ -76,12 +77,12 @@ class SearchStore(MutableMapping[Hashable, float]):
         elif not resume and len(self):
             self._db.close()
             raise DiffusionInputError(
-                "--out", f"{self.path} already holds a search with {stored_count(path)} "
-                "evaluations; pass --resume to continue it or choose another folder")
+                "out", f"{self.path} already holds a search with {stored_count(path)} "
+                "evaluations; resume it or choose another folder")
         elif stored != wanted:
             self._db.close()
             raise DiffusionInputError(
-                "--resume", f"{self.path} holds a search with another configuration "
+                "resume", f"{self.path} holds a search with another configuration "
                 f"({_diff(json.loads(stored), config)})")
 
     def _meta(self, name: str) -> str | None:
