@@ -41,4 +41,9 @@ def test_diffusion_example_searches_schedules(tiny_model: Path, tmp_path: Path) 
     assert main(["run", str(task), "--store", str(store), "--steps", "4",
                  "--resume", str(folder)]) == 0
     resumed = RunView.load(folder)
-    assert resumed.steps[:3] == view.steps and len(resumed.steps) == 4
+    # nothing stored is lost: the evaluations are kept; the last one's row gains the
+    # optimizer step that a resume with more steps adds after it (docs/runs.md)
+    def evaluations(steps: list) -> list:  # type: ignore[type-arg]
+        return [(r.step, r.values, r.score, r.feedback) for r in steps]
+
+    assert evaluations(resumed.steps[:3]) == evaluations(view.steps) and len(resumed.steps) == 4
