@@ -14,6 +14,7 @@ workflow that returns one output per example with `combine_feedback`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +43,18 @@ class Minibatches:
             return []
         start = (step * self.size) % len(self.items)
         return [self.items[(start + i) % len(self.items)] for i in range(self.size)]
+
+
+def takes_example(feedback: Callable[..., Any]) -> bool:
+    """Whether a feedback function takes (output, example) rather than (output)."""
+    try:
+        params = list(inspect.signature(feedback).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
 
 
 def _base(name: str) -> str:

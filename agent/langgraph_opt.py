@@ -15,7 +15,6 @@ calls they made, the routes taken and any failing node's source.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +26,7 @@ from optograph.graph.langgraph_trace import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
 
-from .batching import Minibatches
+from .batching import Minibatches, takes_example
 from .errors import OptimizerError
 from .factory import OPTIMIZERS as FACTORY_NAMES
 from .factory import make_optimizer
@@ -66,7 +65,7 @@ class BatchWorkflow:
         self.traced = traced
         self.inputs = list(inputs)
         self.user_feedback = feedback
-        self.takes_input = _takes_two(feedback)
+        self.takes_input = takes_example(feedback)
         self.context = context
         self.config = config
         self.calls = 0
@@ -114,17 +113,6 @@ class BatchWorkflow:
         if scores:
             return (sum(scores) / len(scores), text)
         return text
-
-
-def _takes_two(fn: Callable[..., Any]) -> bool:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2
 
 
 def optimize_langgraph(

@@ -22,7 +22,6 @@ the step's workflow (and its feedback function) again."""
 
 from __future__ import annotations
 
-import inspect
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from optograph.graph.errors import ExecutionError
 from optograph.graph.node import Node, feedback_text
 from optograph.graph.run import Run
 
-from .batching import Minibatches, combine_feedback, run_batch
+from .batching import Minibatches, combine_feedback, run_batch, takes_example
 from .errors import OptimizerError
 from .executor import Executor, NotRun, make_executor
 from .feedback import (
@@ -75,7 +74,7 @@ class _Runtime:
         self.batches = batches
         self.validation: list[Any] | None = None  # held-out examples: the best is chosen on them
         self.executor = executor or make_executor(None, 1)
-        self.takes_example = batches is not None and _takes_two(feedback)
+        self.takes_example = batches is not None and takes_example(feedback)
         self.output: Node | None = None  # output of the current step (None: a batch)
         self.outputs: list[Node] = []  # the step's outputs (one, or one per example)
         self.examples: list[Any] = []  # the examples of those outputs (a batch)
@@ -454,18 +453,6 @@ def _declared_direction(
     if hasattr(optimizer, "minimize"):
         optimizer.minimize = direction  # type: ignore[attr-defined]
     return direction
-
-
-def _takes_two(fn: Callable[..., Any]) -> bool:
-    """Whether a feedback function takes (output, example) rather than (output)."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2
 
 
 def _more_steps_asked(state: dict[str, Any], steps: int) -> bool:
