@@ -27,16 +27,16 @@ from optograph.graph.langgraph_trace import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
 
+from .batching import Minibatches
 from .errors import OptimizerError
-from .evolution import EvolutionaryOptimizer
+from .factory import OPTIMIZERS as FACTORY_NAMES
+from .factory import make_optimizer
 from .feedback import parse_feedback
 from .loop import optimize
 from .loop_state import OptimizationResult
-from .opro import OPRO
 from .optimizer import Optimizer
-from .optoprime import OptoPrime
 
-OPTIMIZERS = ("optoprime", "opro", "evolution")
+OPTIMIZERS = tuple(FACTORY_NAMES)
 
 
 def _runs(*outputs: Any) -> list[Any]:
@@ -62,22 +62,19 @@ class BatchWorkflow:
             raise OptimizerError(
                 "optimize_langgraph: inputs is empty; give at least one graph input"
             )
-        if batch_size is not None and batch_size < 1:
-            raise OptimizerError(f"optimize_langgraph(batch_size={batch_size}): must be >= 1")
+        self.batches = Minibatches(inputs, batch_size, f"optimize_langgraph(batch_size={batch_size})")
         self.traced = traced
         self.inputs = list(inputs)
         self.user_feedback = feedback
         self.takes_input = _takes_two(feedback)
-        self.batch_size = min(batch_size or len(self.inputs), len(self.inputs))
         self.context = context
         self.config = config
         self.calls = 0
         self.batch: list[Any] = []
 
     def next_batch(self) -> list[Any]:
-        start = (self.calls * self.batch_size) % len(self.inputs)
         self.calls += 1
-        return [self.inputs[(start + i) % len(self.inputs)] for i in range(self.batch_size)]
+        return self.batches.batch(self.calls - 1)
 
     def workflow(self) -> Node:
         self.batch = self.next_batch()
@@ -130,23 +127,6 @@ def _takes_two(fn: Callable[..., Any]) -> bool:
     return len(positional) >= 2
 
 
-def make_optimizer(
-    name: str | Optimizer, parameters: list[Node], llm: Any, options: Mapping[str, Any]
-) -> Optimizer:
-    if isinstance(name, Optimizer):
-        return name
-    if name == "optoprime":
-        return OptoPrime(parameters, llm, **options)
-    if name == "opro":
-        return OPRO(parameters, llm, **options)
-    if name in ("evolution", "evolutionary"):
-        return EvolutionaryOptimizer(parameters, **options)
-    raise OptimizerError(
-        f"optimize_langgraph(optimizer={name!r}): expected one of {', '.join(OPTIMIZERS)} "
-        "or an Optimizer"
-    )
-
-
 def optimize_langgraph(
     graph: Any,
     parameters: Mapping[str, Any] | Iterable[Node] | None = None,
@@ -194,6 +174,7 @@ def optimize_langgraph(
         raise OptimizerError(
             f"optimize_langgraph: graph {traced.graph_name!r} has no trainable parameters"
         )
-    chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {})
+    chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {},
+                            where=f"optimize_langgraph(optimizer={optimizer!r})")
     batch = BatchWorkflow(traced, inputs, feedback, batch_size, context, config)
     return optimize(batch.workflow, batch.feedback, chosen, steps=steps, **loop_options)

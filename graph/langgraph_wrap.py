@@ -72,13 +72,13 @@ class NodeFunction(CodeFunction):
         name: str,
         fn: Callable[..., Any],
         code: Node | None = None,
-        sandbox: Sandbox = "process",
+        sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
     ) -> None:
         doc = inspect.getdoc(fn) or f"LangGraph node {name!r}."
         super().__init__(
-            fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True
+            fn, name, doc, code, sandbox, timeout_s, memory_mb
         )
 
 

@@ -92,6 +92,7 @@ class TaskLLMs:
         self._cassette: Any = None
         self._llms: dict[str, Any] = {}
         self._seen: dict[str, int] = {}
+        self.on_retry: Any = None  # told about each retried call (the progress line shows it)
 
     def _shared(self) -> tuple[Any, Any]:
         from optograph.agent.llm import Cassette, Usage
@@ -130,16 +131,25 @@ class TaskLLMs:
             usage, cassette = self._shared()
             model = chat_model_from_spec(self.spec, self.base, self.where)
             try:
-                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette)
+                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette,
+                                       on_retry=self._retried)
             except (OptographError, ValueError) as exc:
                 raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
             self._seen[role] = 0
         return self._llms[role]
 
+    def _retried(self, notice: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(notice)
+
     def chat_model(self, role: str) -> TaskChatModel:
         """The role's LLM as a LangChain chat model (what workflows receive)."""
         llm = self.llm(role)
         return TaskChatModel(llm=llm, model_name=llm.model_name)
+
+    def usage(self) -> Any:
+        """The one usage account of the run's LLMs (the loop's budgets read it)."""
+        return self._shared()[0]
 
     def load_usage(self, state: dict[str, Any]) -> None:
         """Carry the token and cost totals of a resumed run on."""
@@ -176,27 +186,3 @@ class TaskLLMs:
                 ))
             self._seen[role] = len(log)
         return calls
-
-
-_OPTIMIZERS = {
-    "optoprime": ("optograph.agent.optoprime", "OptoPrime"),
-    "opro": ("optograph.agent.opro", "OPRO"),
-    "evolution": ("optograph.agent.evolution", "EvolutionaryOptimizer"),
-}
-
-
-def build_optimizer(name: str, parameters: list[Any], where: str, **options: Any) -> Any:
-    """The optimizer a task names, built with its options; a bad option is a TaskError."""
-    import importlib
-
-    module_name, class_name = _OPTIMIZERS[name]
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise TaskError(f"{where}: optimizer {name!r} is not available in this installation") from None
-    try:
-        return cls(parameters, **options)
-    except TypeError as exc:
-        raise TaskError(f"{where}: bad optimizer option: {exc}") from None
-    except OptographError as exc:
-        raise TaskError(f"{where}: {exc}") from None

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from optograph.agent.factory import make_optimizer
+from optograph.graph.errors import OptographError
+
 from .errors import RunStoreError, TaskError
-from .llm_setup import TaskLLMs, build_optimizer
+from .llm_setup import TaskLLMs
 from .paths import read_text_file
 from .prepare import PreparedTask, takes_argument
 from .run_store import RunStore
@@ -30,11 +33,13 @@ def preflight(prepared: PreparedTask, llms: TaskLLMs) -> None:
         llms.check()
     options: dict[str, Any] = dict(spec.optimizer.options)
     options.setdefault("minimize", not spec.feedback.maximize)
-    if spec.optimizer.name != "evolution":
-        options["llm"] = llms.llm("optimizer")
+    llm = llms.llm("optimizer") if spec.optimizer.name != "evolution" else None
     trainable = [p for p in prepared.make_parameters().values() if p.trainable]
-    build_optimizer(spec.optimizer.name, trainable,
-                    prepared.task.where("optimizer", "options"), **options)
+    try:
+        make_optimizer(spec.optimizer.name, trainable, llm, options,
+                       where=prepared.task.where("optimizer", "options"))
+    except OptographError as exc:
+        raise TaskError(str(exc)) from None
 
 
 def _differences(old: Any, new: Any, location: str = "") -> list[str]:

@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optograph.graph as og
+from optograph.agent.errors import OptimizerError
+from optograph.agent.feedback import FeedbackResult, parse_feedback
 from optograph.graph.search_space import SearchSpace
 
 from .errors import TaskError
-from .feedback_functions import Judged, builtin_feedback, judge
+from .feedback_functions import builtin_feedback
 from .references import (
     build_search_space,
     check_callable,
     check_keywords,
     load_examples,
+    load_validation,
     positional_capacity,
     resolve_reference,
 )
@@ -33,6 +36,7 @@ class PreparedTask:
     feedback_takes_example: bool
     examples: list[Any] | None
     spaces: dict[str, SearchSpace] = field(default_factory=dict)
+    validation: list[Any] | None = None  # held-out examples (data.validation_*)
 
     @property
     def name(self) -> str:
@@ -86,11 +90,9 @@ class PreparedTask:
             )
         return output
 
-    def judge(self, output: og.Node, example: Any) -> Judged:
-        if output.kind == "exception":
-            info = output.info or {}
-            message = info.get("message") or str(output.data)
-            return Judged(None, f"The workflow failed: {message}")
+    def judge(self, output: og.Node, example: Any) -> FeedbackResult:
+        """The feedback on one output (the plain value), by the one convention
+        (agent/feedback.py); a failed run is never judged: the loop gives its error."""
         args = (output.data, example) if self.feedback_takes_example else (output.data,)
         try:
             result = self.feedback(*args)
@@ -101,7 +103,10 @@ class PreparedTask:
                 f"{self.task.where('feedback')}: the feedback function failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        return judge(result, f"at {self.task.where('feedback')}")
+        try:
+            return parse_feedback(result, f"{self.task.where('feedback')}: the feedback function")
+        except OptimizerError as exc:
+            raise TaskError(str(exc)) from None
 
 
 def _where_raised(exc: BaseException) -> str:
@@ -150,6 +155,9 @@ def prepare_task(task: Task) -> PreparedTask:
     spec = task.spec
     workflow = _workflow(task)
     examples = load_examples(spec.data, task) if spec.data is not None else None
+    validation = None
+    if spec.data is not None and examples is not None:
+        examples, validation = load_validation(spec.data, task, examples)
     shapes = (2,) if examples is not None else (1, 2)
     if spec.feedback.builtin is not None:
         feedback = builtin_feedback(spec.feedback.builtin, spec.feedback.options, task.folder)
@@ -177,4 +185,4 @@ def prepare_task(task: Task) -> PreparedTask:
                 f"{task.where('parameters', name, 'value')}: parameters.{name}.value is "
                 f"outside its search space: {exc}"
             ) from None
-    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces)
+    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces, validation)

@@ -173,6 +173,25 @@ def load_examples(spec: DataSpec, task: Task) -> list[Any]:
     return examples
 
 
+def load_validation(spec: DataSpec, task: Task,
+                    examples: list[Any]) -> tuple[list[Any], list[Any] | None]:
+    """(training examples, validation examples or None) of the task's data."""
+    if spec.validation_file is not None:
+        where = task.where("data", "validation_file")
+        held_out = _read_examples(task.folder / spec.validation_file, where)
+        if not held_out:
+            raise TaskError(f"{where}: the validation file holds no example")
+        return examples, held_out
+    if spec.validation_size is not None:
+        if spec.validation_size >= len(examples):
+            raise TaskError(
+                f"{task.where('data', 'validation_size')}: data.validation_size "
+                f"({spec.validation_size}) leaves no training example of {len(examples)}"
+            )
+        return examples[: -spec.validation_size], examples[-spec.validation_size:]
+    return examples, None
+
+
 def _read_examples(path: Path, where: str) -> list[Any]:
     if not path.exists():
         raise TaskError(f"{where}: no such data file {str(path)!r}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import networkx as nx
 
+from optograph.agent.feedback import is_better
 from optograph.graph.render import to_dot, to_mermaid
 
 from .errors import TaskError
@@ -33,7 +34,7 @@ details { margin: .4em 0; } .graph svg { max-width: 100%; height: auto; }
 
 def score_plot_png(view: RunView) -> bytes | None:
     """The score (and best-so-far) per step as a PNG; None when no step has a score."""
-    points = [(r.step, r.score) for r in view.steps if r.score is not None]
+    points = [(r.step + 1, r.score) for r in view.steps if r.score is not None]
     if not points:
         return None
     import matplotlib
@@ -44,11 +45,9 @@ def score_plot_png(view: RunView) -> bytes | None:
     steps = [s for s, _ in points]
     scores = [v for _, v in points]
     best: list[float] = []
-    for value in scores:
-        if not best:
-            best.append(value)
-        else:
-            best.append(max(best[-1], value) if view.maximize else min(best[-1], value))
+    for value in scores:  # the best so far, by the one rule (NaN is never best)
+        best.append(value if not best or is_better(value, best[-1], not view.maximize)
+                    else best[-1])
     figure, axes = plt.subplots(figsize=(7, 3.5), dpi=100)
     axes.plot(steps, scores, "o-", label="score", color="#3d85c6")
     axes.plot(steps, best, "--", label="best so far", color="#e69138")
@@ -120,7 +119,8 @@ def render_report(view: RunView) -> str:
         f"<tr><th>status</th><td>{html.escape(view.status)}</td></tr>",
         f"<tr><th>created</th><td>{html.escape(view.meta.get('created', ''))}</td></tr>",
         f"<tr><th>steps</th><td>{len(view.steps)}</td></tr>",
-        f"<tr><th>best score</th><td>{'-' if score is None else f'{score:.6g}'}</td></tr>",
+        f"<tr><th>best score{' (validation)' if view.train_scores else ''}</th>"
+        f"<td>{html.escape(view.describe(score))}</td></tr>",
         f"<tr><th>tokens</th><td>{totals['tokens']}</td></tr>",
         f"<tr><th>cost</th><td>${totals['cost']:.4f}</td></tr>",
         f"<tr><th>LLM calls</th><td>{totals['llm_calls']}</td></tr>",
@@ -149,12 +149,17 @@ def render_report(view: RunView) -> str:
         parts.append(block)
     else:
         parts.append("<p>No graph stored.</p>")
-    parts.append("<h2>Steps</h2><table><tr><th>step</th><th>score</th><th>feedback</th>"
-                 "<th>updates</th></tr>")
+    split = bool(view.train_scores)
+    parts.append("<h2>Steps</h2><table><tr><th>step</th>"
+                 + ("<th>validation score</th><th>train score</th>" if split else "<th>score</th>")
+                 + "<th>feedback</th><th>updates</th></tr>")
     for r in view.steps:
         shown = "-" if r.score is None else f"{r.score:.6g}"
+        if split:
+            train = view.train_scores.get(r.step)
+            shown += "</td><td>" + ("-" if train is None else f"{train:.6g}")
         note = f"<br><em>{html.escape(r.note)}</em>" if r.note else ""
-        parts.append(f"<tr><td>{r.step}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
+        parts.append(f"<tr><td>{r.step + 1}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
                      f"{note}</td><td>{_value(r.updates) if r.updates else ''}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Optimizer prompts and replies</h2>")
@@ -162,7 +167,7 @@ def render_report(view: RunView) -> str:
         parts.append("<p>No LLM calls (a search optimizer, or no step yet).</p>")
     for i, call in enumerate(view.calls):
         parts.append(
-            f"<details><summary>step {call.step}, {html.escape(call.role)} call {i} "
+            f"<details><summary>step {call.step + 1}, {html.escape(call.role)} call {i} "
             f"({html.escape(call.model)}, {call.input_tokens}+{call.output_tokens} tokens)"
             f"</summary><h4>prompt</h4>{_value(call.prompt)}<h4>reply</h4>{_value(call.reply)}"
             "</details>")

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     feedback TEXT NOT NULL,
     time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS train_scores (step INTEGER PRIMARY KEY, score REAL);
 CREATE TABLE IF NOT EXISTS llm_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     step INTEGER NOT NULL,
@@ -266,6 +267,44 @@ class RunStore:
                  record.best_score, record.feedback, _json(record.updates),
                  _json(record.next_values), _json(record.optimizer_state), record.tokens,
                  record.cost, record.graph_dot, record.note),
+            )
+            self._add_calls(calls)
+
+    def set_train_score(self, step: int, score: float | None) -> None:
+        """The minibatch score of a step whose `score` is its validation score."""
+        with self.transaction():
+            self.db.execute("CREATE TABLE IF NOT EXISTS train_scores "
+                            "(step INTEGER PRIMARY KEY, score REAL)")
+            self.db.execute("INSERT OR REPLACE INTO train_scores VALUES (?, ?)", (step, score))
+
+    def train_scores(self) -> dict[int, float | None]:
+        """{step: minibatch score} of a run with a validation split ({} otherwise)."""
+        try:
+            rows = self.db.execute("SELECT step, score FROM train_scores").fetchall()
+        except sqlite3.OperationalError:  # a run stored before the table existed
+            return {}
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the train scores ({exc})") from None
+        return {_field(self.path, step, "step", step, (int,)):
+                _field(self.path, step, "train score", score, _NUMBER, optional=True)
+                for step, score in rows}
+
+    def has_step(self, step: int) -> bool:
+        try:
+            row = self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone()
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the steps ({exc})") from None
+        return row is not None
+
+    def complete_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
+        """Add the optimizer's part (updates, next values, state, totals, note) to a stored
+        step whose evaluation is kept as it was (a finished run resumed with more steps)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE steps SET updates_json = ?, next_values_json = ?, optimizer_state = ?, "
+                "tokens = ?, cost = ?, note = ? WHERE step = ?",
+                (_json(record.updates), _json(record.next_values), _json(record.optimizer_state),
+                 record.tokens, record.cost, record.note, record.step),
             )
             self._add_calls(calls)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from optograph.agent.feedback import best_index, describe_score
 
 from .errors import TaskError
 from .run_lock import is_held
@@ -19,12 +21,14 @@ class RunView:
     meta: dict[str, str]
     steps: list[StepRecord]
     calls: list[LLMCallRecord]
+    train_scores: dict[int, float | None] = field(default_factory=dict)  # with a validation split
 
     @classmethod
     def load(cls, folder: str | Path) -> RunView:
         store = RunStore.open(folder, readonly=True)
         try:
-            return cls(store.folder, store.meta(), store.steps(), store.llm_calls())
+            return cls(store.folder, store.meta(), store.steps(), store.llm_calls(),
+                       store.train_scores())
         finally:
             store.close()
 
@@ -60,15 +64,16 @@ class RunView:
         return float(target) if isinstance(target, (int, float)) else None
 
     def best(self) -> tuple[float | None, dict[str, Any]]:
-        best_score: float | None = None
-        best_values: dict[str, Any] = self.steps[0].values if self.steps else {}
-        for record in self.steps:
-            if record.score is None:
-                continue
-            if best_score is None or (record.score > best_score if self.maximize
-                                      else record.score < best_score):
-                best_score, best_values = record.score, record.values
-        return best_score, best_values
+        """The best score and its values, by the one rule (agent/feedback.py: NaN is never
+        best); no score yet: None and the first values."""
+        index = best_index([r.score for r in self.steps], not self.maximize)
+        if index is None:
+            return None, self.steps[0].values if self.steps else {}
+        return self.steps[index].score, self.steps[index].values
+
+    def describe(self, score: float | None) -> str:
+        """`12 (higher is better, target 50, not reached)`."""
+        return describe_score(score, not self.maximize, self.target)
 
     def totals(self) -> dict[str, Any]:
         last = self.steps[-1] if self.steps else None
@@ -89,6 +94,8 @@ class RunView:
             "created": self.meta.get("created"), "steps": len(self.steps),
             "best_score": score, "best_parameters": values,
             "scores": [r.score for r in self.steps], **self.totals(),
+            **({"train_scores": [self.train_scores.get(r.step) for r in self.steps]}
+               if self.train_scores else {}),
         }
 
 

@@ -161,11 +161,21 @@ class DataSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
     batch_size: int | None = Field(None, ge=1, description="examples per step (default: all)")
     limit: int | None = Field(None, ge=1, description="use only the first n examples")
+    validation_file: str | None = Field(
+        None, description="held-out examples (same formats): the best parameters are chosen "
+        "on them"
+    )
+    validation_size: int | None = Field(
+        None, ge=1, description="hold out the last n examples as the validation split"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
         if (self.file is None) == (self.generator is None):
             raise ValueError("give exactly one of `file` or `generator`")
+        if self.validation_file is not None and self.validation_size is not None:
+            raise ValueError("@.validation_size: give validation_file or validation_size, "
+                             "not both")
         return self
 
 
@@ -205,6 +215,14 @@ class TaskSpec(_Strict):
         default_factory=lambda: BudgetSpec.model_validate({}), description="when to stop"
     )
     store: str = Field("runs", description="the folder runs are stored in (relative to the cwd)")
+    max_concurrency: int = Field(
+        1, ge=1, description="examples of a step evaluated at once (threads, or Ray tasks)"
+    )
+    executor: str = Field(
+        "local", pattern=r"^(local|ray|ray://\S+)$",
+        description='where evaluations run: "local" (in-process), "ray" (a local Ray '
+        'cluster) or "ray://HOST:PORT" (an existing cluster)',
+    )
 
     @field_validator("parameters")
     @classmethod

@@ -58,6 +58,17 @@ class Cassette:
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             raise LLMConfigError(f"cassette {self.path}: cannot be created under {folder}")
 
+    # copy and pickle: the entries and the file position travel, the lock is made anew
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _load(self) -> None:
         try:
             data = self.path.read_bytes()

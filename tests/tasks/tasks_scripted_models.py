@@ -209,3 +209,13 @@ class LoopingJsonModel(BaseChatModel):
                                                               "title": f"x{self.calls}"},
                             "answer": ""})
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+ROUTER_GUIDE = ("billing: invoice, charge, refund, payment\n"
+                "technical: error, crash, slow, sync\n"
+                "account: password, email, delete, log in")
+
+
+def router_optimizer() -> TaskModel:
+    """For ticket_router.yaml: a routing guide with a keyword for every shipped ticket."""
+    return TaskModel(suggestions=[_suggest("prompt", ROUTER_GUIDE)])
