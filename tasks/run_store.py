@@ -280,12 +280,21 @@ class RunStore:
     def train_scores(self) -> dict[int, float | None]:
         """{step: minibatch score} of a run with a validation split ({} otherwise)."""
         try:
-            return dict(self.db.execute("SELECT step, score FROM train_scores").fetchall())
+            rows = self.db.execute("SELECT step, score FROM train_scores").fetchall()
         except sqlite3.OperationalError:  # a run stored before the table existed
             return {}
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the train scores ({exc})") from None
+        return {_field(self.path, step, "step", step, (int,)):
+                _field(self.path, step, "train score", score, _NUMBER, optional=True)
+                for step, score in rows}
 
     def has_step(self, step: int) -> bool:
-        return self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone() is not None
+        try:
+            row = self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone()
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the steps ({exc})") from None
+        return row is not None
 
     def complete_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
         """Add the optimizer's part (updates, next values, state, totals, note) to a stored

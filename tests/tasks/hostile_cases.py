@@ -650,7 +650,7 @@ def mcp_scene(s: Scene) -> Path:
     return root
 
 
-def mcp_session(python: str, root: Path, cases: list[McpCase], timeout_s: float = 300
+def mcp_session(python: str, root: Path, cases: list[McpCase], timeout_s: float = 900
                 ) -> dict[str, dict[str, object]]:
     """Send every case's tools/call to `python -m optograph mcp --root ROOT` (started in
     another folder) and collect the responses by case name (a missing one: no answer)."""
