@@ -45,7 +45,7 @@ def test_a_store_written_by_the_session_resumes_in_the_tool_and_back(tmp_path):
     ({"steps": 0}, "steps"), ({"evaluations": 0}, "evaluations"), ({"images": 1}, "images"),
     ({"solver": "euler"}, "solver"), ({"macs_budget": -1.0}, "macs_budget"),
     ({"max_concurrency": 2}, "max_concurrency"), ({"executor": "spark"}, "executor"),
-    ({"population": 4}, "population"),
+    ({"population": 4, "mutants": 8}, "population"),
 ])
 def test_errors_name_the_field_not_a_flag(tmp_path, change, field):
     with pytest.raises(DiffusionInputError, match=f"^{field}: "):

@@ -96,7 +96,7 @@ def add_extras(result: dict[str, Any], config: Any, folder: Path, evaluator: Any
     each, so whatever fails later leaves what was done."""
     from .session import write_result
 
-    if evaluator is None or not hasattr(evaluator, "baseline"):
+    if evaluator is None:
         try:  # a search on Ray actors: the extras run here, on a model of our own
             evaluator = config.evaluator_factory()()
         except Exception as error:  # noqa: BLE001 - optional

@@ -14,6 +14,7 @@ schedules beyond Ray's own actors and `ray.wait`."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,15 +59,16 @@ class RayCandidates:
     hook) keeps every actor busy. `workers`: the number of actors (None: one per GPU of the
     cluster, else one per CPU)."""
 
+    _ray: Any
+    _actors: list[Any]
+    _make: Callable[[], Any]
+    _info: dict[str, Any]
+    _shared: RayCandidates
+    _restarts: int
+
     def __init__(self, factory: EvaluatorFactory, executor: RayExecutor,
-                 workers: int | None = None, validation: bool = False,
-                 _shared: RayCandidates | None = None) -> None:
-        self.validation = validation
-        if _shared is not None:  # the same actors, on the validation noise
-            self._ray, self._actors = _shared._ray, _shared._actors
-            self._make, self._info = _shared._make, _shared._info
-            self._shared = _shared
-            return
+                 workers: int | None = None) -> None:
+        self.validation = False
         self._shared = self
         ray = self._ray = executor.connect()
         resources = ray.cluster_resources()
@@ -75,7 +77,7 @@ class RayCandidates:
         options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
         actor_class = ray.remote(**options)(CandidateWorker)
         self._make = lambda: actor_class.remote(factory)
-        self._actors: list[Any] = [self._make() for _ in range(count)]
+        self._actors = [self._make() for _ in range(count)]
         self._restarts = 0
         try:
             self._info = ray.get(self._actors[0].info.remote())
@@ -114,8 +116,9 @@ class RayCandidates:
         """The same actors scoring on the validation noise (None: the evaluator has none)."""
         if not self._info["validation"]:
             return None
-        return RayCandidates(lambda: None, None, validation=True,  # type: ignore[arg-type]
-                             _shared=self._shared)
+        view = copy.copy(self)  # shares the actors (and their replacements) with this one
+        view.validation = True
+        return view
 
     def __call__(self, schedule: Schedule) -> Evaluation:
         results: list[Evaluation] = []
