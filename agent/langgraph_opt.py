@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 
 from optograph.graph.bundle import bundle
 from optograph.graph.errors import ExecutionError
-from optograph.graph.langgraph_trace import TracedGraph, trace_langgraph
+from optograph.graph.langgraph import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
 

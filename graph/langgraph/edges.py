@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .langgraph_record import LangGraphTrace
+    from .record import LangGraphTrace
 
 START = "__start__"
 END = "__end__"

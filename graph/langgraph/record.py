@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .langgraph_edges import (
+from ..node import INPUT, OPERATION, Node
+from ..op import OpInfo, record_failure
+from ..run import Run, _current_run
+from .edges import (
     END,
     START,
     TakenEdge,
@@ -24,9 +27,6 @@ from .langgraph_edges import (
     taken_edges,
     update_keys,
 )
-from .node import INPUT, OPERATION, Node
-from .op import OpInfo, record_failure
-from .run import Run, _current_run
 
 STATE_OP = OpInfo(
     name="read_state",

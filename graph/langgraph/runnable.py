@@ -1,5 +1,5 @@
 """TracedGraph: a compiled LangGraph graph whose runs are recorded, and that otherwise
-behaves like the compiled graph (see optograph.graph.langgraph_trace)."""
+behaves like the compiled graph (see optograph.graph.langgraph)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 
-from .errors import ExecutionError, GraphError
-from .langgraph_chat import ChatCallRecorder
-from .langgraph_params import ParameterDelivery
-from .langgraph_record import LangGraphTrace
-from .langgraph_render import structure_graph, structure_to_dot, structure_to_mermaid
-from .langgraph_wrap import RECORDING_KEY
-from .node import Node
-from .run import current_run, is_tracing
+from ..errors import ExecutionError, GraphError
+from ..node import Node
+from ..run import current_run, is_tracing
+from .chat import ChatCallRecorder
+from .params import ParameterDelivery
+from .record import LangGraphTrace
+from .render import structure_graph, structure_to_dot, structure_to_mermaid
+from .wrap import RECORDING_KEY
 
 # The most recent record made in this thread or task (each context sees its own).
 _last_trace: ContextVar[LangGraphTrace | None] = ContextVar(

@@ -19,13 +19,13 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from langgraph.errors import GraphBubbleUp
 
-from .code_function import CodeFunction, Sandbox, function_source
-from .errors import GraphError
-from .langgraph_params import current_reader
-from .langgraph_record import END, LangGraphTrace, RouteRecorder
-from .node import Node
-from .op import OpInfo
-from .run import _tracing, collect_data_reads
+from ..code_function import CodeFunction, Sandbox, function_source
+from ..errors import GraphError
+from ..node import Node
+from ..op import OpInfo
+from ..run import _tracing, collect_data_reads
+from .params import current_reader
+from .record import END, LangGraphTrace, RouteRecorder
 
 RECORDING_KEY = "__optograph_trace"
 
@@ -77,9 +77,7 @@ class NodeFunction(CodeFunction):
         memory_mb: int = 1024,
     ) -> None:
         doc = inspect.getdoc(fn) or f"LangGraph node {name!r}."
-        super().__init__(
-            fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True
-        )
+        super().__init__(fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True)
 
 
 def _node_wrappers(

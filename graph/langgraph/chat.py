@@ -13,8 +13,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from .langgraph_params import current_reader
-from .langgraph_record import LangGraphTrace, StepRecorder
+from .params import current_reader
+from .record import LangGraphTrace, StepRecorder
 
 
 def message_text(message: BaseMessage) -> str:

@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import GraphError
-from .langgraph_edges import TakenEdge
-from .langgraph_params import ParameterContext, ParameterDelivery, names_used_by, parameter_route
-from .langgraph_record import LangGraphTrace
-from .langgraph_runnable import TracedGraph, last_trace
-from .langgraph_wrap import _runnable_function, instrument
-from .node import Node, node
+from ..errors import GraphError
+from ..node import Node, node
+from .edges import TakenEdge
+from .params import ParameterContext, ParameterDelivery, names_used_by, parameter_route
+from .record import LangGraphTrace
+from .runnable import TracedGraph, last_trace
+from .wrap import _runnable_function, instrument
 
 __all__ = [
     "LangGraphTrace",
@@ -153,7 +153,7 @@ def trace_langgraph(
             found = _runnable_function(spec.runnable) if spec is not None else None
             source = ""
             if found is not None:
-                from .bundle import function_source
+                from ..bundle import function_source
 
                 source = function_source(found[0])[0]
             code_params[name] = node(
