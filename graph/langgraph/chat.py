@@ -6,6 +6,7 @@ to the node step running in the same thread or task."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,17 @@ def message_text(message: BaseMessage) -> str:
     if not isinstance(content, str):  # content blocks: keep their text parts
         parts = [c.get("text", "") if isinstance(c, dict) else str(c) for c in content]
         content = "".join(parts)
+    calls = [
+        f"{call.get('name')}({json.dumps(call.get('args'), sort_keys=True, default=str)}) "
+        f"id={call.get('id')}"
+        for call in getattr(message, "tool_calls", None) or []
+    ]
+    if calls:  # a turn that calls tools: the calls are the reply
+        content = f"{content}\n" if content else ""
+        content += "tool calls: " + "; ".join(calls)
+    tool_call_id = getattr(message, "tool_call_id", None)
+    if tool_call_id:
+        content = f"[tool call {tool_call_id}] {content}"
     return f"{message.type}: {content}"
 
 

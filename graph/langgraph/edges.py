@@ -34,8 +34,17 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
             if route.step == record.step - 1 and record.node in route.destinations:
                 edges.append(TakenEdge(route.source, record.node, record.step, route.router))
                 found = True
+        # a deferred node waits for every branch: its trigger may have run several steps ago
+        since = max(
+            (p.step for p in steps if p.node == record.node and p.step < record.step), default=-1
+        )
         for prev in steps:
-            if prev.step != record.step - 1 or prev.exception is not None:
+            if prev.exception is not None or prev.interrupted and not prev.goto:
+                continue
+            if record.node in trace.deferred:
+                if not since < prev.step < record.step:
+                    continue
+            elif prev.step != record.step - 1:
                 continue
             if (prev.node, record.node) in trace.static_edges or record.node in prev.goto:
                 edges.append(TakenEdge(prev.node, record.node, record.step))
@@ -46,15 +55,17 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
                     if any(p.node == start and p.step < record.step for p in steps):
                         edges.append(TakenEdge(start, end, record.step, "join"))
                         found = True
-        if not found and record.step == first:
+        if not found and record.step == first and not record.send:
             edges.append(TakenEdge(START, record.node, record.step))
     for route in trace.routes:
         if END in route.destinations:
             edges.append(TakenEdge(route.source, END, route.step + 1, route.router))
     for record in steps:
-        if record.exception is None and (
-            (record.node, END) in trace.static_edges or END in record.goto
-        ):
+        if record.exception is not None or record.interrupted:
+            continue
+        # a node without outgoing edges or router, sending nowhere, ends its branch
+        dead_end = record.node not in trace.with_edges and not record.goto
+        if (record.node, END) in trace.static_edges or END in record.goto or dead_end:
             edges.append(TakenEdge(record.node, END, record.step + 1))
     return edges
 

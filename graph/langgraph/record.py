@@ -47,6 +47,27 @@ CHAT_OP = OpInfo(
 )
 
 
+SEND_OP = OpInfo(
+    name="send",
+    doc="The payload of a LangGraph Send: the whole input of the task it starts.",
+    builtin=True,
+)
+
+
+def _sends(choice: Any, node: str, payload: Any) -> bool:
+    return getattr(choice, "node", None) == node and getattr(choice, "arg", None) == payload
+
+
+def _sent_by(result: Any, node: str, payload: Any) -> bool:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    for item in items:
+        goto = getattr(item, "goto", None)
+        for g in goto if isinstance(goto, (list, tuple)) else [goto]:
+            if _sends(g, node, payload):
+                return True
+    return False
+
+
 def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
     """Create nodes in `run` (the caller's naming scope), whatever thread LangGraph uses."""
     token = _current_run.set(run)
@@ -70,6 +91,9 @@ class StepRecord:
     exception: Node | None = None
     update_keys: tuple[str, ...] = ()
     goto: tuple[str, ...] = ()
+    namespace: str = ""  # LangGraph's checkpoint namespace of the task
+    send: bool = False  # a task started by a Send: its input is the Send's payload
+    interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
 
 
 @dataclass
@@ -158,6 +182,22 @@ class StepRecorder:
         )
         self.trace.wrote(self.record)
 
+    def bubble_up(self, exc: BaseException, hidden: Iterable[Node] = ()) -> None:
+        """The task stopped in `interrupt()` or handed a Command to the parent graph."""
+        command = exc.args[0] if exc.args else None
+        if hasattr(command, "_update_as_tuples"):  # Command(graph=Command.PARENT)
+            self.record.goto = goto_targets(command)
+            value: Any = command
+        else:
+            interrupts = command if isinstance(command, (list, tuple)) else [command]
+            value = {"__interrupt__": [getattr(i, "value", i) for i in interrupts]}
+        self.record.interrupted = True
+        self.record.output = _with_run(
+            self.trace.run, Node.with_parents, value, self.record.node, OPERATION,
+            self._parents(hidden, None), self.op,
+        )
+        self.trace.wrote(self.record)
+
     def fail(
         self,
         exc: BaseException,
@@ -227,6 +267,10 @@ class LangGraphTrace:
         self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
+        self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
+        self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True
+        self.with_edges: frozenset[str] = frozenset()  # nodes with an outgoing edge or router
+        self.checkpointed = False  # the run has a checkpointer and a thread
         self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
         self._input_keys = (
             frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
@@ -234,15 +278,31 @@ class LangGraphTrace:
 
     # -- recording (called from the node wrappers, possibly from several threads) -----------
     def begin_step(
-        self, node: str, step: int, task_id: str, state: Any, op: OpInfo
+        self,
+        node: str,
+        step: int,
+        task_id: str,
+        state: Any,
+        op: OpInfo,
+        send: bool = False,
+        namespace: str = "",
     ) -> StepRecorder:
-        keys = state_keys(state)
-        parents = self._state_parents(node, step, keys, state)
         data = dict(state) if isinstance(state, Mapping) else state
-        slice_node = _with_run(
-            self.run, Node.with_parents, data, f"{node}_state", OPERATION, parents, STATE_OP
+        if send:
+            parents = self._send_parents(node, step, state)
+            name, state_op = f"{node}_send", SEND_OP
+        else:
+            parents = self._state_parents(node, step, state_keys(state), state)
+            name, state_op = f"{node}_state", STATE_OP
+        slice_node = _with_run(self.run, Node.with_parents, data, name, OPERATION, parents, state_op)
+        record = StepRecord(
+            node=node,
+            step=step,
+            task_id=task_id,
+            state=slice_node,
+            namespace=namespace,
+            send=send,
         )
-        record = StepRecord(node=node, step=step, task_id=task_id, state=slice_node)
         with self._lock:
             self._by_task[task_id] = record
         return StepRecorder(self, record, op)
@@ -274,13 +334,29 @@ class LangGraphTrace:
             add("route", route.decision)
         return tuple(parents)
 
+    def _send_parents(self, node: str, step: int, payload: Any) -> tuple[tuple[str, Node], ...]:
+        """The decision that sent this payload: a router's Send, or a node's Command(goto=Send)."""
+        with self._lock:
+            routes = [r for r in self.routes if r.step == step - 1 and node in r.destinations]
+            steps = [s for s in self.steps if s.step == step - 1 and node in s.goto]
+        exact = [r for r in routes if any(_sends(c, node, payload) for c in r.choices)]
+        found = [("send", r.decision) for r in exact or routes]
+        for record in steps:
+            if record.output is not None and _sent_by(record.output._data, node, payload):
+                found.append(("send", record.output))
+        return tuple(found) or (("input", self.input),)
+
     def _restored_node(self, key: str, state: Any) -> Node:
-        """A channel value this run did not write: it came from a checkpoint."""
+        """A channel value this run did not write: a managed value (fresh each step), a
+        channel's default, or (with a checkpointer) a value from an earlier run."""
+        value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
+        if key in self.managed:
+            return _with_run(self.run, Node.make, value, f"managed_{key}", INPUT)
         with self._lock:
             found = self._restored.get(key)
         if found is None:
-            value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
-            found = _with_run(self.run, Node.make, value, f"restored_{key}", INPUT)
+            prefix = "restored" if self.checkpointed else "default"
+            found = _with_run(self.run, Node.make, value, f"{prefix}_{key}", INPUT)
             with self._lock:
                 found = self._restored.setdefault(key, found)
         return found

@@ -13,6 +13,7 @@ import functools
 import inspect
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -27,14 +28,17 @@ from ..run import _tracing, collect_data_reads
 from .params import current_reader
 from .record import END, LangGraphTrace, RouteRecorder
 
-RECORDING_KEY = "__optograph_trace"
+# The record of the traced run in progress in this thread or task. A ContextVar, not a config
+# key: LangGraph hands its config back to the user (checkpoints, debug chunks), and nothing of
+# optograph may appear there. LangGraph copies the context into the threads and tasks it runs
+# nodes in, so a node sees the record of the run that started it.
+active_recording: ContextVar[LangGraphTrace | None] = ContextVar(
+    "optograph_langgraph_recording", default=None
+)
 
 
 def recording_of(config: RunnableConfig | None) -> LangGraphTrace | None:
-    if not config:
-        return None
-    found = (config.get("configurable") or {}).get(RECORDING_KEY)
-    return found if isinstance(found, LangGraphTrace) else None
+    return active_recording.get()
 
 
 def _where(config: RunnableConfig) -> tuple[int, str]:
@@ -93,7 +97,11 @@ def _node_wrappers(
             return fn, None, op
         step, task_id = _where(config or RunnableConfig())
         state = args[0] if args else None
-        return fn, trace.begin_step(call.name, step, task_id, state, op), op
+        metadata = (config or {}).get("metadata") or {}
+        send = (metadata.get("langgraph_path") or ("",))[0] == "__pregel_push"
+        namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
+        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace)
+        return fn, recorder, op
 
     def sync_node(*args: Any, **kwargs: Any) -> Any:
         fn, recorder, op = begin(args, kwargs)
@@ -105,7 +113,8 @@ def _node_wrappers(
             with collect_data_reads() as reads:
                 try:
                     result = fn(*args, **kwargs)
-                except GraphBubbleUp:
+                except GraphBubbleUp as exc:
+                    recorder.bubble_up(exc, _hidden(reads))
                     raise
                 except Exception as exc:
                     error_line = getattr(exc, "error_line", None)
@@ -127,7 +136,8 @@ def _node_wrappers(
             with collect_data_reads() as reads:
                 try:
                     result = await fn(*args, **kwargs)
-                except GraphBubbleUp:
+                except GraphBubbleUp as exc:
+                    recorder.bubble_up(exc, _hidden(reads))
                     raise
                 except Exception as exc:
                     recorder.fail(exc, _hidden(reads), call.code, op)
@@ -217,6 +227,11 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
             f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
         )
     sync_fn, async_fn = _node_wrappers(node_function)
+    afunc = getattr(runnable, "afunc", None)
+    if sync_fn is not None and code is None and inspect.iscoroutinefunction(afunc):
+        # a node with its own async code (prebuilt agents): ainvoke must run that, not the
+        # sync code in a thread, so a traced graph calls exactly what the untraced one calls
+        _, async_fn = _node_wrappers(NodeFunction(name, afunc))
     return _rebuild(runnable, sync_fn, async_fn)
 
 
@@ -355,4 +370,4 @@ def static_edges(builder: Any) -> set[tuple[str, str]]:
     return set(builder.edges)
 
 
-__all__ = ["END", "RECORDING_KEY", "instrument", "recording_of", "wrap_branch", "wrap_node"]
+__all__ = ["END", "active_recording", "instrument", "recording_of", "wrap_branch", "wrap_node"]
