@@ -118,3 +118,38 @@ def goto_targets(result: Any) -> tuple[str, ...]:
         for g in goto if isinstance(goto, (list, tuple)) else [goto]:
             targets.append(destination(g, None))
     return tuple(targets)
+
+
+def channel_writes(result: Any, channels: frozenset[str]) -> dict[str, Any]:
+    """A node's return value as the writes LangGraph applies to the graph's channels, in the
+    shape of its "tasks" stream (`{channel: value}`, `{channel: {"$writes": [...]}}` for a
+    channel written twice); keys the graph has no channel for (a subgraph's private state)
+    are not writes."""
+    pairs: list[tuple[str, Any]] = []
+
+    def collect(item: Any) -> None:
+        if item is None:
+            return
+        if isinstance(item, Mapping):
+            pairs.extend((str(k), v) for k, v in item.items() if str(k) in channels)
+        elif isinstance(item, (list, tuple)) and "__root__" not in channels:
+            for part in item:
+                collect(part)
+        elif callable(getattr(item, "_update_as_tuples", None)):  # a Command
+            if getattr(item, "graph", None) is None:
+                pairs.extend((str(k), v) for k, v in item._update_as_tuples() if k in channels)
+        elif "__root__" in channels:
+            pairs.append(("__root__", item))
+        else:
+            pairs.extend((k, getattr(item, k)) for k in state_keys(item) if k in channels)
+
+    collect(result)
+    out: dict[str, Any] = {}
+    for channel, value in pairs:
+        if channel in out:
+            old = out[channel]
+            many = old["$writes"] if isinstance(old, dict) and "$writes" in old else [old]
+            out[channel] = {"$writes": [*many, value]}
+        else:
+            out[channel] = value
+    return out

@@ -21,11 +21,11 @@ from .edges import (
     END,
     START,
     TakenEdge,
+    channel_writes,
     destination,
     goto_targets,
     state_keys,
     taken_edges,
-    update_keys,
 )
 
 STATE_OP = OpInfo(
@@ -94,6 +94,7 @@ class StepRecord:
     namespace: str = ""  # LangGraph's checkpoint namespace of the task
     send: bool = False  # a task started by a Send: its input is the Send's payload
     interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
+    writes: dict[str, Any] = field(default_factory=dict)  # {channel: value written}
 
 
 @dataclass
@@ -169,7 +170,8 @@ class StepRecorder:
         return tuple(parents)
 
     def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
-        self.record.update_keys = update_keys(result)
+        self.record.writes = channel_writes(result, self.trace.channels)
+        self.record.update_keys = tuple(self.record.writes)
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
             self.trace.run,
@@ -267,6 +269,7 @@ class LangGraphTrace:
         self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
+        self.channels: frozenset[str] = frozenset()  # the graph's state channels
         self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
         self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True
         self.with_edges: frozenset[str] = frozenset()  # nodes with an outgoing edge or router

@@ -99,6 +99,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             set(self.builder.edges),
             set(self.builder.waiting_edges),
         )
+        trace.channels = frozenset(self.builder.channels)
         trace.managed = frozenset(getattr(self.builder, "managed", {}) or {})
         trace.deferred = frozenset(
             name for name, spec in self.builder.nodes.items() if getattr(spec, "defer", False)
