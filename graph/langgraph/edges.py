@@ -42,7 +42,7 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
             if prev.exception is not None or prev.interrupted and not prev.goto:
                 continue
             if record.node in trace.deferred:
-                if not since < prev.step < record.step:
+                if not since <= prev.step < record.step:
                     continue
             elif prev.step != record.step - 1:
                 continue

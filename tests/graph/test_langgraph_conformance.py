@@ -54,6 +54,20 @@ def assert_clean(value: Any) -> None:
     walk(value)
 
 
+def assert_same_chunks(plain: list[Any], traced: list[Any]) -> None:
+    """The same chunks; tasks running in parallel in one superstep finish in any order, so
+    only the chunks LangGraph emits between supersteps (values, checkpoints) keep theirs."""
+    assert sorted(canon(c) for c in plain) == sorted(canon(c) for c in traced)
+
+    def ordered(chunks: list[Any]) -> list[str]:
+        return [
+            canon(c) for c in chunks
+            if isinstance(c, tuple) and len(c) == 3 and c[1] in ("values", "checkpoints")
+        ]
+
+    assert ordered(plain) == ordered(traced)
+
+
 def graphs(p: Pattern) -> tuple[Any, Any]:
     built = p.build()
     def saver() -> dict[str, Any]:  # one checkpointer each: the same thread ids in both
@@ -159,7 +173,7 @@ def test_pattern_runs_unchanged_and_is_recorded_exactly(make: Any, mode: str) ->
             streams.append(
                 await _run(graph, p, thread, is_async, stream_mode=MODES, subgraphs=True)
             )
-        assert [canon(c) for c in streams[0]] == [canon(c) for c in streams[1]]
+        assert_same_chunks(streams[0], streams[1])
         assert_clean(streams[1])
         record = last_trace()
         assert record is not None
@@ -179,6 +193,6 @@ def test_pattern_runs_unchanged_and_is_recorded_exactly(make: Any, mode: str) ->
                 await _run(g, p, f"{t}-{single}", is_async, stream_mode=single)
                 for g, t in ((plain, "t3"), (traced, "t3"))
             ]
-            assert [canon(c) for c in pair[0]] == [canon(c) for c in pair[1]]
+            assert_same_chunks(pair[0], pair[1])
 
     asyncio.run(both())
