@@ -269,6 +269,7 @@ class LangGraphTrace:
         self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
+        self.owner: Any = None  # the TracedGraph that made the record
         self.channels: frozenset[str] = frozenset()  # the graph's state channels
         self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
         self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True

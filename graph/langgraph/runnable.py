@@ -99,6 +99,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             set(self.builder.edges),
             set(self.builder.waiting_edges),
         )
+        trace.owner = self
         trace.channels = frozenset(self.builder.channels)
         trace.managed = frozenset(getattr(self.builder, "managed", {}) or {})
         trace.deferred = frozenset(
@@ -310,6 +311,11 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             active_recording.reset(token)
         self._finish(trace, await self._afinal_state(trace, value, run_config))
         return trace
+
+    def last_trace(self) -> LangGraphTrace | None:
+        """The record of this graph's latest traced run in this thread or asyncio task."""
+        record = _last_trace.get()
+        return record if record is not None and record.owner is self else None
 
     # -- structure -------------------------------------------------------------------------
     def structure(self, trace: LangGraphTrace | None = None) -> nx.DiGraph:
