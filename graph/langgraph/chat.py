@@ -49,6 +49,12 @@ class ChatCallRecorder(BaseCallbackHandler):
     """Records the chat model calls of one traced run."""
 
     run_inline = True  # called in the node's own thread/task, so the step is known
+    # only chat model calls matter: LangChain skips this handler for everything else
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, trace: LangGraphTrace) -> None:
         self.trace = trace

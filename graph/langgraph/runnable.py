@@ -3,6 +3,7 @@ behaves like the compiled graph (see optograph.graph.langgraph)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -61,6 +62,21 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             if type(channel).__name__ in ("BinaryOperatorAggregate", "Topic")
         )
 
+    @functools.cached_property
+    def _shape(self) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+        """The graph's channels, managed values, deferred nodes, nodes with outgoing edges."""
+        builder = self.builder
+        deferred = [name for name, spec in builder.nodes.items() if getattr(spec, "defer", False)]
+        with_edges = [s for s, _ in builder.edges]
+        with_edges += [s for starts, _ in builder.waiting_edges for s in starts]
+        with_edges += list(builder.branches)
+        return (
+            frozenset(builder.channels),
+            frozenset(getattr(builder, "managed", {}) or {}),
+            frozenset(deferred),
+            frozenset(with_edges),
+        )
+
     # -- parameters ------------------------------------------------------------------------
     @property
     def parameters(self) -> list[Node]:
@@ -100,16 +116,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             set(self.builder.waiting_edges),
         )
         trace.owner = self
-        trace.channels = frozenset(self.builder.channels)
-        trace.managed = frozenset(getattr(self.builder, "managed", {}) or {})
-        trace.deferred = frozenset(
-            name for name, spec in self.builder.nodes.items() if getattr(spec, "defer", False)
-        )
-        trace.with_edges = frozenset(
-            [s for s, _ in self.builder.edges]
-            + [s for starts, _ in self.builder.waiting_edges for s in starts]
-            + list(self.builder.branches)
-        )
+        trace.channels, trace.managed, trace.deferred, trace.with_edges = self._shape
         trace.checkpointed = self._checkpointed(base)
         base["callbacks"] = _with_handler(base.get("callbacks"), ChatCallRecorder(trace))
         return trace, base, run_context  # type: ignore[return-value]
