@@ -48,7 +48,7 @@ def chain(steps: int, node: Callable[[State], dict[str, Any]]) -> StateGraph:
     for name in names:
         builder.add_node(name, node)
     builder.add_edge(START, names[0])
-    for a, b in zip(names, names[1:]):
+    for a, b in zip(names, names[1:], strict=False):
         builder.add_edge(a, b)
     builder.add_edge(names[-1], END)
     return builder

@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -347,6 +348,13 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 f"code parameter for graph node {name!r}: the graph has no such node "
                 f"(nodes: {', '.join(builder.nodes)})"
             )
+    for name, spec in builder.nodes.items():
+        if _is_subgraph(spec.runnable):
+            warnings.warn(
+                f"trace_langgraph: graph node {name!r} is a subgraph: recorded as one step "
+                "(its input and writes); its inner nodes are not recorded",
+                stacklevel=3,
+            )
     new = copy.copy(builder)
     new.nodes = {
         name: dataclasses.replace(
@@ -364,6 +372,12 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
     new.waiting_edges = set(builder.waiting_edges)
     new.compiled = False
     return new
+
+
+def _is_subgraph(runnable: Any) -> bool:
+    from langgraph.pregel import Pregel
+
+    return isinstance(runnable, Pregel)
 
 
 def static_edges(builder: Any) -> set[tuple[str, str]]:

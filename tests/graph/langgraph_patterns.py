@@ -75,6 +75,7 @@ class Pattern:
     model: ToolChat | None = None
     recursion_limit: int | None = None
     async_only: bool = False
+    warning: str | None = None  # the one warning trace_langgraph gives (a known limit)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -208,7 +209,8 @@ def subgraph_node() -> Pattern:
         b.add_edge("child", "after")
         return b
 
-    return Pattern("subgraph_node", build, {"foo": "x", "log": []})
+    return Pattern("subgraph_node", build, {"foo": "x", "log": []},
+                   warning="graph node 'child' is a subgraph")
 
 
 def command_routing() -> Pattern:
