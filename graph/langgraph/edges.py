@@ -23,14 +23,19 @@ class TakenEdge:
 
 
 def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
-    steps = sorted([*trace.steps, *trace.failures], key=lambda s: (s.step, s.state.order))
-    if not steps and not trace.routes:
+    """The edges of the traced graph itself (its subgraphs' steps are nested by namespace)."""
+    steps = sorted(
+        [s for s in [*trace.steps, *trace.failures] if not s.scope],
+        key=lambda s: (s.step, s.state.order),
+    )
+    routes = [r for r in trace.routes if not r.scope]
+    if not steps and not routes:
         return []
     first = min((s.step for s in steps), default=0)
     edges: list[TakenEdge] = []
     for record in steps:
         found = False
-        for route in trace.routes:
+        for route in routes:
             if route.step == record.step - 1 and record.node in route.destinations:
                 edges.append(TakenEdge(route.source, record.node, record.step, route.router))
                 found = True
@@ -57,7 +62,7 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
                         found = True
         if not found and record.step == first and not record.send:
             edges.append(TakenEdge(START, record.node, record.step))
-    for route in trace.routes:
+    for route in routes:
         if END in route.destinations:
             edges.append(TakenEdge(route.source, END, route.step + 1, route.router))
     for record in steps:

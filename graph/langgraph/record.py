@@ -9,6 +9,7 @@ every parameter that shaped the result."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,10 @@ SEND_OP = OpInfo(
 )
 
 
+def scope_of(namespace: str) -> str:
+    return namespace.rsplit("|", 1)[0] if "|" in namespace else ""
+
+
 def _sends(choice: Any, node: str, payload: Any) -> bool:
     return getattr(choice, "node", None) == node and getattr(choice, "arg", None) == payload
 
@@ -91,10 +96,18 @@ class StepRecord:
     exception: Node | None = None
     update_keys: tuple[str, ...] = ()
     goto: tuple[str, ...] = ()
-    namespace: str = ""  # LangGraph's checkpoint namespace of the task
+    namespace: str = ""  # the task's namespace, relative to the traced graph's run
+    checkpoint_ns: str = ""  # LangGraph's checkpoint namespace of the task (absolute)
     send: bool = False  # a task started by a Send: its input is the Send's payload
     interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
     writes: dict[str, Any] = field(default_factory=dict)  # {channel: value written}
+    channels: frozenset[str] = frozenset()  # the channels of the (sub)graph the task is in
+
+    @property
+    def scope(self) -> str:
+        """The namespace of the graph the task ran in: "" for the traced graph, the parent
+        task's namespace for a task of a subgraph."""
+        return scope_of(self.namespace)
 
 
 @dataclass
@@ -109,6 +122,7 @@ class RouteRecord:
     decision: Node
     parameters_read: list[str] = field(default_factory=list)
     chosen_by: str | None = None  # the parameter a parameter_route router follows
+    scope: str = ""  # the namespace of the graph the router belongs to ("" at the top)
 
 
 class StepRecorder:
@@ -170,7 +184,7 @@ class StepRecorder:
         return tuple(parents)
 
     def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
-        self.record.writes = channel_writes(result, self.trace.channels)
+        self.record.writes = channel_writes(result, self.record.channels or self.trace.channels)
         self.record.update_keys = tuple(self.record.writes)
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
@@ -187,16 +201,29 @@ class StepRecorder:
     def bubble_up(self, exc: BaseException, hidden: Iterable[Node] = ()) -> None:
         """The task stopped in `interrupt()` or handed a Command to the parent graph."""
         command = exc.args[0] if exc.args else None
+        handled_here = False
         if hasattr(command, "_update_as_tuples"):  # Command(graph=Command.PARENT)
             self.record.goto = goto_targets(command)
             value: Any = command
+            # LangGraph applies it as this task's result when the task is the parent graph's
+            handled_here = getattr(command, "graph", None) == self.record.checkpoint_ns
+            if handled_here:
+                here = dataclasses.replace(value, graph=None)
+                channels = self.record.channels or self.trace.channels
+                self.record.writes = channel_writes(here, channels)
+                self.record.update_keys = tuple(self.record.writes)
         else:
             interrupts = command if isinstance(command, (list, tuple)) else [command]
             value = {"__interrupt__": [getattr(i, "value", i) for i in interrupts]}
-        self.record.interrupted = True
+        self.record.interrupted = not handled_here
         self.record.output = _with_run(
-            self.trace.run, Node.with_parents, value, self.record.node, OPERATION,
-            self._parents(hidden, None), self.op,
+            self.trace.run,
+            Node.with_parents,
+            value,
+            self.record.node,
+            OPERATION,
+            self._parents(hidden, None),
+            self.op,
         )
         self.trace.wrote(self.record)
 
@@ -266,9 +293,11 @@ class LangGraphTrace:
         self.exception: Node | None = None
         self.value: Any = None
         self._lock = threading.Lock()
-        self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
+        self._writes: list[tuple[int, str, Node, str]] = []  # (step, channel, writer, scope)
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
+        self._by_namespace: dict[str, StepRecord] = {}
+        self._root: str | None = None  # the namespace the traced graph runs in
         self.owner: Any = None  # the TracedGraph that made the record
         self.channels: frozenset[str] = frozenset()  # the graph's state channels
         self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
@@ -290,29 +319,37 @@ class LangGraphTrace:
         op: OpInfo,
         send: bool = False,
         namespace: str = "",
+        channels: frozenset[str] = frozenset(),
     ) -> StepRecorder:
         data = dict(state) if isinstance(state, Mapping) else state
+        checkpoint_ns, namespace = namespace, self.relative(namespace, True)
+        scope = scope_of(namespace)
         if send:
-            parents = self._send_parents(node, step, state)
+            parents = self._send_parents(node, step, state, scope)
             name, state_op = f"{node}_send", SEND_OP
         else:
-            parents = self._state_parents(node, step, state_keys(state), state)
+            parents = self._state_parents(node, step, state_keys(state), state, scope)
             name, state_op = f"{node}_state", STATE_OP
-        slice_node = _with_run(self.run, Node.with_parents, data, name, OPERATION, parents, state_op)
+        slice_node = _with_run(
+            self.run, Node.with_parents, data, name, OPERATION, parents, state_op
+        )
         record = StepRecord(
             node=node,
             step=step,
             task_id=task_id,
             state=slice_node,
             namespace=namespace,
+            checkpoint_ns=checkpoint_ns,
             send=send,
+            channels=channels,
         )
         with self._lock:
             self._by_task[task_id] = record
+            self._by_namespace[namespace] = record
         return StepRecorder(self, record, op)
 
     def _state_parents(
-        self, node: str, step: int, keys: Sequence[str], state: Any
+        self, node: str, step: int, keys: Sequence[str], state: Any, scope: str = ""
     ) -> tuple[tuple[str, Node], ...]:
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
@@ -323,13 +360,20 @@ class LangGraphTrace:
                 parents.append((arg, parent))
 
         with self._lock:
-            writes = list(self._writes)
-            routes = [r for r in self.routes if r.step == step - 1 and node in r.destinations]
+            writes = [(s, ch, w) for s, ch, w, sc in self._writes if sc == scope]
+            routes = [
+                r
+                for r in self.routes
+                if r.step == step - 1 and node in r.destinations and r.scope == scope
+            ]
+            outer = self._by_namespace.get(scope) if scope else None
         for key in keys:
             writers = [w for s, ch, w in writes if ch == key and s < step]
             if writers:
                 for writer in writers if key in self.aggregate_channels else writers[-1:]:
                     add(key, writer)
+            elif outer is not None:  # a subgraph's input: the state its parent task got
+                add(key, outer.state)
             elif key in self._input_keys:
                 add(key, self.input)
             else:
@@ -338,11 +382,32 @@ class LangGraphTrace:
             add("route", route.decision)
         return tuple(parents)
 
-    def _send_parents(self, node: str, step: int, payload: Any) -> tuple[tuple[str, Node], ...]:
+    def relative(self, namespace: str, of_task: bool = False) -> str:
+        """A namespace relative to the traced graph's own (which is not empty when the traced
+        graph runs inside a node of another graph). The first task that reports tells it."""
+        with self._lock:
+            if self._root is None:
+                self._root = scope_of(namespace) if of_task else namespace
+            root = self._root
+        if not root:
+            return namespace
+        if namespace == root:
+            return ""
+        return namespace[len(root) + 1 :] if namespace.startswith(root + "|") else namespace
+
+    def _send_parents(
+        self, node: str, step: int, payload: Any, scope: str = ""
+    ) -> tuple[tuple[str, Node], ...]:
         """The decision that sent this payload: a router's Send, or a node's Command(goto=Send)."""
         with self._lock:
-            routes = [r for r in self.routes if r.step == step - 1 and node in r.destinations]
-            steps = [s for s in self.steps if s.step == step - 1 and node in s.goto]
+            routes = [
+                r
+                for r in self.routes
+                if r.step == step - 1 and node in r.destinations and r.scope == scope
+            ]
+            steps = [
+                s for s in self.steps if s.step == step - 1 and node in s.goto and s.scope == scope
+            ]
         exact = [r for r in routes if any(_sends(c, node, payload) for c in r.choices)]
         found = [("send", r.decision) for r in exact or routes]
         for record in steps:
@@ -370,7 +435,7 @@ class LangGraphTrace:
         with self._lock:
             self.steps.append(record)
             for key in record.update_keys:
-                self._writes.append((record.step, key, record.output))
+                self._writes.append((record.step, key, record.output, record.scope))
 
     def failed(self, record: StepRecord) -> None:
         with self._lock:
@@ -391,6 +456,7 @@ class LangGraphTrace:
         ends: Mapping[Any, str] | None,
         reads: Sequence[str],
         chosen_by: str | None = None,
+        scope: str = "",
     ) -> RouteRecord:
         choices = tuple(result) if isinstance(result, (list, tuple)) else (result,)
         destinations = tuple(destination(c, ends) for c in choices)
@@ -404,8 +470,9 @@ class LangGraphTrace:
         data = destinations[0] if len(destinations) == 1 else list(destinations)
         base = "route_start" if source == START else f"route_{source}"
         decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
+        scope = self.relative(scope)
         route = RouteRecord(
-            source, router, step, choices, destinations, decision, list(reads), chosen_by
+            source, router, step, choices, destinations, decision, list(reads), chosen_by, scope
         )
         with self._lock:
             self.routes.append(route)
@@ -414,8 +481,8 @@ class LangGraphTrace:
     def finish(self, value: Any, output_keys: Sequence[str]) -> Node:
         """Make the final-state node once the run has returned `value`."""
         with self._lock:
-            writes = list(self._writes)
-            end_routes = [r for r in self.routes if END in r.destinations]
+            writes = [(s, ch, w) for s, ch, w, scope in self._writes if not scope]
+            end_routes = [r for r in self.routes if END in r.destinations and not r.scope]
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
         for key in output_keys:

@@ -27,7 +27,7 @@ from ..node import Node
 from ..op import OpInfo
 from ..run import _tracing, collect_data_reads
 from .params import current_reader
-from .record import END, LangGraphTrace, RouteRecorder
+from .record import END, LangGraphTrace, RouteRecorder, scope_of
 
 # The record of the traced run in progress in this thread or task. A ContextVar, not a config
 # key: LangGraph hands its config back to the user (checkpoints, debug chunks), and nothing of
@@ -86,7 +86,7 @@ class NodeFunction(CodeFunction):
 
 
 def _node_wrappers(
-    call: NodeFunction,
+    call: NodeFunction, channels: frozenset[str] = frozenset()
 ) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     signature, accepts_config = _signature_with_config(call.fn)
 
@@ -101,7 +101,7 @@ def _node_wrappers(
         metadata = (config or {}).get("metadata") or {}
         send = (metadata.get("langgraph_path") or ("",))[0] == "__pregel_push"
         namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
-        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace)
+        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, channels)
         return fn, recorder, op
 
     def sync_node(*args: Any, **kwargs: Any) -> Any:
@@ -209,7 +209,13 @@ def _as_function(name: str, runnable: Runnable) -> tuple[Callable[..., Any], Cal
     return call, acall
 
 
-def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: Any) -> Runnable:
+def wrap_node(
+    name: str,
+    runnable: Runnable,
+    code: Node | None,
+    channels: frozenset[str] = frozenset(),
+    **code_options: Any,
+) -> Runnable:
     found = _runnable_function(runnable)
     if found is None:
         if code is not None:
@@ -218,8 +224,8 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
                 "code cannot be a parameter"
             )
         call, acall = _as_function(name, runnable)
-        sync_fn, _ = _node_wrappers(NodeFunction(name, call))
-        _, async_fn = _node_wrappers(NodeFunction(name, acall))
+        sync_fn, _ = _node_wrappers(NodeFunction(name, call), channels)
+        _, async_fn = _node_wrappers(NodeFunction(name, acall), channels)
         return _rebuild(runnable, sync_fn, async_fn)
     fn, _is_async = found
     node_function = NodeFunction(name, fn, code, **code_options)
@@ -227,12 +233,12 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
         raise GraphError(
             f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
         )
-    sync_fn, async_fn = _node_wrappers(node_function)
+    sync_fn, async_fn = _node_wrappers(node_function, channels)
     afunc = getattr(runnable, "afunc", None)
     if sync_fn is not None and code is None and inspect.iscoroutinefunction(afunc):
         # a node with its own async code (prebuilt agents): ainvoke must run that, not the
         # sync code in a thread, so a traced graph calls exactly what the untraced one calls
-        _, async_fn = _node_wrappers(NodeFunction(name, afunc))
+        _, async_fn = _node_wrappers(NodeFunction(name, afunc), channels)
     return _rebuild(runnable, sync_fn, async_fn)
 
 
@@ -292,6 +298,9 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
                 spec.ends,
                 reads.parameters_read,
                 getattr(fn, "__optograph_parameter__", None),
+                scope_of(
+                    str(((config or {}).get("metadata") or {}).get("langgraph_checkpoint_ns", ""))
+                ),
             )
 
     def sync_route(*args: Any, **kwargs: Any) -> Any:
@@ -348,17 +357,18 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 f"code parameter for graph node {name!r}: the graph has no such node "
                 f"(nodes: {', '.join(builder.nodes)})"
             )
-    for name, spec in builder.nodes.items():
-        if _is_subgraph(spec.runnable):
-            warnings.warn(
-                f"trace_langgraph: graph node {name!r} is a subgraph: recorded as one step "
-                "(its input and writes); its inner nodes are not recorded",
-                stacklevel=3,
-            )
+    channels = frozenset(builder.channels)
     new = copy.copy(builder)
     new.nodes = {
         name: dataclasses.replace(
-            spec, runnable=wrap_node(name, spec.runnable, code.get(name), **code_options)
+            spec,
+            runnable=wrap_node(
+                name,
+                _traced_subgraph(name, spec.runnable),
+                code.get(name),
+                channels,
+                **code_options,
+            ),
         )
         for name, spec in builder.nodes.items()
         if name != "__default_error_handler__"  # compile() adds it again
@@ -374,10 +384,31 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
     return new
 
 
-def _is_subgraph(runnable: Any) -> bool:
+def _traced_subgraph(name: str, runnable: Any) -> Any:
+    """A compiled StateGraph used as a node, with its own nodes instrumented (recorded as
+    steps nested under the parent's step, by namespace); another Pregel graph as it is, with
+    a warning that its inner nodes are not recorded."""
+    from langgraph.graph.state import CompiledStateGraph
     from langgraph.pregel import Pregel
 
-    return isinstance(runnable, Pregel)
+    if isinstance(runnable, CompiledStateGraph) and getattr(runnable, "builder", None):
+        inner = instrument(runnable.builder, {})
+        return inner.compile(
+            checkpointer=runnable.checkpointer,
+            store=runnable.store,
+            cache=runnable.cache,
+            interrupt_before=runnable.interrupt_before_nodes or None,
+            interrupt_after=runnable.interrupt_after_nodes or None,
+            debug=runnable.debug,
+            name=runnable.name,
+        )
+    if isinstance(runnable, Pregel):
+        warnings.warn(
+            f"trace_langgraph: graph node {name!r} is a {type(runnable).__name__} graph: "
+            "recorded as one step (its input and writes); its inner nodes are not recorded",
+            stacklevel=4,
+        )
+    return runnable
 
 
 def static_edges(builder: Any) -> set[tuple[str, str]]:

@@ -209,8 +209,12 @@ def subgraph_node() -> Pattern:
         b.add_edge("child", "after")
         return b
 
-    return Pattern("subgraph_node", build, {"foo": "x", "log": []},
-                   warning="graph node 'child' is a subgraph")
+    return Pattern("subgraph_node", build, {"foo": "x", "log": []})
+
+
+def subgraph_parent_command() -> Pattern:
+    p = subgraph_node()
+    return Pattern("subgraph_parent_command", p.build, {"foo": "hand", "log": []})
 
 
 def command_routing() -> Pattern:
@@ -298,6 +302,7 @@ PATTERNS: list[Callable[[], Pattern]] = [
     tool_command,
     send_map_reduce,
     subgraph_node,
+    subgraph_parent_command,
     command_routing,
     interrupt_resume,
     async_loop,

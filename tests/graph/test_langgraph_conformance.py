@@ -125,17 +125,18 @@ def step_writes(step: Any) -> Any:
 
 def check_record(record: LangGraphTrace, task_chunks: list[Any], final: Any) -> None:
     """The record against LangGraph's own report of the root graph's tasks."""
-    started = [c for ns, mode, c in task_chunks if mode == "tasks" and not ns and "input" in c]
+    started = [(ns, c) for ns, mode, c in task_chunks if mode == "tasks" and "input" in c]
     steps = {s.task_id: s for s in [*record.steps, *record.failures]}
-    assert sorted(steps) == sorted(t["id"] for t in started), (
-        [s.node for s in steps.values()], [t["name"] for t in started]
+    assert sorted(steps) == sorted(t["id"] for _, t in started), (
+        [s.node for s in steps.values()], [t["name"] for _, t in started]
     )
-    for task in started:
+    for ns, task in started:
         step = steps[task["id"]]
+        assert step.scope == "|".join(ns)  # a subgraph's task is nested under its parent's
         assert step.node == task["name"]
         assert canon(step.state.data) == canon(task["input"]), step.node
         assert step.send == ("__pregel_push" in task["triggers"])
-    for task in [c for ns, mode, c in task_chunks if mode == "tasks" and not ns and "result" in c]:
+    for task in [c for ns, mode, c in task_chunks if mode == "tasks" and "result" in c]:
         step = steps[task["id"]]
         if task["interrupts"]:
             assert step.interrupted
