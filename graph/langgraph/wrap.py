@@ -159,11 +159,24 @@ def _node_wrappers(
     return sync_node, in_executor
 
 
+def _identity(state: Any) -> Any:
+    return state
+
+
+def node_runnable_class() -> type:
+    """The runnable LangGraph wraps a node function in, reached through its public API
+    (`StateGraph.add_node`), so that no private LangGraph module is imported. Its behaviour
+    (injection of config, runtime, store, writer) is what the conformance suite checks."""
+    from langgraph.graph import StateGraph
+
+    scratch: Any = StateGraph(dict)  # type: ignore[type-var]
+    scratch.add_node("node", _identity)
+    return type(scratch.nodes["node"].runnable)
+
+
 def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | None:
     """The user function behind a LangGraph RunnableCallable (sync first), if there is one."""
-    from langgraph._internal._runnable import RunnableCallable
-
-    if type(runnable) is not RunnableCallable:
+    if type(runnable) is not node_runnable_class():
         return None
     func = getattr(runnable, "func", None)
     afunc = getattr(runnable, "afunc", None)
@@ -177,9 +190,7 @@ def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | 
 def _rebuild(
     runnable: Runnable, func: Callable[..., Any] | None, afunc: Callable[..., Any] | None
 ) -> Runnable:
-    from langgraph._internal._runnable import RunnableCallable
-
-    return RunnableCallable(
+    return node_runnable_class()(
         func,
         afunc,
         name=runnable.name,
@@ -341,9 +352,7 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
 
 
 def _plain(func: Any, afunc: Any, name: str) -> Runnable:
-    from langgraph._internal._runnable import RunnableCallable
-
-    return RunnableCallable(func, afunc, name=name, trace=True)
+    return node_runnable_class()(func, afunc, name=name, trace=True)
 
 
 # -- the instrumented builder --------------------------------------------------------------
