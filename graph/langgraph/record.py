@@ -181,6 +181,9 @@ class StepRecorder:
         known = {p for _, p in parents}
         parents += [(n.name, n) for n in hidden if n not in known]
         parents += [("llm", c) for c in self.record.chats]
+        # a subgraph node: what its own steps wrote last, channel by channel
+        inner = self.trace.inner_outputs(self.record.namespace)
+        parents += [(n.name, n) for n in inner if n not in known]
         return tuple(parents)
 
     def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
@@ -381,6 +384,16 @@ class LangGraphTrace:
         for route in routes:
             add("route", route.decision)
         return tuple(parents)
+
+    def inner_outputs(self, namespace: str) -> list[Node]:
+        """The last writer of each channel among the steps of the subgraph run by the task
+        at `namespace` (empty for a task that runs no subgraph)."""
+        last: dict[str, Node] = {}
+        with self._lock:
+            for _, channel, writer, scope in self._writes:
+                if scope == namespace:
+                    last[channel] = writer
+        return list(dict.fromkeys(last.values()))
 
     def relative(self, namespace: str, of_task: bool = False) -> str:
         """A namespace relative to the traced graph's own (which is not empty when the traced
