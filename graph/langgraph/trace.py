@@ -25,21 +25,11 @@ from typing import Any
 
 from ..errors import GraphError
 from ..node import Node, node
-from .edges import TakenEdge
-from .params import ParameterContext, ParameterDelivery, names_used_by, parameter_route
-from .record import LangGraphTrace
-from .runnable import TracedGraph, last_trace
+from .params import ParameterDelivery, names_used_by
+from .runnable import TracedGraph
 from .wrap import _runnable_function, instrument
 
-__all__ = [
-    "LangGraphTrace",
-    "ParameterContext",
-    "TakenEdge",
-    "TracedGraph",
-    "last_trace",
-    "parameter_route",
-    "trace_langgraph",
-]
+__all__ = ["trace_langgraph"]
 
 # -- building ------------------------------------------------------------------------------
 
