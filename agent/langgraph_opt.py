@@ -15,19 +15,23 @@ calls they made, the routes taken and any failing node's source.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from optograph.graph.bundle import bundle
 from optograph.graph.errors import ExecutionError
-from optograph.graph.langgraph_trace import TracedGraph, trace_langgraph
+from optograph.graph.langgraph import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
 
 from .batching import Minibatches, takes_example
 from .errors import OptimizerError
+from .executor import Executor, make_executor
 from .factory import OPTIMIZERS as FACTORY_NAMES
 from .factory import make_optimizer
 from .feedback import parse_feedback
@@ -56,6 +60,8 @@ class BatchWorkflow:
         batch_size: int | None = None,
         context: Any = None,
         config: RunnableConfig | None = None,
+        executor: Executor | None = None,
+        run_async: bool | None = None,
     ) -> None:
         if not inputs:
             raise OptimizerError(
@@ -70,22 +76,37 @@ class BatchWorkflow:
         self.config = config
         self.calls = 0
         self.batch: list[Any] = []
+        self.executor = executor or make_executor()
+        self.run_async = has_async_nodes(traced) if run_async is None else run_async
 
     def next_batch(self) -> list[Any]:
         self.calls += 1
         return self.batches.batch(self.calls - 1)
 
+    # `run_one` and `arun_one` are twins (sync / async): one traced run, its final-state node
+    def run_one(self, graph_input: Any) -> Node:
+        try:
+            record = self.traced.trace(graph_input, self.config, context=self.context)
+        except ExecutionError as error:
+            return error.exception_node
+        assert record.output is not None
+        return record.output
+
+    async def arun_one(self, graph_input: Any) -> Node:
+        try:
+            record = await self.traced.atrace(graph_input, self.config, context=self.context)
+        except ExecutionError as error:
+            return error.exception_node
+        assert record.output is not None
+        return record.output
+
     def workflow(self) -> Node:
+        """Run the batch through the executor (async graphs through `atrace`), in order."""
         self.batch = self.next_batch()
-        outputs: list[Node] = []
-        for graph_input in self.batch:
-            try:
-                record = self.traced.trace(graph_input, self.config, context=self.context)
-            except ExecutionError as error:
-                outputs.append(error.exception_node)
-                continue
-            assert record.output is not None
-            outputs.append(record.output)
+        if self.run_async:
+            outputs = run_coroutine(self.executor.amap(self.arun_one, self.batch))
+        else:
+            outputs = self.executor.map(self.run_one, self.batch)
         collect = bundle(_runs, name="runs", sandbox="inline")
         result: Node = collect(*outputs)
         return result
@@ -115,6 +136,26 @@ class BatchWorkflow:
         return text
 
 
+def has_async_nodes(traced: TracedGraph) -> bool:
+    """Whether a node of the graph has only async code (then only `ainvoke` can run it)."""
+    for spec in traced.builder.nodes.values():
+        runnable = spec.runnable
+        if getattr(runnable, "func", True) is None and getattr(runnable, "afunc", None):
+            return True
+    return False
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, also when this thread already runs an
+    event loop (then on a thread of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
+
+
 def optimize_langgraph(
     graph: Any,
     parameters: Mapping[str, Any] | Iterable[Node] | None = None,
@@ -129,6 +170,9 @@ def optimize_langgraph(
     config: RunnableConfig | None = None,
     optimizer_options: Mapping[str, Any] | None = None,
     trace_options: Mapping[str, Any] | None = None,
+    max_concurrency: int = 1,
+    executor: str | Executor | None = None,
+    run_async: bool | None = None,
     **loop_options: Any,
 ) -> OptimizationResult:
     """Optimize a LangGraph graph's parameters (see the module docstring).
@@ -141,6 +185,9 @@ def optimize_langgraph(
       score is the mean.
     optimizer: "optoprime", "opro", "evolution" (then parameters need search spaces), or an
       Optimizer built on the traced graph's parameters; `llm` and `optimizer_options` go to it.
+    max_concurrency, executor: how the batch's runs are evaluated (agent.executor: "local"
+      threads or tasks by default, "ray"); results keep the inputs' order.
+    run_async: run the graph with `atrace` (default: when a node has only async code).
     loop_options: what agent.loop.optimize takes (target, patience, minimize, checkpoint,
       thread_id, on_event, max_tokens, max_cost, restore_best)."""
     if isinstance(graph, TracedGraph):
@@ -164,5 +211,8 @@ def optimize_langgraph(
         )
     chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {},
                             where=f"optimize_langgraph(optimizer={optimizer!r})")
-    batch = BatchWorkflow(traced, inputs, feedback, batch_size, context, config)
+    runner = make_executor(executor, max_concurrency)
+    batch = BatchWorkflow(
+        traced, inputs, feedback, batch_size, context, config, runner, run_async
+    )
     return optimize(batch.workflow, batch.feedback, chosen, steps=steps, **loop_options)

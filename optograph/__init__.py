@@ -51,7 +51,7 @@ _LAZY = {
     "OptimizerError": "optograph.agent",
     "get_chat_model": "optograph.agent",
     "optimize": "optograph.agent",
-    "trace_langgraph": "optograph.graph.langgraph_trace",
+    "trace_langgraph": "optograph.graph.langgraph",
     "optimize_langgraph": "optograph.agent",
 }
 

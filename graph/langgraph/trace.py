@@ -23,24 +23,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import GraphError
-from .langgraph_edges import TakenEdge
-from .langgraph_params import ParameterContext, ParameterDelivery, names_used_by, parameter_route
-from .langgraph_record import LangGraphTrace
-from .langgraph_runnable import TracedGraph, last_trace
-from .langgraph_wrap import _runnable_function, instrument
-from .node import Node, node
-from .sandbox import sandbox_config
+from ..errors import GraphError
+from ..node import Node, node
+from ..sandbox import sandbox_config
+from .params import ParameterDelivery, names_used_by
+from .runnable import TracedGraph
+from .wrap import _runnable_function, instrument
 
-__all__ = [
-    "LangGraphTrace",
-    "ParameterContext",
-    "TakenEdge",
-    "TracedGraph",
-    "last_trace",
-    "parameter_route",
-    "trace_langgraph",
-]
+__all__ = ["trace_langgraph"]
 
 # -- building ------------------------------------------------------------------------------
 
@@ -153,7 +143,7 @@ def trace_langgraph(
             found = _runnable_function(spec.runnable) if spec is not None else None
             source = ""
             if found is not None:
-                from .bundle import function_source
+                from ..bundle import function_source
 
                 source = function_source(found[0])[0]
             code_params[name] = node(
