@@ -42,9 +42,10 @@ def _macs(text: str | None) -> float | None:
     return value
 
 
-def _check_flags(args: argparse.Namespace) -> None:
+def _check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
     """The numeric and path flags every diffusion command shares, checked before any model
-    is loaded: one line naming the flag (issue 15)."""
+    is loaded: one line naming the flag (issue 15). The output folders are made (and so
+    checked) only with `make_folders`, once every other flag is known to be good."""
     import math
 
     from .errors import TaskError
@@ -60,7 +61,7 @@ def _check_flags(args: argparse.Namespace) -> None:
     folders = [("--cache", args.cache)]
     if args.diffusion_command in ("search", "compare"):
         folders.append(("--out", args.out))
-    for flag, folder in folders:
+    for flag, folder in folders if make_folders else ():
         if folder is not None:
             try:
                 check_output_folder(Path(folder), flag)
@@ -253,8 +254,9 @@ def _check_validate(args: argparse.Namespace) -> None:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
-    _check_flags(args)
     from optograph.tools.diffusion.errors import DiffusionInputError
+
+    _check_flags(args, make_folders=False)
 
     budget = _macs(args.macs_budget)
     _check_validate(args)
@@ -273,6 +275,7 @@ def run_search_command(args: argparse.Namespace) -> int:
         config.check()
     except DiffusionInputError as error:
         raise flag_error(error) from None
+    _check_flags(args)  # every flag is good: now the output folders are made
     evaluator = _evaluator(args) if config.executor in ("local", "threads") else None
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
                          args.resume, not args.no_baselines)

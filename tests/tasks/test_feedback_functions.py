@@ -120,7 +120,9 @@ def test_pytest_feedback_refuses_without_bwrap(tmp_path: Path, monkeypatch: pyte
 def test_fid_feedback_prefers_lower_fid() -> None:
     fb = fid_feedback({})
     better, worse = fb({"fid": 10.0, "macs": 1e9}), fb({"fid": 20.0})
-    assert better[0] is not None and worse[0] is not None and better[0] > worse[0]
-    assert "FID 10.000" in str(better[1]) and "MACs" in str(better[1])
+    # the score is the FID itself (the task file declares lower is better: maximize false)
+    assert (better[0], worse[0]) == (10.0, 20.0)
+    assert "FID 10.000" in str(better[1]) and "lower is better" in str(better[1])
+    assert "MACs" in str(better[1])
     with pytest.raises(TaskError, match="holds no FID"):
         fb({"nothing": 1})

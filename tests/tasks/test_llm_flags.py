@@ -31,11 +31,11 @@ def test_help_says_which_model_each_flag_sets(capsys: pytest.CaptureFixture[str]
 
 def test_llm_drives_both_roles_unless_the_workflow_has_its_own(store: Path) -> None:
     task = str(EXAMPLES / "prompt_qa.yaml")
-    assert main(["run", task, "--store", str(store / "a"), "--steps", "1", "--no-report",
+    assert main(["run", task, "--store", str(store / "a"), "--steps", "2", "--no-report",
                  "--llm", scripted("prompt_optimizer")]) == 0
     assert _models_by_role(store / "a") == {"optimizer": {"scripted-task"},
                                             "workflow": {"scripted-task"}}
-    assert main(["run", task, "--store", str(store / "b"), "--steps", "1", "--no-report",
+    assert main(["run", task, "--store", str(store / "b"), "--steps", "2", "--no-report",
                  "--llm", scripted("prompt_optimizer"),
                  "--workflow-llm", scripted("capitals_model")]) == 0
     assert _models_by_role(store / "b") == {"optimizer": {"scripted-task"},
@@ -50,9 +50,9 @@ def test_task_file_workflow_llm_and_its_override(tmp_path: Path) -> None:
         text.replace("  llm: local\n", f"  llm: local\n  workflow_llm: {scripted('capitals_model')}\n"))
     store = tmp_path / "runs"
     assert main(["run", str(folder / "prompt_qa.yaml"), "--store", str(store / "a"),
-                 "--steps", "1", "--no-report", "--llm", scripted("prompt_optimizer")]) == 0
+                 "--steps", "2", "--no-report", "--llm", scripted("prompt_optimizer")]) == 0
     assert _models_by_role(store / "a")["workflow"] == {"scripted-capitals"}
     assert main(["run", str(folder / "prompt_qa.yaml"), "--store", str(store / "b"),
-                 "--steps", "1", "--no-report", "--llm", scripted("prompt_optimizer"),
+                 "--steps", "2", "--no-report", "--llm", scripted("prompt_optimizer"),
                  "--workflow-llm", scripted("prompt_optimizer")]) == 0
     assert _models_by_role(store / "b")["workflow"] == {"scripted-task"}

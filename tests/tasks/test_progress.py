@@ -18,9 +18,9 @@ def test_examples_and_model_calls_show_between_steps(store: Path,
     monkeypatch.setattr(ProgressBar, "EVERY_S", 0.0)  # off a terminal: every activity line
     stream = io.StringIO()
     run_task(EXAMPLES / "prompt_qa.yaml", RunOptions(
-        llm=scripted("prompt_optimizer"), steps=1, store=store, progress=stream))
+        llm=scripted("prompt_optimizer"), steps=2, store=store, progress=stream))
     lines = stream.getvalue().splitlines()
-    first_step = next(i for i, line in enumerate(lines) if "1/1 score" in line)
+    first_step = next(i for i, line in enumerate(lines) if "1/2 score" in line)
     before = "\n".join(lines[:first_step])
     for n in range(1, 5):
         assert f"example {n}/4" in before

@@ -101,6 +101,9 @@ import sys
 from functools import partial
 sys.path.insert(0, {here!r})
 from diffusion_fakes import SlowFakeEvaluator
+import ray
+# this driver joins the test's cluster, whose workers must import the test's fakes too
+ray.init(runtime_env={{"env_vars": {{"PYTHONPATH": {here!r}}}}}, log_to_driver=False)
 from optograph.tools.diffusion.session import SessionConfig, run_session
 config = SessionConfig(steps=4, evaluations=24, population=8, validate_top=0, baselines=False,
                        samples=False, executor="ray", max_concurrency=2)
