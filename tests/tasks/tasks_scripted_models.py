@@ -4,6 +4,7 @@ python:tests/tasks/tasks_scripted_models.py:NAME`)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -236,3 +237,19 @@ class CapitalsOnlyModel(TaskModel):
 
 def capitals_model() -> CapitalsOnlyModel:
     return CapitalsOnlyModel(suggestions=["unused"])
+
+
+class OutageModel(TaskModel):
+    """A provider that is down while the file named by $OPTOGRAPH_TEST_OUTAGE exists: each
+    optimizer call raises ConnectionError (transient, so the LLM layer retries it first)."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        flag = os.environ.get("OPTOGRAPH_TEST_OUTAGE")
+        if flag and os.path.exists(flag) and "#Variables" in str(messages[-1].content):
+            raise ConnectionError("provider outage (scripted)")
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def outage_numeric_optimizer() -> OutageModel:
+    return OutageModel(suggestions=[_suggest("x", -1.0 - 0.01 * i) for i in range(1, 200)])
