@@ -49,6 +49,8 @@ def _visible_paths() -> list[str]:
         real = os.path.realpath(path)
         if not os.path.isdir(real) or real == "/" or home == real or home.startswith(real + "/"):
             continue
+        if real == SCRATCH or SCRATCH.startswith(real + "/"):
+            continue  # the scratch folder stays writable (a run from /tmp puts it on sys.path)
         if real.startswith(("/usr/", "/proc/", "/dev/", "/sys/")) or real in chosen:
             continue
         chosen.append(real)
@@ -68,13 +70,15 @@ def bwrap_command(bwrap: str, config: SandboxConfig) -> list[str]:
             command += ["--ro-bind", top, top]
     for name in ("ld.so.cache", "localtime", "alternatives"):
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    # the scratch tmpfs first: a visible folder under it (a checkout or venv in /tmp) is then
+    # bound read-only on top instead of being hidden by it
+    command += ["--size", str(config.scratch_mb * mb), "--tmpfs", SCRATCH]
     for path in _visible_paths():
         command += ["--ro-bind", path, path]
     command += [
         "--ro-bind", str(RUNNER), INSIDE_RUNNER,
         "--proc", "/proc", "--dev", "/dev",
         "--size", str(config.shm_mb * mb), "--tmpfs", "/dev/shm",
-        "--size", str(config.scratch_mb * mb), "--tmpfs", SCRATCH,
         "--remount-ro", "/dev", "--remount-ro", "/",
         "--chdir", SCRATCH, "--clearenv",
     ]

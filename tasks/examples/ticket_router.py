@@ -63,7 +63,8 @@ def train(
     """Optimize a new router over the tickets with OptoPrime; returns it and the result."""
     with og.Run("ticket_router"):  # a naming scope of its own: the names are exactly
         router = TicketRouter()     # "prompt" and "__code_TicketRouter.decide"
-        optimizer = og.OptoPrime(router.parameters(), llm=llm)
+        # a small model's unusable reply skips the step (noted) instead of ending the run
+        optimizer = og.OptoPrime(router.parameters(), llm=llm, on_invalid="skip")
     tickets = examples if examples is not None else load_tickets()
 
     def workflow() -> og.Node:
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--export", type=Path, help="write the learned router here")
     args = parser.parse_args(argv)
-    router, result = train(args.llm, args.steps)
+    try:
+        router, result = train(args.llm, args.steps)
+    except og.OptographError as error:  # one line, as the CLI says it
+        raise SystemExit(f"ticket_router: error: {error}") from None
     print(f"best score {result.best_score}; learned state:")
     print(json.dumps(router.state_dict(), indent=2))
     if args.export:
