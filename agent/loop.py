@@ -247,7 +247,8 @@ class _Runtime:
             **({"train_score": state.get("train_score")} if self.validation is not None else {}),
         }
         outputs = list(self.outputs) if self.output_step == step else []
-        self.emit("step", **entry, outputs=outputs, optimizer_state=state.get("optimizer_state", {}))
+        self.emit("step", **entry, outputs=outputs, best_score=state.get("best_score"),
+                  optimizer_state=state.get("optimizer_state", {}))
         return {"history": [*state.get("history", []), entry], "step": step + 1,
                 "evaluated_values": state.get("values", {})}
 

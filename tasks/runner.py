@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import optograph.graph as og
 from optograph.agent.executor import check_max_concurrency, make_executor
-from optograph.agent.feedback import describe_score, direction_text, is_better
+from optograph.agent.feedback import describe_score, direction_text
 from optograph.agent.loop import optimize
 
 from .errors import RunStoreError
@@ -145,21 +145,18 @@ class TaskRun:
             bar.message(f"step {event['step'] + 1}: {event['count']} example(s) not run: "
                         f"{event['reason']}")
         elif kind == "step":
-            self.write_row(event, event.get("optimizer_state", {}))
+            self.write_row(event, event.get("optimizer_state", {}), event.get("best_score"))
         elif kind == "stop":
             self.write_row({**event["entry"], "outputs": event.get("outputs")},
-                           event.get("optimizer_state", {}))
+                           event.get("optimizer_state", {}), event.get("best_score"))
 
-    def write_row(self, entry: dict[str, Any], optimizer_state: dict[str, Any]) -> None:
+    def write_row(self, entry: dict[str, Any], optimizer_state: dict[str, Any],
+                  best: float | None) -> None:
+        """Store a completed step; `best` is the loop's best score so far (its one rule)."""
         step = int(entry["step"])
         score = entry.get("score")
         if step not in self.graphs and entry.get("outputs"):
             self.graphs[step] = og.to_json(og.to_networkx(entry["outputs"]))
-        earlier = [r.score for r in self.store.steps() if r.step < step]
-        best = None
-        for value in [*earlier, score]:
-            if value is not None and is_better(value, best, not self.maximize):
-                best = value
         record = StepRecord(
             step=step, time=time.time(), values=entry.get("values", {}), score=score,
             best_score=best, feedback=entry.get("feedback", ""), updates=entry.get("updates", {}),
