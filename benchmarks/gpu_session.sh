@@ -2,6 +2,7 @@
 # The GPU checks and benchmarks of one lent GPU machine, in one call (the machine is lent for
 # minutes: one prepared script, results under $OUT). Stages run in the order given:
 #
+#   bash benchmarks/gpu_session.sh wheels                     # HERE, once: fill .whl/ (below)
 #   bash benchmarks/gpu_session.sh setup checks ray          # sampler/FID checks, Ray search
 #   bash benchmarks/gpu_session.sh setup fidelity compare    # issue-16 benchmarks, README table
 #
@@ -29,6 +30,35 @@ stage() {  # stage NAME SECONDS FUNCTION: run a function below with a timeout, l
     tail -n 40 "$OUT/$name.txt"
     echo "=== $name: exit $rc in $((SECONDS - started)) s ==="
     return $rc
+}
+
+wheels() {  # on the development machine: the wheels the GPU image lacks, for its Python 3.12
+    grep -qx "/.whl/" .git/info/exclude 2>/dev/null || echo "/.whl/" >>.git/info/exclude
+    mkdir -p .whl
+    local pins=() name
+    # what optograph's diffusion path imports and the image (torch, numpy, scipy, huggingface_hub,
+    # torchmetrics, ...) does not hold; versions as installed here
+    for name in annotated-types diffusers distro h2 hpack hyperframe httpcore2 httpx2 jsonpatch \
+        jsonpointer langchain-core langchain-protocol langgraph langgraph-checkpoint \
+        langgraph-checkpoint-sqlite langgraph-prebuilt langgraph-sdk langsmith orjson ormsgpack \
+        pydantic pydantic_core requests-toolbelt sniffio tenacity truststore typing-inspection \
+        typing_extensions uuid_utils websockets zstandard jsonschema jsonschema-specifications \
+        referencing rpds-py aiosqlite sqlite-vec packaging importlib_metadata zipp httpx anyio; do
+        pins+=("$name==$(python -c "import importlib.metadata as m; print(m.version('$name'))")")
+    done
+    python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl "${pins[@]}" || return 1
+    local ray_version unpacked
+    ray_version=$(python -c "import ray; print(ray.__version__)")
+    unpacked=$(mktemp -d)
+    python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux2014_x86_64 -d "$unpacked" "ray==$ray_version" || return 1
+    (cd "$unpacked" && unzip -q ray-*.whl && rm ray-*.whl &&
+        rm -rf ray/jars ray/rllib ray/tune ray/train ray/serve ray/data ray/llm \
+            ray/dashboard/client/build && tar cJf "$REPO/.whl/ray-min.tar.xz" .)
+    rm -rf "$unpacked"
+    du -sh .whl  # the working tree that travels must stay under 64 MiB
 }
 
 setup() {
@@ -86,10 +116,11 @@ compare() {
         "$OUT"/result-k10.json
 }
 
-export -f setup checks search ray_stage fidelity compare
+export -f wheels setup checks search ray_stage fidelity compare
 export OUT SITE SHIM REPO DEVICE IMAGES EVALUATIONS
 for name in "$@"; do
     case $name in
+        wheels) stage wheels 900 wheels || exit 3 ;;
         setup) stage setup 120 setup || exit 3 ;;
         checks) stage checks 240 checks ;;
         ray) stage ray 300 ray_stage ;;
