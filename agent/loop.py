@@ -149,11 +149,14 @@ class _Runtime:
         return admit
 
     def _judge(self, index: int) -> FeedbackResult:
-        output = self.outputs[index]
+        return self._judge_output(self.outputs[index],
+                                  self.examples[index] if self.takes_example else None)
+
+    def _judge_output(self, output: Node, example: Any) -> FeedbackResult:
         if output.kind == "exception":
             return FeedbackResult(f"the workflow failed: {output.data}", None)
         if self.takes_example:
-            returned = self.feedback(output, self.examples[index])
+            returned = self.feedback(output, example)
         else:
             returned = self.feedback(output)
         return parse_feedback(returned, "optimize: feedback function")
@@ -284,17 +287,19 @@ class _Runtime:
         return combine_feedback(judged).score if judged else None  # type: ignore[arg-type]
 
     def evaluate_again(self) -> FeedbackResult:
-        """The score of the parameters' current values (best-of-n candidates): run the
-        step's workflow and feedback again, in a graph of its own; the step's own outputs
-        and feedback are kept."""
-        kept = self.outputs, self.examples, self.output_step, self.feedback_given
-        try:
-            with Run("candidate"):
-                self.run(kept[2])
-                score, text = self.give_feedback()
-        finally:
-            self.outputs, self.examples, self.output_step, self.feedback_given = kept
-        return FeedbackResult(text, score)
+        """The score of the parameters' values as this thread reads them (a best-of-n
+        candidate, in its parameter_values block): run the step's workflow (its minibatch)
+        and judge it, in a graph of its own. Safe to call from several threads at once: it
+        changes nothing shared (the step's outputs and the parameters' feedback stay)."""
+        with Run("candidate"):
+            if self.batches is None:
+                outputs, examples = [self._run_one(None)], [None]
+            else:  # the step's examples; the candidates running beside share max_concurrency
+                examples = self.batches.batch(self.output_step)
+                share = self.executor.max_concurrency // max(getattr(self.optimizer, "candidates", 1), 1)
+                outputs = run_batch(Executor(max(share, 1)), self._run_one, examples)  # type: ignore[assignment]
+            judged = [self._judge_output(o, e) for o, e in zip(outputs, examples, strict=True)]
+        return combine_feedback(judged)
 
     def route(self, state: LoopState) -> str:
         return "finish" if state.get("stop_reason") else "propose"
@@ -383,6 +388,8 @@ def optimize(
         runtime.say_direction()
     if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:
         optimizer.evaluate = runtime.evaluate_again  # type: ignore[attr-defined]
+    if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "executor", 0) is None:
+        optimizer.executor = runner  # type: ignore[attr-defined]
     config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)
     with _checkpointer(checkpoint) as saver:
         app = build_loop_graph(runtime).compile(checkpointer=saver)
