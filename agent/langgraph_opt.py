@@ -31,7 +31,7 @@ from optograph.graph.preview import preview
 
 from .batching import Minibatches, takes_example
 from .errors import OptimizerError
-from .executor import Executor, make_executor
+from .executor import Executor, make_executor, require_in_process
 from .factory import OPTIMIZERS as FACTORY_NAMES
 from .factory import make_optimizer
 from .feedback import parse_feedback
@@ -186,7 +186,8 @@ def optimize_langgraph(
     optimizer: "optoprime", "opro", "evolution" (then parameters need search spaces), or an
       Optimizer built on the traced graph's parameters; `llm` and `optimizer_options` go to it.
     max_concurrency, executor: how the batch's runs are evaluated (agent.executor: "local"
-      threads or tasks by default, "ray"); results keep the inputs' order.
+      threads or tasks; Ray is refused, the traced graphs must stay in this process);
+      results keep the inputs' order.
     run_async: run the graph with `atrace` (default: when a node has only async code).
     loop_options: what agent.loop.optimize takes (target, patience, minimize, checkpoint,
       thread_id, on_event, max_tokens, max_cost, restore_best)."""
@@ -211,7 +212,7 @@ def optimize_langgraph(
         )
     chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {},
                             where=f"optimize_langgraph(optimizer={optimizer!r})")
-    runner = make_executor(executor, max_concurrency)
+    runner = require_in_process(make_executor(executor, max_concurrency), "a traced graph")
     batch = BatchWorkflow(
         traced, inputs, feedback, batch_size, context, config, runner, run_async
     )

@@ -13,9 +13,11 @@ text, a number, (score, text), or a dict with "score". Scores are compared with 
 the feedback, given to the exception node, so the optimizer sees the failing line.
 
 With `examples`, each step runs `workflow(example)` on a minibatch (agent/batching.py) through
-the executor (`max_concurrency` at once, Ray when asked), gives each output
-`feedback(output, example)`, and scores the step with the mean (one output per example,
-each with its own feedback, so the optimizer sees every example's graph).
+the executor (`max_concurrency` at once, in this process: the graphs stay here), gives each
+output `feedback(output, example)`, and scores the step with the mean (one output per
+example, each with its own feedback, so the optimizer sees every example's graph). The
+best-of-n candidates of a step (OptoPrime's and OPRO's `candidates`) go through the same
+executor, each re-running the step in a graph of its own (`_Runtime.evaluate_again`).
 
 Only JSON data is checkpointed; the live graph of a step is rebuilt after a resume by running
 the step's workflow (and its feedback function) again."""
@@ -40,7 +42,7 @@ from optograph.graph.run import Run
 
 from .batching import Minibatches, combine_feedback, run_batch, takes_example
 from .errors import OptimizerError
-from .executor import Executor, NotRun, make_executor
+from .executor import Executor, NotRun, make_executor, require_in_process
 from .feedback import (
     FeedbackResult,
     check_direction,
@@ -362,8 +364,9 @@ def optimize(
 
     With `examples`, `workflow(example)` and `feedback(output, example)` (or
     `feedback(output)`) run on `batch_size` examples per step (all by default, cycling), at
-    most `max_concurrency` at once on `executor` ("local", "ray", "ray://HOST:PORT"); the
-    step's score is the mean. With `validation` (held-out examples, run like `examples`
+    most `max_concurrency` at once on `executor` (in-process; "ray" is refused with a
+    one-line error: a traced workflow's graph must stay here); the step's score is the mean.
+    Best-of-n candidates are evaluated max_concurrency at once too. With `validation` (held-out examples, run like `examples`
     after each step's evaluation, their feedback given to no parameter), the score that
     chooses the best values, meets the target and counts for patience is the validation
     split's mean; the history keeps both (`score`, `train_score`). The budgets stop admitting examples once reached: at most
@@ -373,7 +376,7 @@ def optimize(
     if usage is None:
         usage = getattr(getattr(optimizer, "llm", None), "usage", None)
     direction = _declared_direction(minimize, maximize, feedback, optimizer)
-    runner = make_executor(executor, max_concurrency)
+    runner = require_in_process(make_executor(executor, max_concurrency), "a traced workflow")
     batches = None if examples is None else Minibatches(examples, batch_size)
     if batches is not None and not batches.items:
         raise OptimizerError("optimize: examples is empty; give at least one example")

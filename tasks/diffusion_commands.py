@@ -239,12 +239,14 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
 
+    from optograph.agent.executor import ExecutorError
+
     config = session_config(args, steps, evaluations, budget, baselines)
     try:
         return run_session(config, out, resume=resume, evaluator=evaluator,
                            on_result=_progress_printer(),
                            log=lambda line: print(line, file=sys.stderr, flush=True))
-    except DiffusionInputError as error:
+    except (DiffusionInputError, ExecutorError) as error:  # Ray: not installed, unreachable
         raise flag_error(error) from None
 
 
