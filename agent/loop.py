@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import closing, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -389,12 +389,9 @@ def optimize(
     runtime.validation = list(validation) if validation is not None else None
     if on_event is None:  # nobody shows progress: say at least which way the score goes
         runtime.say_direction()
-    if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:
-        optimizer.evaluate = runtime.evaluate_again  # type: ignore[attr-defined]
-    if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "executor", 0) is None:
-        optimizer.executor = runner  # type: ignore[attr-defined]
     config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)
-    with _checkpointer(checkpoint) as saver:
+    with _lend(optimizer, evaluate=runtime.evaluate_again, executor=runner), \
+            _checkpointer(checkpoint) as saver:
         app = build_loop_graph(runtime).compile(checkpointer=saver)
         snapshot = app.get_state(config)
         if snapshot.values and snapshot.next:
@@ -426,6 +423,22 @@ def optimize(
     if restore_best and result.best_values:
         restore_values(optimizer.parameters, result.best_values)
     return result
+
+
+
+@contextmanager
+def _lend(optimizer: Optimizer, **hooks: Any) -> Iterator[None]:
+    """For this run only, give a best-of-n optimizer the hooks it was not given: `evaluate`
+    (re-run this loop's step) and `executor` (this loop's): a later run lends its own."""
+    lent = [name for name in hooks
+            if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, name, 0) is None]
+    for name in lent:
+        setattr(optimizer, name, hooks[name])
+    try:
+        yield
+    finally:
+        for name in lent:
+            setattr(optimizer, name, None)
 
 
 def _initial_state(optimizer: Optimizer, usage: Any) -> LoopState:

@@ -115,3 +115,16 @@ def test_with_examples_the_result_and_the_steps_feedback_do_not_depend_on_the_co
     assert [entry["values"]["x"] for entry in history] == [1.0, 0.5, 0.25]
     assert len(feedback) == 4
     assert all(other == first for other in others)
+
+
+def test_the_loop_lends_its_evaluation_to_the_optimizer_for_one_run_only() -> None:
+    with og.Run():
+        x = og.node(0.0, trainable=True, name="x")
+    opt = OptoPrime([x], llm=ScriptedChat([reply(v) for v in (3, 6, 3, 6)]), candidates=2)
+    near = optimize(lambda: (x - 7) * (x - 7), lambda y: y.data, opt, steps=1, minimize=True,
+                    restore_best=False)
+    assert opt.evaluate is None and opt.executor is None
+    x.set(0.0)
+    far = optimize(lambda: (x - 2) * (x - 2), lambda y: y.data, opt, steps=1, minimize=True,
+                   restore_best=False)  # its own workflow scores the candidates now
+    assert [near.history[-1]["values"]["x"], far.history[-1]["values"]["x"]] == [6.0, 3.0]
