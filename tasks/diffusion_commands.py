@@ -236,10 +236,9 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
     """One search session (tools/diffusion/session.py) with the command's options."""
+    from optograph.agent.executor import ExecutorError
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
-
-    from optograph.agent.executor import ExecutorError
 
     config = session_config(args, steps, evaluations, budget, baselines)
     try:
