@@ -28,6 +28,7 @@ from optograph.graph.errors import ExecutionError
 from optograph.graph.langgraph import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
+from optograph.graph.run import in_parameter_values
 
 from .batching import Minibatches, takes_example
 from .errors import OptimizerError
@@ -101,12 +102,17 @@ class BatchWorkflow:
         return record.output
 
     def workflow(self) -> Node:
-        """Run the batch through the executor (async graphs through `atrace`), in order."""
-        self.batch = self.next_batch()
+        """Run the next batch through the executor (async graphs through `atrace`), in order.
+        A best-of-n candidate of the step (run inside a parameter_values block) runs the
+        step's batch again instead, so candidates are compared on the same inputs and the
+        cycle through the inputs does not move."""
+        if not (self.batch and in_parameter_values()):
+            self.batch = self.next_batch()
+        batch = self.batch
         if self.run_async:
-            outputs = run_coroutine(self.executor.amap(self.arun_one, self.batch))
+            outputs = run_coroutine(self.executor.amap(self.arun_one, batch))
         else:
-            outputs = self.executor.map(self.run_one, self.batch)
+            outputs = self.executor.map(self.run_one, batch)
         collect = bundle(_runs, name="runs", sandbox="inline")
         result: Node = collect(*outputs)
         return result

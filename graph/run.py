@@ -143,3 +143,9 @@ def parameter_values(values: Mapping[Node, Any]) -> Iterator[None]:
         yield
     finally:
         _parameter_values.reset(token)
+
+
+def in_parameter_values() -> bool:
+    """Whether this thread or task runs inside a `parameter_values` block: evaluating other
+    values for the parameters (a candidate of the current step), not a step of its own."""
+    return bool(_parameter_values.get())

@@ -128,3 +128,34 @@ def test_the_loop_lends_its_evaluation_to_the_optimizer_for_one_run_only() -> No
     far = optimize(lambda: (x - 2) * (x - 2), lambda y: y.data, opt, steps=1, minimize=True,
                    restore_best=False)  # its own workflow scores the candidates now
     assert [near.history[-1]["values"]["x"], far.history[-1]["values"]["x"]] == [6.0, 3.0]
+
+
+def test_langgraph_candidates_are_scored_on_the_steps_own_inputs() -> None:
+    """optimize_langgraph's workflow takes the next inputs on each call; a candidate (run in
+    a parameter_values block) must re-run the step's inputs, not take the next ones."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.runtime import Runtime
+
+    from optograph.agent import optimize_langgraph
+
+    class State(TypedDict):
+        k: int
+        out: float
+
+    seen: list[tuple[int, float]] = []
+
+    def scale(state: State, runtime: Runtime) -> dict[str, float]:
+        seen.append((state["k"], runtime.context["x"]))
+        return {"out": runtime.context["x"] * state["k"]}
+
+    graph = StateGraph(State)
+    graph.add_node("scale", scale)
+    graph.add_edge(START, "scale")
+    graph.add_edge("scale", END)
+    optimize_langgraph(graph, {"x": 1.0}, inputs=[{"k": k} for k in (1, 2, 3, 4)], batch_size=1,
+                       feedback=lambda state: float(state["out"]),
+                       llm=ScriptedChat([reply(0.5), reply(2.0)]),
+                       optimizer_options={"candidates": 2}, steps=1, minimize=True)
+    assert seen == [(1, 1.0), (1, 0.5), (1, 2.0), (2, 0.5)]
