@@ -28,11 +28,13 @@ def test_n_candidates_are_evaluated_at_once_each_with_its_own_value() -> None:
     with og.Run():
         x = og.node(0.0, trainable=True, name="x")
     together = threading.Barrier(3, timeout=30)  # passes only when all three run at once
+    outputs: list[og.Node] = []
 
     def evaluate() -> float:
         together.wait()
         y = (x - 7) * (x - 7)
         y.backward("side effect that must not stay")
+        outputs.append(y)
         return y.data
 
     model = ScriptedChat([reply(3), reply(6), reply(20)])
@@ -42,6 +44,9 @@ def test_n_candidates_are_evaluated_at_once_each_with_its_own_value() -> None:
     assert opt.step() == {x: 6.0}
     assert opt.log[-1]["candidate_scores"] == [16.0, 1.0, 169.0]
     assert [item.text() for item in x.feedback] == ["make it 0"]
+    # each candidate's graph is its own, computed on its value, and leads to the shared x
+    assert sorted(y.data for y in outputs) == [1.0, 16.0, 169.0]
+    assert all(y.parameters() == [x] for y in outputs) and len({id(y) for y in outputs}) == 3
 
 
 @pytest.mark.parametrize("kind", [OptoPrime, OPRO])
