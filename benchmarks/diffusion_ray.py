@@ -62,7 +62,7 @@ def search(config: SessionConfig, **kwargs: Any) -> tuple[Row, dict[str, Any]]:
     return Row(where, result["evaluations"], seconds, driver, total - seconds), result
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
@@ -74,12 +74,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="Ray actors for the model (default: one per GPU, else per CPU)")
     parser.add_argument("--fake-evaluations", type=int, default=200)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     import ray
     import torch
 
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {
-        "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "tests" / "tools")}})
+    started_ray = not ray.is_initialized()  # a test may have started one with the fakes
+    if started_ray:
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "tests" / "tools")}})
     resources = ray.cluster_resources()
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     print(f"Ray {ray.__version__}: {int(resources.get('CPU', 0))} CPUs, "
@@ -114,7 +116,8 @@ def main() -> int:
         torch.cuda.empty_cache()
     on_ray, ray_result = search(replace(real, executor="ray", max_concurrency=args.workers))
     on_ray.what = f"digits, {on_ray.what.removeprefix('Ray, ')} on Ray ({args.device})"
-    ray.shutdown()
+    if started_ray:
+        ray.shutdown()
 
     print(f"\n{args.steps} steps, {args.solver}, {args.images} images per FID, batch "
           f"{args.batch_size}; load average now {os.getloadavg()[0]:.2f}\n")
