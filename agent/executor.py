@@ -271,6 +271,22 @@ def connect_ray(address: str | None) -> Any:
     return ray
 
 
+def require_in_process(executor: Executor, what: str) -> Executor:
+    """`executor` when it runs its items in this process, else a one-line ExecutorError. A
+    traced workflow's runs must stay here: its graph is what the optimizer reads and what
+    feedback flows back through, and a node crosses processes detached (without its inputs),
+    so on Ray no feedback would reach a parameter (nor would the workflow's LLM usage reach
+    the budget, or its calls the cassette). Ray serves evaluations whose results are plain
+    data: diffusion candidates, evolution populations scored by a plain function."""
+    if executor.kind != "local":
+        where = getattr(executor, "address", None) or executor.kind
+        raise ExecutorError(
+            f"executor: {where!r} cannot run {what} (its graph must stay in this process); "
+            "use 'local' with max_concurrency"
+        )
+    return executor
+
+
 def make_executor(executor: str | Executor | None = None, max_concurrency: int = 1) -> Executor:
     """The executor for `executor`: None or "local" (in-process), "ray" (a local Ray
     cluster), "ray://HOST:PORT" (an existing cluster), or an Executor, returned as it is."""

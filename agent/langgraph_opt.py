@@ -28,10 +28,11 @@ from optograph.graph.errors import ExecutionError
 from optograph.graph.langgraph import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
+from optograph.graph.run import in_parameter_values
 
 from .batching import Minibatches, takes_example
 from .errors import OptimizerError
-from .executor import Executor, make_executor
+from .executor import Executor, make_executor, require_in_process
 from .factory import OPTIMIZERS as FACTORY_NAMES
 from .factory import make_optimizer
 from .feedback import parse_feedback
@@ -101,12 +102,17 @@ class BatchWorkflow:
         return record.output
 
     def workflow(self) -> Node:
-        """Run the batch through the executor (async graphs through `atrace`), in order."""
-        self.batch = self.next_batch()
+        """Run the next batch through the executor (async graphs through `atrace`), in order.
+        A best-of-n candidate of the step (run inside a parameter_values block) runs the
+        step's batch again instead, so candidates are compared on the same inputs and the
+        cycle through the inputs does not move."""
+        if not (self.batch and in_parameter_values()):
+            self.batch = self.next_batch()
+        batch = self.batch
         if self.run_async:
-            outputs = run_coroutine(self.executor.amap(self.arun_one, self.batch))
+            outputs = run_coroutine(self.executor.amap(self.arun_one, batch))
         else:
-            outputs = self.executor.map(self.run_one, self.batch)
+            outputs = self.executor.map(self.run_one, batch)
         collect = bundle(_runs, name="runs", sandbox="inline")
         result: Node = collect(*outputs)
         return result
@@ -186,7 +192,8 @@ def optimize_langgraph(
     optimizer: "optoprime", "opro", "evolution" (then parameters need search spaces), or an
       Optimizer built on the traced graph's parameters; `llm` and `optimizer_options` go to it.
     max_concurrency, executor: how the batch's runs are evaluated (agent.executor: "local"
-      threads or tasks by default, "ray"); results keep the inputs' order.
+      threads or tasks; Ray is refused, the traced graphs must stay in this process);
+      results keep the inputs' order.
     run_async: run the graph with `atrace` (default: when a node has only async code).
     loop_options: what agent.loop.optimize takes (target, patience, minimize, checkpoint,
       thread_id, on_event, max_tokens, max_cost, restore_best)."""
@@ -211,7 +218,7 @@ def optimize_langgraph(
         )
     chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {},
                             where=f"optimize_langgraph(optimizer={optimizer!r})")
-    runner = make_executor(executor, max_concurrency)
+    runner = require_in_process(make_executor(executor, max_concurrency), "a traced graph")
     batch = BatchWorkflow(
         traced, inputs, feedback, batch_size, context, config, runner, run_async
     )

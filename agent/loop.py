@@ -13,9 +13,11 @@ text, a number, (score, text), or a dict with "score". Scores are compared with 
 the feedback, given to the exception node, so the optimizer sees the failing line.
 
 With `examples`, each step runs `workflow(example)` on a minibatch (agent/batching.py) through
-the executor (`max_concurrency` at once, Ray when asked), gives each output
-`feedback(output, example)`, and scores the step with the mean (one output per example,
-each with its own feedback, so the optimizer sees every example's graph).
+the executor (`max_concurrency` at once, in this process: the graphs stay here), gives each
+output `feedback(output, example)`, and scores the step with the mean (one output per
+example, each with its own feedback, so the optimizer sees every example's graph). The
+best-of-n candidates of a step (OptoPrime's and OPRO's `candidates`) go through the same
+executor, each re-running the step in a graph of its own (`_Runtime.evaluate_again`).
 
 Only JSON data is checkpointed; the live graph of a step is rebuilt after a resume by running
 the step's workflow (and its feedback function) again."""
@@ -24,8 +26,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import closing, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ from optograph.graph.run import Run
 
 from .batching import Minibatches, combine_feedback, run_batch, takes_example
 from .errors import OptimizerError
-from .executor import Executor, NotRun, make_executor
+from .executor import Executor, NotRun, make_executor, require_in_process
 from .feedback import (
     FeedbackResult,
     check_direction,
@@ -149,11 +151,14 @@ class _Runtime:
         return admit
 
     def _judge(self, index: int) -> FeedbackResult:
-        output = self.outputs[index]
+        return self._judge_output(self.outputs[index],
+                                  self.examples[index] if self.takes_example else None)
+
+    def _judge_output(self, output: Node, example: Any) -> FeedbackResult:
         if output.kind == "exception":
             return FeedbackResult(f"the workflow failed: {output.data}", None)
         if self.takes_example:
-            returned = self.feedback(output, self.examples[index])
+            returned = self.feedback(output, example)
         else:
             returned = self.feedback(output)
         return parse_feedback(returned, "optimize: feedback function")
@@ -284,17 +289,19 @@ class _Runtime:
         return combine_feedback(judged).score if judged else None  # type: ignore[arg-type]
 
     def evaluate_again(self) -> FeedbackResult:
-        """The score of the parameters' current values (best-of-n candidates): run the
-        step's workflow and feedback again, in a graph of its own; the step's own outputs
-        and feedback are kept."""
-        kept = self.outputs, self.examples, self.output_step, self.feedback_given
-        try:
-            with Run("candidate"):
-                self.run(kept[2])
-                score, text = self.give_feedback()
-        finally:
-            self.outputs, self.examples, self.output_step, self.feedback_given = kept
-        return FeedbackResult(text, score)
+        """The score of the parameters' values as this thread reads them (a best-of-n
+        candidate, in its parameter_values block): run the step's workflow (its minibatch)
+        and judge it, in a graph of its own. Safe to call from several threads at once: it
+        changes nothing shared (the step's outputs and the parameters' feedback stay)."""
+        with Run("candidate"):
+            if self.batches is None:
+                outputs, examples = [self._run_one(None)], [None]
+            else:  # the step's examples; the candidates running beside share max_concurrency
+                examples = self.batches.batch(self.output_step)
+                share = self.executor.max_concurrency // max(getattr(self.optimizer, "candidates", 1), 1)
+                outputs = run_batch(Executor(max(share, 1)), self._run_one, examples)  # type: ignore[assignment]
+            judged = [self._judge_output(o, e) for o, e in zip(outputs, examples, strict=True)]
+        return combine_feedback(judged)
 
     def route(self, state: LoopState) -> str:
         return "finish" if state.get("stop_reason") else "propose"
@@ -357,8 +364,9 @@ def optimize(
 
     With `examples`, `workflow(example)` and `feedback(output, example)` (or
     `feedback(output)`) run on `batch_size` examples per step (all by default, cycling), at
-    most `max_concurrency` at once on `executor` ("local", "ray", "ray://HOST:PORT"); the
-    step's score is the mean. With `validation` (held-out examples, run like `examples`
+    most `max_concurrency` at once on `executor` (in-process; "ray" is refused with a
+    one-line error: a traced workflow's graph must stay here); the step's score is the mean.
+    Best-of-n candidates are evaluated max_concurrency at once too. With `validation` (held-out examples, run like `examples`
     after each step's evaluation, their feedback given to no parameter), the score that
     chooses the best values, meets the target and counts for patience is the validation
     split's mean; the history keeps both (`score`, `train_score`). The budgets stop admitting examples once reached: at most
@@ -368,7 +376,7 @@ def optimize(
     if usage is None:
         usage = getattr(getattr(optimizer, "llm", None), "usage", None)
     direction = _declared_direction(minimize, maximize, feedback, optimizer)
-    runner = make_executor(executor, max_concurrency)
+    runner = require_in_process(make_executor(executor, max_concurrency), "a traced workflow")
     batches = None if examples is None else Minibatches(examples, batch_size)
     if batches is not None and not batches.items:
         raise OptimizerError("optimize: examples is empty; give at least one example")
@@ -381,10 +389,9 @@ def optimize(
     runtime.validation = list(validation) if validation is not None else None
     if on_event is None:  # nobody shows progress: say at least which way the score goes
         runtime.say_direction()
-    if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, "evaluate", 0) is None:
-        optimizer.evaluate = runtime.evaluate_again  # type: ignore[attr-defined]
     config = RunnableConfig(configurable={"thread_id": thread_id}, recursion_limit=5 * steps + 50)
-    with _checkpointer(checkpoint) as saver:
+    with _lend(optimizer, evaluate=runtime.evaluate_again, executor=runner), \
+            _checkpointer(checkpoint) as saver:
         app = build_loop_graph(runtime).compile(checkpointer=saver)
         snapshot = app.get_state(config)
         if snapshot.values and snapshot.next:
@@ -416,6 +423,22 @@ def optimize(
     if restore_best and result.best_values:
         restore_values(optimizer.parameters, result.best_values)
     return result
+
+
+
+@contextmanager
+def _lend(optimizer: Optimizer, **hooks: Any) -> Iterator[None]:
+    """For this run only, give a best-of-n optimizer the hooks it was not given: `evaluate`
+    (re-run this loop's step) and `executor` (this loop's): a later run lends its own."""
+    lent = [name for name in hooks
+            if getattr(optimizer, "candidates", 1) > 1 and getattr(optimizer, name, 0) is None]
+    for name in lent:
+        setattr(optimizer, name, hooks[name])
+    try:
+        yield
+    finally:
+        for name in lent:
+            setattr(optimizer, name, None)
 
 
 def _initial_state(optimizer: Optimizer, usage: Any) -> LoopState:

@@ -15,9 +15,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from optograph.graph.errors import OptographError
 from optograph.graph.node import Node
+from optograph.graph.run import parameter_values
 from optograph.graph.summary import Summary, summarize
 
 from .errors import OptimizerError
+from .executor import Executor
 from .feedback import is_better, parse_feedback
 from .llm import LLM
 from .llm.messages import message_text
@@ -54,7 +56,10 @@ class OptoPrime(Optimizer):
       (logged, parameters unchanged). candidates > 1 asks for that many different suggestions
       and keeps the best by `evaluate()` (re-runs the workflow; returns a score, (score, text)
       or a dict with "score"; lower is better unless minimize=False); optimize() sets
-      evaluate from its workflow and feedback function when it is not given.
+      evaluate from its workflow and feedback function when it is not given. The candidates
+      are evaluated through `executor` (agent/executor.py; optimize() gives its own, else
+      one at a time), each reading its values in a block of its own (parameter_values), so
+      they run at once without changing the parameters; the first best in proposal order wins.
     max_nodes / max_chars bound the summary; llm_params go to every call (temperature, ...)."""
 
     def __init__(
@@ -68,6 +73,7 @@ class OptoPrime(Optimizer):
         on_invalid: OnInvalid = "raise",
         candidates: int = 1,
         evaluate: Callable[[], Any] | None = None,
+        executor: Executor | None = None,
         minimize: bool | None = None,
         max_nodes: int | None = None,
         max_chars: int | None = 500,
@@ -90,6 +96,7 @@ class OptoPrime(Optimizer):
         self.on_invalid: OnInvalid = on_invalid
         self.candidates = candidates
         self.evaluate = evaluate
+        self.executor = executor
         self.minimize = True if minimize is None else bool(minimize)
         self.direction_declared = minimize is not None  # None: optimize() decides
         self.max_nodes, self.max_chars = max_nodes, max_chars
@@ -219,37 +226,37 @@ class OptoPrime(Optimizer):
         )
 
     def _best_of(self, proposals: list[dict[Node, Any]]) -> dict[Node, Any]:
-        """Apply each proposal, re-run the workflow, keep the best; values and feedback are
-        put back afterwards so only the chosen proposal is applied by step()."""
-        if self.evaluate is None:
+        """Score each proposal by re-running the workflow with its values (through the
+        executor, each in its own parameter_values block: the parameters do not change) and
+        keep the best; feedback that `evaluate` gives the parameters is taken back."""
+        evaluate = self.evaluate
+        if evaluate is None:
             raise OptimizerError(
                 "OptoPrime(candidates > 1) needs evaluate=, a callable that re-runs the "
                 "workflow and returns its score (optimize() sets it)"
             )
-        saved_values = self.values()
-        saved_feedback = {p: list(p.feedback) for p in self.parameters}
-        best: tuple[float, dict[Node, Any]] | None = None
-        scores: list[float] = []
-        try:
-            for proposal in proposals:
-                self.apply(proposal)
+
+        def score_of(index: int) -> float:
+            with parameter_values(proposals[index]):
                 try:
-                    score = parse_feedback(self.evaluate(), "OptoPrime evaluate()").score
+                    score = parse_feedback(evaluate(), "OptoPrime evaluate()").score
                 except OptographError as exc:
                     logger.info("OptoPrime candidate failed its evaluation: %s", exc)
                     score = None
-                value = math.nan if score is None else score
-                scores.append(value)
-                if best is None or is_better(value, best[0], self.minimize):
-                    best = (value, proposal)
-                self.apply(saved_values)
+            return math.nan if score is None else score
+
+        saved_feedback = {p: p.feedback for p in self.parameters}
+        try:  # by index: the proposals' nodes stay the parameters, also on a Ray worker
+            scores = (self.executor or Executor(1)).map(score_of, list(range(len(proposals))))
         finally:
-            self.apply(saved_values)
             for p, items in saved_feedback.items():
-                p.feedback = tuple(items)
+                p.feedback = items
+        best = 0
+        for index, score in enumerate(scores):
+            if is_better(score, scores[best], self.minimize):  # type: ignore[arg-type]
+                best = index
         self.log.append({"step": self.steps_done + 1, "candidate_scores": scores})
-        assert best is not None
-        return best[1]
+        return proposals[best]
 
 
 def _different_from(proposals: list[dict[Node, Any]]) -> HumanMessage:

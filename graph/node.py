@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
-from .run import Run, _current_run, current_run, note_data_read
+from .run import Run, _current_run, _parameter_values, current_run, note_data_read
 
 if TYPE_CHECKING:
     from .op import OpInfo
@@ -283,6 +283,27 @@ class Node:
         return detached_node, (kind, self._data, self.name, *details)
 
 
+_stored = Node.__dict__["_data"]  # the slot holding a node's own value
+
+
+class ParameterNode(Node):
+    """A parameter: a node whose value can read differently inside a `parameter_values`
+    block (run.py). Only parameters pay for the check, so operations stay on the fast path."""
+
+    __slots__ = ()
+
+    @property  # type: ignore[override]
+    def _data(self) -> Any:
+        values = _parameter_values.get()
+        if values is not None and self in values:
+            return values[self]
+        return _stored.__get__(self, Node)
+
+    @_data.setter
+    def _data(self, value: Any) -> None:
+        _stored.__set__(self, value)
+
+
 def detached_node(
     kind: str,
     data: Any,
@@ -294,7 +315,7 @@ def detached_node(
     """A node outside any traced run, named exactly `name` (what a copy or an unpickled node
     is): each gets a run of its own, so its name needs no suffix."""
     with Run("copy"):
-        return Node.make(
+        return (ParameterNode if kind == PARAMETER else Node).make(
             data, name, kind, description=description, constraint=constraint,
             search_space=search_space,
         )
@@ -360,7 +381,7 @@ def node(
             f"node {base!r}: a function cannot be a parameter value; "
             "use @bundle(trainable=True) to make its code trainable"
         )
-    return Node.make(
+    return (ParameterNode if trainable else Node).make(
         value,
         base,
         PARAMETER if trainable else INPUT,

@@ -9,10 +9,12 @@ from __future__ import annotations
 import gc
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .errors import GraphError
 
 if TYPE_CHECKING:
     from .node import Node
@@ -74,6 +76,10 @@ _tracing: ContextVar[bool] = ContextVar("optograph_tracing", default=True)
 # While a bundled function runs, the nodes whose .data it reads are collected here so that
 # inputs it did not receive as arguments can be recorded (or reported).
 _data_reads: ContextVar[set[Node] | None] = ContextVar("optograph_data_reads", default=None)
+# Parameters that read as other values in this thread or task (see `parameter_values`).
+_parameter_values: ContextVar[Mapping[Node, Any] | None] = ContextVar(
+    "optograph_parameter_values", default=None
+)
 
 
 def current_run() -> Run:
@@ -114,3 +120,32 @@ def note_data_read(node: Node) -> None:
     reads = _data_reads.get()
     if reads is not None:
         reads.add(node)
+
+
+@contextmanager
+def parameter_values(values: Mapping[Node, Any]) -> Iterator[None]:
+    """Inside this block, in this thread or task (and in the work it starts with a copy of its
+    context, as the executor does), the given parameters read as these values, however the
+    engine reads them; everywhere else, and after the block, they keep their shared value.
+    This is how the candidates of one optimizer step are evaluated at once, each in a graph
+    of its own, without changing the parameters the others read. Blocks nest (the inner
+    values win); `set` inside a block still sets the shared value."""
+    from .node import PARAMETER, _check_value
+
+    for node, value in values.items():
+        if getattr(node, "kind", None) != PARAMETER:
+            name = getattr(node, "name", repr(node))
+            raise GraphError(f"parameter_values: node {name!r} is not a parameter")
+        _check_value(value, node.name)
+    outer = _parameter_values.get()
+    token = _parameter_values.set({**outer, **values} if outer else dict(values))
+    try:
+        yield
+    finally:
+        _parameter_values.reset(token)
+
+
+def in_parameter_values() -> bool:
+    """Whether this thread or task runs inside a `parameter_values` block: evaluating other
+    values for the parameters (a candidate of the current step), not a step of its own."""
+    return bool(_parameter_values.get())

@@ -236,6 +236,7 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
     """One search session (tools/diffusion/session.py) with the command's options."""
+    from optograph.agent.executor import ExecutorError
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
 
@@ -244,7 +245,7 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
         return run_session(config, out, resume=resume, evaluator=evaluator,
                            on_result=_progress_printer(),
                            log=lambda line: print(line, file=sys.stderr, flush=True))
-    except DiffusionInputError as error:
+    except (DiffusionInputError, ExecutorError) as error:  # Ray: not installed, unreachable
         raise flag_error(error) from None
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import optograph.graph as og
-from optograph.agent.executor import check_max_concurrency, make_executor
+from optograph.agent.executor import check_max_concurrency, make_executor, require_in_process
 from optograph.agent.feedback import describe_score, direction_text
 from optograph.agent.loop import optimize
 
@@ -294,17 +294,8 @@ def open_run_for(task: Task, options: RunOptions) -> RunStore:
 
 
 def _check_executor(name: str) -> None:
-    """A task run traces its workflow in this process (the optimizer reads the graphs and
-    feedback reaches the parameters), so its examples run on threads; Ray runs evaluations
-    whose results are plain data (the diffusion search's candidates)."""
-    from optograph.agent.executor import ExecutorError
-
-    executor = make_executor(name, 1)
-    if executor.kind != "local":
-        raise ExecutorError(
-            f"executor: {name!r} cannot run a task's traced workflow (its graph must stay in "
-            "this process); use 'local' with max_concurrency"
-        )
+    """The task's workflow is traced in this process (see `require_in_process`)."""
+    require_in_process(make_executor(name, 1), "a task's traced workflow")
 
 
 def _remember_options(store: RunStore, options: RunOptions) -> None:

@@ -235,12 +235,14 @@ class TaskSpec(_Strict):
     )
     store: str = Field("runs", description="the folder runs are stored in (relative to the cwd)")
     max_concurrency: int = Field(
-        1, ge=1, description="examples of a step evaluated at once (threads, or Ray tasks)"
+        1, ge=1, description="examples of a step (and best-of-n candidates) evaluated at once, "
+        "on threads"
     )
     executor: str = Field(
         "local", pattern=r"^(local|ray|ray://\S+)$",
-        description='where evaluations run: "local" (in-process), "ray" (a local Ray '
-        'cluster) or "ray://HOST:PORT" (an existing cluster)',
+        description='where evaluations run: "local" (in-process threads). "ray" and '
+        '"ray://HOST:PORT" are refused for a task: its traced workflow must stay in this '
+        "process (docs/runs.md)",
     )
 
     @field_validator("parameters")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 import time
 
@@ -146,3 +147,10 @@ def test_unreachable_ray_address_is_one_line() -> None:
             make_executor("ray://127.0.0.1:1", 1).map(slow_square, [1])
     finally:
         ray.shutdown()
+
+
+def test_ray_without_the_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as without the extra
+    with pytest.raises(ExecutorError) as caught:
+        make_executor("ray", 2).map(slow_square, [1])
+    assert str(caught.value) == "executor: 'ray' needs the ray extra: pip install 'optograph[ray]'"

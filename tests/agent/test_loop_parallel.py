@@ -94,3 +94,17 @@ def test_a_spent_budget_stops_admitting_examples(concurrency: int) -> None:
     assert result.stop_reason is not None and result.stop_reason.startswith("token budget 1")
     not_run = [e for e in events if e["event"] == "not_run"]
     assert not_run and not_run[0]["count"] == 9 - len(started)
+
+
+@pytest.mark.parametrize("where", ["ray", "ray://127.0.0.1:1"])
+def test_a_traced_workflow_is_not_sent_to_ray(where: str) -> None:
+    """Its graph must come back whole for the optimizer to read and feedback to flow through;
+    a node crosses processes detached. One line naming the field, before anything runs."""
+    with og.Run():
+        x = og.node(1.0, trainable=True, name="x")
+    ran: list[int] = []
+    expected = rf"^executor: '{where}' cannot run a traced workflow \(its graph must stay in this process\)"
+    with pytest.raises(ExecutorError, match=expected):
+        optimize(lambda k: ran.append(k) or x * k, lambda out, k: 1.0, OptoPrime([x], llm=ScriptedChat([])),
+                 examples=[1, 2], executor=where, max_concurrency=2, steps=1, minimize=True)
+    assert ran == []

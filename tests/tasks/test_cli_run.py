@@ -312,6 +312,8 @@ def test_workflow_error_outside_traced_operations(tmp_path: Path,
     (["--max-concurrency", "-3"], "--max-concurrency: expected a whole number >= 1, got -3"),
     (["--executor", "dask"], "--executor: expected 'local', 'ray' or 'ray://HOST:PORT'"),
     (["--executor", "ray://127.0.0.1:1"], "--executor: 'ray://127.0.0.1:1' cannot run a task"),
+    (["--executor", "ray"], "--executor: 'ray' cannot run a task's traced workflow (its graph "
+                            "must stay in this process); use 'local' with max_concurrency"),
 ])
 def test_bad_concurrency_settings_are_one_line_errors(store: Path, argv: list[str], message: str,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -321,6 +323,25 @@ def test_bad_concurrency_settings_are_one_line_errors(store: Path, argv: list[st
     assert message in err and len(err.strip().splitlines()) == 1
     assert not store.exists() or not any(store.iterdir())  # no run folder was made
 
+
+
+@pytest.mark.parametrize("argv", [["--executor", "ray"], ["--executor", "ray://127.0.0.1:1"],
+                                  ["--max-concurrency", "0"]])
+def test_bad_concurrency_settings_on_resume_lose_nothing_stored(
+        store: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    task = str(EXAMPLES / "numeric.yaml")
+    llm = scripted("numeric_optimizer")
+    assert run_cli(task, "--store", str(store), "--steps", "1", "--llm", llm) == 0
+    folder = only_run(store)
+    before = RunView.load(folder)
+    files = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert run_cli(task, "--store", str(store), "--steps", "3", "--llm", llm,
+                   "--resume", str(folder), *argv) == 2
+    err = capsys.readouterr().err
+    assert argv[0] in err and len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+    assert RunView.load(folder).steps == before.steps and only_run(store) == folder
 
 def test_max_concurrency_in_a_task_file_and_on_the_command_line(tmp_path: Path) -> None:
     text = (EXAMPLES / "prompt_qa.yaml").read_text() + "\nmax_concurrency: 0\n"

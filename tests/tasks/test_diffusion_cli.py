@@ -234,3 +234,28 @@ def test_executor_flags_are_checked_before_any_work(common, tmp_path, capsys, ar
                            str(tmp_path / "x"), *argv], capsys)
     assert code == 2 and flag in error_line(stderr)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("ray://127.0.0.1:1", "--executor: cannot reach the Ray cluster at ray://127.0.0.1:1"),
+    ("ray", "--executor: 'ray' needs the ray extra: pip install 'optograph[ray]'"),
+])
+def test_ray_unreachable_or_not_installed_on_resume_loses_nothing(common, tmp_path, capsys,
+                                                                 monkeypatch, where, message):
+    pytest.importorskip("ray")
+    out = tmp_path / "run"
+    argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "3", "--validate", "0",
+            "--no-baselines", "--out", str(out)]
+    code, _, stderr = run(argv, capsys)
+    assert code == 0, stderr
+    stored = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    if where == "ray":
+        monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as without the extra
+    try:
+        code, _, stderr = run([*argv, "--resume", "--executor", where], capsys)
+    finally:
+        ray = __import__("sys").modules.get("ray")
+        if ray is not None and ray.is_initialized():
+            ray.shutdown()
+    assert code == 2 and error_line(stderr).startswith(f"optograph: error: {message}")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == stored

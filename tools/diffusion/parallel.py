@@ -15,6 +15,7 @@ schedules beyond Ray's own actors and `ray.wait`."""
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,6 +66,7 @@ class RayCandidates:
     _info: dict[str, Any]
     _shared: RayCandidates
     _restarts: int
+    _waited: float
 
     def __init__(self, factory: EvaluatorFactory, executor: RayExecutor,
                  workers: int | None = None) -> None:
@@ -79,6 +81,7 @@ class RayCandidates:
         self._make = lambda: actor_class.remote(factory)
         self._actors = [self._make() for _ in range(count)]
         self._restarts = 0
+        self._waited = 0.0
         try:
             self._info = ray.get(self._actors[0].info.remote())
         except Exception as error:  # noqa: BLE001 - the factory failed inside the actor
@@ -102,6 +105,12 @@ class RayCandidates:
     def restarts(self) -> int:
         """How many actors were replaced after dying."""
         return self._shared._restarts
+
+    @property
+    def wait_seconds(self) -> float:
+        """Seconds the driver spent waiting for the actors (in `ray.wait`): the rest of a
+        search's time is the driver's own work (search, store, submitting, collecting)."""
+        return self._shared._waited
 
     def step_macs(self, skip_set: SkipSet) -> float:
         full, single = self._info["full"], self._info["single"]
@@ -141,7 +150,9 @@ class RayCandidates:
                 attempts[index] += 1
                 ref = actor.evaluate.remote(schedules[index], self.validation)
                 running[ref] = (index, actor)
+            waiting_since = time.perf_counter()
             ready, _ = ray.wait(list(running), num_returns=1)
+            shared._waited += time.perf_counter() - waiting_since
             for ref in ready:
                 index, actor = running.pop(ref)
                 try:

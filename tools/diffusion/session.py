@@ -179,7 +179,8 @@ def run_session(
     if llm is not None:
         result["llm_rounds"], result["llm_fids"] = llm_rounds, llm_fids
     if pool is not None:
-        result["ray"] = {"actors": len(pool.actors), "restarts": pool.restarts}
+        result["ray"] = {"actors": len(pool.actors), "restarts": pool.restarts,
+                         "wait_seconds": pool.wait_seconds}
     write_result(folder, result)  # the work is safe before anything optional runs
     if config.baselines or config.samples:
         from .extras import add_extras
