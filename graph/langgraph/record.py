@@ -28,6 +28,7 @@ from .edges import (
     state_keys,
     taken_edges,
 )
+from .shape import GraphShape
 
 STATE_OP = OpInfo(
     name="read_state",
@@ -59,6 +60,14 @@ def scope_of(namespace: str) -> str:
     return namespace.rsplit("|", 1)[0] if "|" in namespace else ""
 
 
+def stable_namespace(namespace: str) -> str:
+    """A task's namespace without its task id: the namespace LangGraph gives the tasks of a
+    subgraph compiled with `checkpointer=True` (its state persists under the node's name)."""
+    head, _, last = namespace.rpartition("|")
+    last = last.split(":", 1)[0]
+    return f"{head}|{last}" if head else last
+
+
 def _sends(choice: Any, node: str, payload: Any) -> bool:
     return getattr(choice, "node", None) == node and getattr(choice, "arg", None) == payload
 
@@ -71,6 +80,19 @@ def _sent_by(result: Any, node: str, payload: Any) -> bool:
             if _sends(g, node, payload):
                 return True
     return False
+
+
+def _inner_sources(key: str, writers: list[Node], outer: StepRecord, aggregate: bool) -> list[Node]:
+    """Where a subgraph step's channel `key` comes from: the subgraph's own writes during this
+    invocation, the parent task's state (the subgraph's input), and writes of its earlier
+    invocations (a subgraph compiled with checkpointer=True keeps its state)."""
+    start = outer.state.order
+    before = [w for w in writers if w.order < start]
+    during = [w for w in writers if w.order > start]
+    given = [outer.state] if key in state_keys(outer.state._data) else []
+    if aggregate:
+        return [*before, *given, *during]
+    return during[-1:] or given or before[-1:]
 
 
 def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,7 +123,10 @@ class StepRecord:
     send: bool = False  # a task started by a Send: its input is the Send's payload
     interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
     writes: dict[str, Any] = field(default_factory=dict)  # {channel: value written}
-    channels: frozenset[str] = frozenset()  # the channels of the (sub)graph the task is in
+    shape: GraphShape | None = None  # the (sub)graph the task is in (None: the traced graph)
+    outer: str = ""  # for a task of a subgraph: the task id of the parent task that ran it
+    failed_attempts: list[Node] = field(default_factory=list)  # retried (RetryPolicy) errors
+    resumed: bool = False  # a task pending in the checkpoint this run resumed from
 
     @property
     def scope(self) -> str:
@@ -123,6 +148,7 @@ class RouteRecord:
     parameters_read: list[str] = field(default_factory=list)
     chosen_by: str | None = None  # the parameter a parameter_route router follows
     scope: str = ""  # the namespace of the graph the router belongs to ("" at the top)
+    outer: str = ""  # in a subgraph: the task id of the parent task that ran it
 
 
 class StepRecorder:
@@ -181,13 +207,14 @@ class StepRecorder:
         known = {p for _, p in parents}
         parents += [(n.name, n) for n in hidden if n not in known]
         parents += [("llm", c) for c in self.record.chats]
+        parents += [("failed_attempt", e) for e in self.record.failed_attempts]
         # a subgraph node: what its own steps wrote last, channel by channel
         inner = self.trace.inner_outputs(self.record.namespace)
         parents += [(n.name, n) for n in inner if n not in known]
         return tuple(parents)
 
     def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
-        self.record.writes = channel_writes(result, self.record.channels or self.trace.channels)
+        self.record.writes = channel_writes(result, self.trace.shape_of(self.record).channels)
         self.record.update_keys = tuple(self.record.writes)
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
@@ -212,7 +239,7 @@ class StepRecorder:
             handled_here = getattr(command, "graph", None) == self.record.checkpoint_ns
             if handled_here:
                 here = dataclasses.replace(value, graph=None)
-                channels = self.record.channels or self.trace.channels
+                channels = self.trace.shape_of(self.record).channels
                 self.record.writes = channel_writes(here, channels)
                 self.record.update_keys = tuple(self.record.writes)
         else:
@@ -279,16 +306,12 @@ class LangGraphTrace:
         run: Run,
         parameters: Mapping[str, Node],
         graph_input: Any,
-        aggregate_channels: frozenset[str],
-        static_edges: set[tuple[str, str]],
-        waiting_edges: set[tuple[tuple[str, ...], str]],
+        shape: GraphShape,
     ) -> None:
         self.graph_name = graph_name
         self.run = run
         self.parameters = dict(parameters)
-        self.aggregate_channels = aggregate_channels
-        self.static_edges = static_edges
-        self.waiting_edges = waiting_edges
+        self.shape = shape  # the traced graph's; a subgraph's steps carry their own
         self.steps: list[StepRecord] = []
         self.routes: list[RouteRecord] = []
         self.failures: list[StepRecord] = []
@@ -302,11 +325,8 @@ class LangGraphTrace:
         self._by_namespace: dict[str, StepRecord] = {}
         self._root: str | None = None  # the namespace the traced graph runs in
         self.owner: Any = None  # the TracedGraph that made the record
-        self.channels: frozenset[str] = frozenset()  # the graph's state channels
-        self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
-        self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True
-        self.with_edges: frozenset[str] = frozenset()  # nodes with an outgoing edge or router
         self.checkpointed = False  # the run has a checkpointer and a thread
+        self.resumed_tasks: frozenset[str] = frozenset()  # pending tasks this run resumes
         self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
         self._input_keys = (
             frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
@@ -322,20 +342,22 @@ class LangGraphTrace:
         op: OpInfo,
         send: bool = False,
         namespace: str = "",
-        channels: frozenset[str] = frozenset(),
+        shape: GraphShape | None = None,
     ) -> StepRecorder:
-        data = dict(state) if isinstance(state, Mapping) else state
         checkpoint_ns, namespace = namespace, self.relative(namespace, True)
         scope = scope_of(namespace)
-        if send:
-            parents = self._send_parents(node, step, state, scope)
-            name, state_op = f"{node}_send", SEND_OP
+        with self._lock:
+            earlier = self._by_task.get(task_id)
+            outer = self._by_namespace.get(scope) if scope else None
+        retried: list[Node] = []
+        if earlier is not None and earlier.exception is not None:
+            # a RetryPolicy runs the task again: one step, its failed attempts kept
+            with self._lock:
+                self.failures = [f for f in self.failures if f is not earlier]
+            slice_node = earlier.state
+            retried = [*earlier.failed_attempts, earlier.exception]
         else:
-            parents = self._state_parents(node, step, state_keys(state), state, scope)
-            name, state_op = f"{node}_state", STATE_OP
-        slice_node = _with_run(
-            self.run, Node.with_parents, data, name, OPERATION, parents, state_op
-        )
+            slice_node = self._slice(node, step, state, send, scope, outer, shape)
         record = StepRecord(
             node=node,
             step=step,
@@ -344,15 +366,52 @@ class LangGraphTrace:
             namespace=namespace,
             checkpoint_ns=checkpoint_ns,
             send=send,
-            channels=channels,
+            shape=shape,
+            outer=outer.task_id if outer is not None else "",
+            failed_attempts=retried,
+            resumed=task_id in self.resumed_tasks,
         )
         with self._lock:
             self._by_task[task_id] = record
             self._by_namespace[namespace] = record
+            if namespace:  # where a checkpointer=True subgraph of this task runs
+                self._by_namespace[stable_namespace(namespace)] = record
         return StepRecorder(self, record, op)
 
+    def shape_of(self, record: StepRecord) -> GraphShape:
+        return record.shape if record.shape is not None else self.shape
+
+    def _slice(
+        self,
+        node: str,
+        step: int,
+        state: Any,
+        send: bool,
+        scope: str,
+        outer: StepRecord | None,
+        shape: GraphShape | None,
+    ) -> Node:
+        """The node of the input a task got: its state slice, or its Send payload."""
+        data = dict(state) if isinstance(state, Mapping) else state
+        if send:
+            parents = self._send_parents(node, step, state, scope)
+            name, state_op = f"{node}_send", SEND_OP
+        else:
+            parents = self._state_parents(
+                node, step, state_keys(state), state, scope, outer, shape or self.shape
+            )
+            name, state_op = f"{node}_state", STATE_OP
+        return _with_run(self.run, Node.with_parents, data, name, OPERATION, parents, state_op)
+
     def _state_parents(
-        self, node: str, step: int, keys: Sequence[str], state: Any, scope: str = ""
+        self,
+        node: str,
+        step: int,
+        keys: Sequence[str],
+        state: Any,
+        scope: str,
+        outer: StepRecord | None,
+        shape: GraphShape,
     ) -> tuple[tuple[str, Node], ...]:
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
@@ -369,18 +428,18 @@ class LangGraphTrace:
                 for r in self.routes
                 if r.step == step - 1 and node in r.destinations and r.scope == scope
             ]
-            outer = self._by_namespace.get(scope) if scope else None
         for key in keys:
             writers = [w for s, ch, w in writes if ch == key and s < step]
-            if writers:
-                for writer in writers if key in self.aggregate_channels else writers[-1:]:
-                    add(key, writer)
-            elif outer is not None:  # a subgraph's input: the state its parent task got
-                add(key, outer.state)
+            if outer is not None:  # a subgraph's step
+                chosen = _inner_sources(key, writers, outer, key in shape.aggregate)
+            elif writers:
+                chosen = writers if key in shape.aggregate else writers[-1:]
             elif key in self._input_keys:
-                add(key, self.input)
+                chosen = [self.input]
             else:
-                add(key, self._restored_node(key, state))
+                chosen = []
+            for parent in chosen or [self._restored_node(key, state, shape)]:
+                add(key, parent)
         for route in routes:
             add("route", route.decision)
         return tuple(parents)
@@ -389,9 +448,10 @@ class LangGraphTrace:
         """The last writer of each channel among the steps of the subgraph run by the task
         at `namespace` (empty for a task that runs no subgraph)."""
         last: dict[str, Node] = {}
+        scopes = {namespace, stable_namespace(namespace)}
         with self._lock:
             for _, channel, writer, scope in self._writes:
-                if scope == namespace:
+                if scope in scopes:
                     last[channel] = writer
         return list(dict.fromkeys(last.values()))
 
@@ -428,11 +488,11 @@ class LangGraphTrace:
                 found.append(("send", record.output))
         return tuple(found) or (("input", self.input),)
 
-    def _restored_node(self, key: str, state: Any) -> Node:
+    def _restored_node(self, key: str, state: Any, shape: GraphShape) -> Node:
         """A channel value this run did not write: a managed value (fresh each step), a
         channel's default, or (with a checkpointer) a value from an earlier run."""
         value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
-        if key in self.managed:
+        if key in shape.managed:
             return _with_run(self.run, Node.make, value, f"managed_{key}", INPUT)
         with self._lock:
             found = self._restored.get(key)
@@ -484,8 +544,19 @@ class LangGraphTrace:
         base = "route_start" if source == START else f"route_{source}"
         decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
         scope = self.relative(scope)
+        with self._lock:
+            outer = self._by_namespace.get(scope) if scope else None
         route = RouteRecord(
-            source, router, step, choices, destinations, decision, list(reads), chosen_by, scope
+            source,
+            router,
+            step,
+            choices,
+            destinations,
+            decision,
+            list(reads),
+            chosen_by,
+            scope,
+            outer.task_id if outer is not None else "",
         )
         with self._lock:
             self.routes.append(route)
@@ -500,7 +571,7 @@ class LangGraphTrace:
         seen: set[Node] = set()
         for key in output_keys:
             writers = [w for _, ch, w in writes if ch == key]
-            chosen = writers if key in self.aggregate_channels else writers[-1:]
+            chosen = writers if key in self.shape.aggregate else writers[-1:]
             if not chosen and key in self._input_keys:
                 chosen = [self.input]
             for w in chosen:
@@ -527,8 +598,18 @@ class LangGraphTrace:
 
     @property
     def edges(self) -> list[TakenEdge]:
-        """The edges the run actually took, START and END included."""
+        """The edges the traced graph actually took, START and END included."""
         return taken_edges(self)
+
+    @property
+    def all_edges(self) -> list[TakenEdge]:
+        """The edges taken in the traced graph and in every subgraph its tasks ran (each
+        edge's `scope` is the namespace of its graph)."""
+        return taken_edges(self, None)
+
+    def edges_in(self, scope: str) -> list[TakenEdge]:
+        """The edges taken in the subgraph at namespace `scope` (a step's `scope`)."""
+        return taken_edges(self, scope)
 
     def parameters_read(self) -> dict[str, list[str]]:
         """For each LangGraph node, the parameters it read (in the order first read)."""

@@ -28,6 +28,7 @@ from ..op import OpInfo
 from ..run import _tracing, collect_data_reads
 from .params import current_reader
 from .record import END, LangGraphTrace, RouteRecorder, scope_of
+from .shape import GraphShape, shape_of
 
 # The record of the traced run in progress in this thread or task. A ContextVar, not a config
 # key: LangGraph hands its config back to the user (checkpoints, debug chunks), and nothing of
@@ -88,7 +89,7 @@ class NodeFunction(CodeFunction):
 
 
 def _node_wrappers(
-    call: NodeFunction, channels: frozenset[str] = frozenset()
+    call: NodeFunction, shape: GraphShape | None = None
 ) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     signature, accepts_config = _signature_with_config(call.fn)
 
@@ -103,7 +104,7 @@ def _node_wrappers(
         metadata = (config or {}).get("metadata") or {}
         send = (metadata.get("langgraph_path") or ("",))[0] == "__pregel_push"
         namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
-        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, channels)
+        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, shape)
         return fn, recorder, op
 
     def sync_node(*args: Any, **kwargs: Any) -> Any:
@@ -226,7 +227,7 @@ def wrap_node(
     name: str,
     runnable: Runnable,
     code: Node | None,
-    channels: frozenset[str] = frozenset(),
+    shape: GraphShape | None = None,
     **code_options: Any,
 ) -> Runnable:
     found = _runnable_function(runnable)
@@ -237,8 +238,8 @@ def wrap_node(
                 "code cannot be a parameter"
             )
         call, acall = _as_function(name, runnable)
-        sync_fn, _ = _node_wrappers(NodeFunction(name, call), channels)
-        _, async_fn = _node_wrappers(NodeFunction(name, acall), channels)
+        sync_fn, _ = _node_wrappers(NodeFunction(name, call), shape)
+        _, async_fn = _node_wrappers(NodeFunction(name, acall), shape)
         return _rebuild(runnable, sync_fn, async_fn)
     fn, _is_async = found
     node_function = NodeFunction(name, fn, code, **code_options)
@@ -246,12 +247,12 @@ def wrap_node(
         raise GraphError(
             f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
         )
-    sync_fn, async_fn = _node_wrappers(node_function, channels)
+    sync_fn, async_fn = _node_wrappers(node_function, shape)
     afunc = getattr(runnable, "afunc", None)
     if sync_fn is not None and code is None and inspect.iscoroutinefunction(afunc):
         # a node with its own async code (prebuilt agents): ainvoke must run that, not the
         # sync code in a thread, so a traced graph calls exactly what the untraced one calls
-        _, async_fn = _node_wrappers(NodeFunction(name, afunc), channels)
+        _, async_fn = _node_wrappers(NodeFunction(name, afunc), shape)
     return _rebuild(runnable, sync_fn, async_fn)
 
 
@@ -368,7 +369,7 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 f"code parameter for graph node {name!r}: the graph has no such node "
                 f"(nodes: {', '.join(builder.nodes)})"
             )
-    channels = frozenset(builder.channels)
+    shape = shape_of(builder)
     new = copy.copy(builder)
     new.nodes = {
         name: dataclasses.replace(
@@ -377,7 +378,7 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 name,
                 _traced_subgraph(name, spec.runnable),
                 code.get(name),
-                channels,
+                shape,
                 **code_options,
             ),
         )
