@@ -95,6 +95,19 @@ def _inner_sources(key: str, writers: list[Node], outer: StepRecord, aggregate: 
     return during[-1:] or given or before[-1:]
 
 
+def _writers_before(writes: Sequence[tuple[int, Node]], step: int, every: bool) -> list[Node]:
+    """The writers of a channel before `step`: all of them (a channel with a reducer), or
+    the last one (what a plain channel holds)."""
+    if every:
+        return [w for s, w in writes if s < step]
+    if not writes:
+        return []
+    last_step, last = writes[-1]
+    if last_step < step:  # the common case: the latest write is from an earlier step
+        return [last]
+    return next(([w] for s, w in reversed(writes) if s < step), [])
+
+
 def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
     """Create nodes in `run` (the caller's naming scope), whatever thread LangGraph uses."""
     token = _current_run.set(run)
@@ -319,7 +332,8 @@ class LangGraphTrace:
         self.exception: Node | None = None
         self.value: Any = None
         self._lock = threading.Lock()
-        self._writes: list[tuple[int, str, Node, str]] = []  # (step, channel, writer, scope)
+        # {scope: {channel: [(step, writer), ...]}}, in the order the writes were made
+        self._writes: dict[str, dict[str, list[tuple[int, Node]]]] = {}
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
         self._by_namespace: dict[str, StepRecord] = {}
@@ -348,7 +362,7 @@ class LangGraphTrace:
         scope = scope_of(namespace)
         with self._lock:
             earlier = self._by_task.get(task_id)
-            outer = self._by_namespace.get(scope) if scope else None
+        outer = self._outer(scope) if scope else None
         retried: list[Node] = []
         if earlier is not None and earlier.exception is not None:
             # a RetryPolicy runs the task again: one step, its failed attempts kept
@@ -374,9 +388,24 @@ class LangGraphTrace:
         with self._lock:
             self._by_task[task_id] = record
             self._by_namespace[namespace] = record
-            if namespace:  # where a checkpointer=True subgraph of this task runs
-                self._by_namespace[stable_namespace(namespace)] = record
         return StepRecorder(self, record, op)
+
+    def _outer(self, scope: str) -> StepRecord | None:
+        """The task that runs the subgraph whose tasks are at namespace `scope`: the task at
+        that namespace, or (a subgraph compiled with checkpointer=True, whose namespace has no
+        task id) the latest task of that node."""
+        with self._lock:
+            found = self._by_namespace.get(scope)
+            if found is None:
+                found = next(
+                    (
+                        record
+                        for namespace, record in reversed(self._by_namespace.items())
+                        if stable_namespace(namespace) == scope
+                    ),
+                    None,
+                )
+        return found
 
     def shape_of(self, record: StepRecord) -> GraphShape:
         return record.shape if record.shape is not None else self.shape
@@ -413,55 +442,52 @@ class LangGraphTrace:
         outer: StepRecord | None,
         shape: GraphShape,
     ) -> tuple[tuple[str, Node], ...]:
-        parents: list[tuple[str, Node]] = []
-        seen: set[Node] = set()
-
-        def add(arg: str, parent: Node) -> None:
-            if parent not in seen:
-                seen.add(parent)
-                parents.append((arg, parent))
-
+        aggregate = shape.aggregate
         with self._lock:
-            writes = [(s, ch, w) for s, ch, w, sc in self._writes if sc == scope]
+            written = self._writes.get(scope, {})
+            writes = [_writers_before(written.get(k, ()), step, k in aggregate) for k in keys]
             routes = [
                 r
                 for r in self.routes
                 if r.step == step - 1 and node in r.destinations and r.scope == scope
             ]
-        for key in keys:
-            writers = [w for s, ch, w in writes if ch == key and s < step]
+        parents: dict[Node, str] = {}  # parent -> the first argument it is the value of
+        for key, writers in zip(keys, writes, strict=True):
             if outer is not None:  # a subgraph's step
-                chosen = _inner_sources(key, writers, outer, key in shape.aggregate)
+                chosen = _inner_sources(key, writers, outer, key in aggregate)
             elif writers:
-                chosen = writers if key in shape.aggregate else writers[-1:]
+                chosen = writers
             elif key in self._input_keys:
                 chosen = [self.input]
             else:
                 chosen = []
             for parent in chosen or [self._restored_node(key, state, shape)]:
-                add(key, parent)
+                parents.setdefault(parent, key)
         for route in routes:
-            add("route", route.decision)
-        return tuple(parents)
+            parents.setdefault(route.decision, "route")
+        return tuple((arg, parent) for parent, arg in parents.items())
 
     def inner_outputs(self, namespace: str) -> list[Node]:
         """The last writer of each channel among the steps of the subgraph run by the task
         at `namespace` (empty for a task that runs no subgraph)."""
         last: dict[str, Node] = {}
-        scopes = {namespace, stable_namespace(namespace)}
         with self._lock:
-            for _, channel, writer, scope in self._writes:
-                if scope in scopes:
-                    last[channel] = writer
+            if not self._writes or len(self._writes) == 1 and "" in self._writes:
+                return []  # no subgraph has written anything
+            for scope in dict.fromkeys((namespace, stable_namespace(namespace))):
+                for channel, writes in self._writes.get(scope, {}).items():
+                    last[channel] = writes[-1][1]
         return list(dict.fromkeys(last.values()))
 
     def relative(self, namespace: str, of_task: bool = False) -> str:
         """A namespace relative to the traced graph's own (which is not empty when the traced
         graph runs inside a node of another graph). The first task that reports tells it."""
-        with self._lock:
-            if self._root is None:
-                self._root = scope_of(namespace) if of_task else namespace
-            root = self._root
+        root = self._root  # set once: read without the lock once it is known
+        if root is None:
+            with self._lock:
+                if self._root is None:
+                    self._root = scope_of(namespace) if of_task else namespace
+                root = self._root
         if not root:
             return namespace
         if namespace == root:
@@ -507,8 +533,9 @@ class LangGraphTrace:
         assert record.output is not None
         with self._lock:
             self.steps.append(record)
+            written = self._writes.setdefault(record.scope, {})
             for key in record.update_keys:
-                self._writes.append((record.step, key, record.output, record.scope))
+                written.setdefault(key, []).append((record.step, record.output))
 
     def failed(self, record: StepRecord) -> None:
         with self._lock:
@@ -544,8 +571,7 @@ class LangGraphTrace:
         base = "route_start" if source == START else f"route_{source}"
         decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
         scope = self.relative(scope)
-        with self._lock:
-            outer = self._by_namespace.get(scope) if scope else None
+        outer = self._outer(scope) if scope else None
         route = RouteRecord(
             source,
             router,
@@ -565,12 +591,12 @@ class LangGraphTrace:
     def finish(self, value: Any, output_keys: Sequence[str]) -> Node:
         """Make the final-state node once the run has returned `value`."""
         with self._lock:
-            writes = [(s, ch, w) for s, ch, w, scope in self._writes if not scope]
+            writes = {k: [w for _, w in ws] for k, ws in self._writes.get("", {}).items()}
             end_routes = [r for r in self.routes if END in r.destinations and not r.scope]
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
         for key in output_keys:
-            writers = [w for _, ch, w in writes if ch == key]
+            writers = writes.get(key, [])
             chosen = writers if key in self.shape.aggregate else writers[-1:]
             if not chosen and key in self._input_keys:
                 chosen = [self.input]

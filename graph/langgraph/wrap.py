@@ -25,7 +25,7 @@ from ..code_function import CodeFunction, Sandbox, function_source
 from ..errors import GraphError
 from ..node import Node
 from ..op import OpInfo
-from ..run import _tracing, collect_data_reads
+from ..run import _data_reads, _tracing
 from .params import current_reader
 from .record import END, LangGraphTrace, RouteRecorder, scope_of
 from .shape import GraphShape, shape_of
@@ -111,22 +111,23 @@ def _node_wrappers(
         fn, recorder, op = begin(args, kwargs)
         if recorder is None:
             return fn(*args, **kwargs)
+        reads: set[Node] = set()  # what collect_data_reads() does, inline (the hot path)
+        reads_token = _data_reads.set(reads)
         reader_token = current_reader.set(recorder)
         tracing_token = _tracing.set(False)
         try:
-            with collect_data_reads() as reads:
-                try:
-                    result = fn(*args, **kwargs)
-                except GraphBubbleUp as exc:
-                    recorder.bubble_up(exc, _hidden(reads))
-                    raise
-                except Exception as exc:
-                    error_line = getattr(exc, "error_line", None)
-                    recorder.fail(exc, _hidden(reads), call.code, op, error_line)
-                    raise
+            result = fn(*args, **kwargs)
+        except GraphBubbleUp as exc:
+            recorder.bubble_up(exc, _hidden(reads))
+            raise
+        except Exception as exc:
+            error_line = getattr(exc, "error_line", None)
+            recorder.fail(exc, _hidden(reads), call.code, op, error_line)
+            raise
         finally:
             _tracing.reset(tracing_token)
             current_reader.reset(reader_token)
+            _data_reads.reset(reads_token)
         recorder.finish(result, _hidden(reads), call.code)
         return result
 
@@ -134,21 +135,22 @@ def _node_wrappers(
         fn, recorder, op = begin(args, kwargs)
         if recorder is None:
             return await fn(*args, **kwargs)
+        reads: set[Node] = set()  # twin of sync_node
+        reads_token = _data_reads.set(reads)
         reader_token = current_reader.set(recorder)
         tracing_token = _tracing.set(False)
         try:
-            with collect_data_reads() as reads:
-                try:
-                    result = await fn(*args, **kwargs)
-                except GraphBubbleUp as exc:
-                    recorder.bubble_up(exc, _hidden(reads))
-                    raise
-                except Exception as exc:
-                    recorder.fail(exc, _hidden(reads), call.code, op)
-                    raise
+            result = await fn(*args, **kwargs)
+        except GraphBubbleUp as exc:
+            recorder.bubble_up(exc, _hidden(reads))
+            raise
+        except Exception as exc:
+            recorder.fail(exc, _hidden(reads), call.code, op)
+            raise
         finally:
             _tracing.reset(tracing_token)
             current_reader.reset(reader_token)
+            _data_reads.reset(reads_token)
         recorder.finish(result, _hidden(reads), call.code)
         return result
 
