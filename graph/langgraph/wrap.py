@@ -26,6 +26,7 @@ from ..errors import GraphError
 from ..node import Node
 from ..op import OpInfo
 from ..run import _data_reads, _tracing
+from .opaque import warn_graphs_called_by
 from .params import current_reader
 from .record import END, LangGraphTrace, RouteRecorder, scope_of
 from .shape import GraphShape, shape_of
@@ -244,6 +245,7 @@ def wrap_node(
         _, async_fn = _node_wrappers(NodeFunction(name, acall), shape)
         return _rebuild(runnable, sync_fn, async_fn)
     fn, _is_async = found
+    warn_graphs_called_by(name, fn)
     node_function = NodeFunction(name, fn, code, **code_options)
     if code is not None and not node_function.source:
         raise GraphError(

@@ -76,6 +76,7 @@ class Pattern:
     recursion_limit: int | None = None
     async_only: bool = False
     warning: str | None = None  # the one warning trace_langgraph gives (a known limit)
+    opaque: tuple[str, ...] = ()  # nodes whose function runs a graph: one step, inner unrecorded
     extra: dict[str, Any] = field(default_factory=dict)
 
 

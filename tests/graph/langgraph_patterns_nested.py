@@ -163,9 +163,62 @@ def subgraph_checkpointer() -> Pattern:
     )
 
 
+class Bar(TypedDict):
+    bar: str
+    baz: str
+
+
+class Foo(TypedDict):
+    foo: str
+
+
+def subgraph_invoked_in_node() -> Pattern:
+    """A subgraph with checkpointer=True that a node's function invokes (its schema shares
+    no key with the parent's) and that interrupts; resumed through the parent. It runs
+    unchanged traced; its inner nodes are part of the node's step (a known limit, warned)."""
+
+    def build() -> StateGraph:
+        def sub_1(state: Bar) -> dict[str, Any]:
+            return {"baz": interrupt("Provide baz value")}
+
+        def sub_2(state: Bar) -> dict[str, Any]:
+            return {"bar": state["bar"] + state["baz"]}
+
+        s = StateGraph(Bar)
+        s.add_node("sub_1", sub_1)
+        s.add_node("sub_2", sub_2)
+        s.add_edge(START, "sub_1")
+        s.add_edge("sub_1", "sub_2")
+        subgraph = s.compile(checkpointer=True)
+
+        def node_1(state: Foo) -> dict[str, Any]:
+            return {"foo": "hi! " + state["foo"]}
+
+        def node_2(state: Foo) -> dict[str, Any]:
+            return {"foo": subgraph.invoke({"bar": state["foo"]})["bar"]}
+
+        b = StateGraph(Foo)
+        b.add_node("node_1", node_1)
+        b.add_node("node_2", node_2)
+        b.add_edge(START, "node_1")
+        b.add_edge("node_1", "node_2")
+        return b
+
+    return Pattern(
+        "subgraph_invoked_in_node",
+        build,
+        {"foo": "foo"},
+        checkpointer=True,
+        resume=Command(resume="baz"),
+        warning="graph node 'node_2' runs graph 'subgraph' from its function",
+        opaque=("node_2",),
+    )
+
+
 NESTED_PATTERNS: list[Callable[[], Pattern]] = [
     retry_policy,
     subgraph_interrupt,
     subgraph_checkpointer_interrupt,
     subgraph_checkpointer,
+    subgraph_invoked_in_node,
 ]
