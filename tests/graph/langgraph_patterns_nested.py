@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, RetryPolicy, interrupt
-from langgraph_patterns import Pattern
+from langgraph_patterns import Child, Parent, Pattern
 
 # -- RetryPolicy ---------------------------------------------------------------------------
 
@@ -53,28 +53,18 @@ def retry_policy() -> Pattern:
 # -- subgraphs with interrupts and their own checkpointer ----------------------------------
 
 
-class Outer(TypedDict):
-    foo: str
-    log: Annotated[list[str], operator.add]
-
-
-class Inner(TypedDict):
-    foo: str
-    secret: str  # private to the subgraph
-
-
 def _asking_child(checkpointer: bool | None) -> Any:
-    def child_a(state: Inner) -> dict[str, Any]:
+    def child_a(state: Child) -> dict[str, Any]:
         return {"secret": state["foo"] + "-s"}
 
-    def child_ask(state: Inner) -> dict[str, Any]:
+    def child_ask(state: Child) -> dict[str, Any]:
         answer = interrupt({"question": "name?", "secret": state["secret"]})
         return {"foo": f"{state['secret']}:{answer}"}
 
-    def child_b(state: Inner) -> dict[str, Any]:
+    def child_b(state: Child) -> dict[str, Any]:
         return {"foo": state["foo"] + "!"}
 
-    c = StateGraph(Inner)
+    c = StateGraph(Child)
     c.add_node("child_a", child_a)
     c.add_node("child_ask", child_ask)
     c.add_node("child_b", child_b)
@@ -85,7 +75,7 @@ def _asking_child(checkpointer: bool | None) -> Any:
 
 
 def _outer(child: Any) -> StateGraph:
-    b = StateGraph(Outer)
+    b = StateGraph(Parent)
     b.add_node("first", lambda s: {"log": ["first"]})
     b.add_node("child", child)
     b.add_node("after", lambda s: {"log": [f"after {s['foo']}"]})
