@@ -25,21 +25,29 @@ class TakenEdge:
     scope: str = ""  # the namespace of the (sub)graph the edge belongs to ("" at the top)
 
 
-def taken_edges(trace: LangGraphTrace, scope: str | None = "") -> list[TakenEdge]:
+def taken_edges(
+    trace: LangGraphTrace, scope: str | None = "", outer: str | None = None
+) -> list[TakenEdge]:
     """The edges the run took in the graph at namespace `scope` ("" the traced graph itself,
-    a parent task's namespace for its subgraph, None for every graph of the run). A subgraph
-    run several times (a loop, or checkpointer=True under one namespace) has its edges once
-    per run."""
+    None every graph of the run), or in the subgraph run by the task with id `outer`. A
+    subgraph run several times (a loop, or checkpointer=True under one namespace) has its
+    edges once per run."""
+
+    def wanted(where: str, by: str) -> bool:
+        if outer is not None:
+            return by == outer
+        return scope is None or where == scope
+
     groups: dict[tuple[str, str], list[StepRecord]] = {}
     for record in [*trace.steps, *trace.failures]:
-        if scope is None or record.scope == scope:
+        if wanted(record.scope, record.outer):
             groups.setdefault((record.scope, record.outer), []).append(record)
     for route in trace.routes:
-        if scope is None or route.scope == scope:
+        if wanted(route.scope, route.outer):
             groups.setdefault((route.scope, route.outer), [])
     edges: list[TakenEdge] = []
-    for (where, outer), steps in groups.items():
-        routes = [r for r in trace.routes if r.scope == where and r.outer == outer]
+    for (where, by), steps in groups.items():
+        routes = [r for r in trace.routes if r.scope == where and r.outer == by]
         shape = trace.shape_of(steps[0]) if steps else trace.shape
         found = _edges_of(steps, routes, shape)
         edges += [dataclasses.replace(e, scope=where) for e in found] if where else found

@@ -402,9 +402,12 @@ class LangGraphTrace:
         edge's `scope` is the namespace of its graph)."""
         return taken_edges(self, None)
 
-    def edges_in(self, scope: str) -> list[TakenEdge]:
-        """The edges taken in the subgraph at namespace `scope` (a step's `scope`)."""
-        return taken_edges(self, scope)
+    def edges_in(self, where: str | StepRecord) -> list[TakenEdge]:
+        """The edges taken in a subgraph: the one a step (a task) ran, or every run of the
+        subgraph at namespace `where` (a step's `scope`)."""
+        if isinstance(where, StepRecord):
+            return taken_edges(self, None, where.task_id)
+        return taken_edges(self, where)
 
     def parameters_read(self) -> dict[str, list[str]]:
         """For each LangGraph node, the parameters it read (in the order first read)."""

@@ -78,7 +78,8 @@ def test_subgraph_edges_are_recorded_in_its_own_namespace() -> None:
     assert pairs(record.edges) == [
         ("__start__", "first"), ("first", "child"), ("child", "after"), ("after", "__end__")
     ]
-    inner = record.edges_in(child.namespace)
+    inner = record.edges_in(child)
+    assert pairs(inner) == pairs(record.edges_in(child.namespace))
     assert pairs(inner) == [("__start__", "child_a"), ("child_a", "child_b"), ("child_b", "__end__")]
     assert {e.scope for e in inner} == {child.namespace}
     assert pairs(record.all_edges) == pairs(record.edges) + pairs(inner)
@@ -94,7 +95,7 @@ def test_interrupt_inside_a_subgraph_resumed_through_the_parent() -> None:
     assert child.interrupted
     ask = next(s for s in paused.steps if s.node == "child_ask")
     assert ask.interrupted and ask.scope == child.namespace
-    assert pairs(paused.edges_in(child.namespace)) == [
+    assert pairs(paused.edges_in(child)) == [
         ("__start__", "child_a"), ("child_a", "child_ask")
     ]
     assert ("child", "after") not in pairs(paused.edges)
@@ -119,6 +120,7 @@ def test_subgraph_with_its_own_checkpointer_resumes_its_pending_task() -> None:
     ask = next(s for s in resumed.steps if s.node == "child_ask")
     assert ask.resumed and ask.outer == child.task_id
     assert pairs(resumed.edges_in("child")) == [("child_ask", "child_b"), ("child_b", "__end__")]
+    assert pairs(resumed.edges_in(child)) == pairs(resumed.edges_in("child"))
     # the subgraph's result reaches the parent task's output
     child_b = next(s for s in resumed.steps if s.node == "child_b")
     assert has_parent(child.output, child_b.output)
@@ -145,3 +147,7 @@ def test_subgraph_with_its_own_checkpointer_links_each_run_to_its_parent_task() 
     assert pairs(record.edges_in("inner")) == [
         ("__start__", "inner_1"), ("inner_1", "inner_2"), ("inner_2", "__end__")
     ] * 2
+    for parent_task in outer:  # each run of the subgraph: the edges its parent task's run took
+        assert pairs(record.edges_in(parent_task)) == [
+            ("__start__", "inner_1"), ("inner_1", "inner_2"), ("inner_2", "__end__")
+        ]
