@@ -332,7 +332,10 @@ def split_parents(
     parents: tuple[tuple[str, Node], ...],
 ) -> tuple[tuple[str, ...], tuple[Node, ...]]:
     """(argument names, input nodes) of (argument name, node) pairs."""
-    return tuple(arg for arg, _ in parents), tuple(node for _, node in parents)
+    if not parents:
+        return (), ()
+    names, nodes = zip(*parents, strict=True)  # one pass in C (the tracer's hot path)
+    return names, nodes
 
 
 def _check_value(value: Any, name: str) -> Any:

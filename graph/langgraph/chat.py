@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from .params import current_reader
 from .record import LangGraphTrace, StepRecorder
@@ -23,15 +23,18 @@ def message_text(message: BaseMessage) -> str:
     if not isinstance(content, str):  # content blocks: keep their text parts
         parts = [c.get("text", "") if isinstance(c, dict) else str(c) for c in content]
         content = "".join(parts)
+    # read tool calls and ids only where the message class has them: a missing attribute of a
+    # pydantic message costs more than the rest of this function (a chat call's hot path)
+    tool_calls = message.tool_calls if isinstance(message, AIMessage) else None
     calls = [
         f"{call.get('name')}({json.dumps(call.get('args'), sort_keys=True, default=str)}) "
         f"id={call.get('id')}"
-        for call in getattr(message, "tool_calls", None) or []
+        for call in tool_calls or []
     ]
     if calls:  # a turn that calls tools: the calls are the reply
         content = f"{content}\n" if content else ""
         content += "tool calls: " + "; ".join(calls)
-    tool_call_id = getattr(message, "tool_call_id", None)
+    tool_call_id = message.tool_call_id if isinstance(message, ToolMessage) else None
     if tool_call_id:
         content = f"[tool call {tool_call_id}] {content}"
     return f"{message.type}: {content}"

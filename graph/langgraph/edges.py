@@ -3,12 +3,14 @@ about the channels it read and wrote."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .record import LangGraphTrace
+    from .record import LangGraphTrace, RouteRecord, StepRecord
+    from .shape import GraphShape
 
 START = "__start__"
 END = "__end__"
@@ -20,15 +22,43 @@ class TakenEdge:
     target: str
     step: int
     via: str | None = None  # the router's name for a conditional edge
+    scope: str = ""  # the namespace of the (sub)graph the edge belongs to ("" at the top)
 
 
-def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
-    """The edges of the traced graph itself (its subgraphs' steps are nested by namespace)."""
-    steps = sorted(
-        [s for s in [*trace.steps, *trace.failures] if not s.scope],
-        key=lambda s: (s.step, s.state.order),
-    )
-    routes = [r for r in trace.routes if not r.scope]
+def taken_edges(
+    trace: LangGraphTrace, scope: str | None = "", outer: str | None = None
+) -> list[TakenEdge]:
+    """The edges the run took in the graph at namespace `scope` ("" the traced graph itself,
+    None every graph of the run), or in the subgraph run by the task with id `outer`. A
+    subgraph run several times (a loop, or checkpointer=True under one namespace) has its
+    edges once per run."""
+
+    def wanted(where: str, by: str) -> bool:
+        if outer is not None:
+            return by == outer
+        return scope is None or where == scope
+
+    groups: dict[tuple[str, str], list[StepRecord]] = {}
+    for record in [*trace.steps, *trace.failures]:
+        if wanted(record.scope, record.outer):
+            groups.setdefault((record.scope, record.outer), []).append(record)
+    for route in trace.routes:
+        if wanted(route.scope, route.outer):
+            groups.setdefault((route.scope, route.outer), [])
+    edges: list[TakenEdge] = []
+    for (where, by), steps in groups.items():
+        routes = [r for r in trace.routes if r.scope == where and r.outer == by]
+        shape = trace.shape_of(steps[0]) if steps else trace.shape
+        found = _edges_of(steps, routes, shape)
+        edges += [dataclasses.replace(e, scope=where) for e in found] if where else found
+    return edges
+
+
+def _edges_of(
+    steps: list[StepRecord], routes: list[RouteRecord], shape: GraphShape
+) -> list[TakenEdge]:
+    """The edges taken by one run of one graph: its steps and its routers' decisions."""
+    steps = sorted(steps, key=lambda s: (s.step, s.state.order))
     if not steps and not routes:
         return []
     first = min((s.step for s in steps), default=0)
@@ -46,21 +76,22 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
         for prev in steps:
             if prev.exception is not None or prev.interrupted and not prev.goto:
                 continue
-            if record.node in trace.deferred:
+            if record.node in shape.deferred:
                 if not since <= prev.step < record.step:
                     continue
             elif prev.step != record.step - 1:
                 continue
-            if (prev.node, record.node) in trace.static_edges or record.node in prev.goto:
+            if (prev.node, record.node) in shape.static_edges or record.node in prev.goto:
                 edges.append(TakenEdge(prev.node, record.node, record.step))
                 found = True
-        for starts, end in trace.waiting_edges:
+        for starts, end in shape.waiting_edges:
             if end == record.node:
                 for start in starts:
                     if any(p.node == start and p.step < record.step for p in steps):
                         edges.append(TakenEdge(start, end, record.step, "join"))
                         found = True
-        if not found and record.step == first and not record.send:
+        # a task resumed from a checkpoint was reached in the run that paused it
+        if not found and record.step == first and not record.send and not record.resumed:
             edges.append(TakenEdge(START, record.node, record.step))
     for route in routes:
         if END in route.destinations:
@@ -69,8 +100,8 @@ def taken_edges(trace: LangGraphTrace) -> list[TakenEdge]:
         if record.exception is not None or record.interrupted:
             continue
         # a node without outgoing edges or router, sending nowhere, ends its branch
-        dead_end = record.node not in trace.with_edges and not record.goto
-        if (record.node, END) in trace.static_edges or END in record.goto or dead_end:
+        dead_end = record.node not in shape.with_edges and not record.goto
+        if (record.node, END) in shape.static_edges or END in record.goto or dead_end:
             edges.append(TakenEdge(record.node, END, record.step + 1))
     return edges
 

@@ -9,54 +9,28 @@ every parameter that shaped the result."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..node import INPUT, OPERATION, Node
-from ..op import OpInfo, record_failure
-from ..run import Run, _current_run
-from .edges import (
-    END,
-    START,
-    TakenEdge,
-    channel_writes,
-    destination,
-    goto_targets,
-    state_keys,
-    taken_edges,
+from ..op import OpInfo
+from ..run import Run
+from .edges import END, START, TakenEdge, destination, state_keys, taken_edges
+from .shape import GraphShape
+from .step import (
+    CHAT_OP,
+    FINAL_OP,
+    SEND_OP,
+    STATE_OP,
+    RouteRecord,
+    RouteRecorder,
+    StepRecord,
+    StepRecorder,
+    _with_run,
+    scope_of,
+    stable_namespace,
 )
-
-STATE_OP = OpInfo(
-    name="read_state",
-    doc="The state slice a LangGraph node receives: each channel's value as written by the "
-    "steps (or the graph input) it comes from.",
-    builtin=True,
-)
-FINAL_OP = OpInfo(
-    name="final_state",
-    doc="The state the LangGraph run ended with (what invoke returns).",
-    builtin=True,
-)
-CHAT_OP = OpInfo(
-    name="chat_model",
-    doc="A chat model call made inside a LangGraph node: the messages in (constant "
-    "`messages`), the reply text out.",
-    builtin=True,
-)
-
-
-SEND_OP = OpInfo(
-    name="send",
-    doc="The payload of a LangGraph Send: the whole input of the task it starts.",
-    builtin=True,
-)
-
-
-def scope_of(namespace: str) -> str:
-    return namespace.rsplit("|", 1)[0] if "|" in namespace else ""
 
 
 def _sends(choice: Any, node: str, payload: Any) -> bool:
@@ -73,196 +47,31 @@ def _sent_by(result: Any, node: str, payload: Any) -> bool:
     return False
 
 
-def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
-    """Create nodes in `run` (the caller's naming scope), whatever thread LangGraph uses."""
-    token = _current_run.set(run)
-    try:
-        return make(*args, **kwargs)
-    finally:
-        _current_run.reset(token)
+def _inner_sources(key: str, writers: list[Node], outer: StepRecord, aggregate: bool) -> list[Node]:
+    """Where a subgraph step's channel `key` comes from: the subgraph's own writes during this
+    invocation, the parent task's state (the subgraph's input), and writes of its earlier
+    invocations (a subgraph compiled with checkpointer=True keeps its state)."""
+    start = outer.state.order
+    before = [w for w in writers if w.order < start]
+    during = [w for w in writers if w.order > start]
+    given = [outer.state] if key in state_keys(outer.state._data) else []
+    if aggregate:
+        return [*before, *given, *during]
+    return during[-1:] or given or before[-1:]
 
 
-@dataclass
-class StepRecord:
-    """One execution of a LangGraph node."""
+def _writers_before(writes: Sequence[tuple[int, Node]], step: int, every: bool) -> list[Node]:
+    """The writers of a channel before `step`: all of them (a channel with a reducer), or
+    the last one (what a plain channel holds)."""
+    if every:
+        return [w for s, w in writes if s < step]
+    if not writes:
+        return []
+    last_step, last = writes[-1]
+    if last_step < step:  # the common case: the latest write is from an earlier step
+        return [last]
+    return next(([w] for s, w in reversed(writes) if s < step), [])
 
-    node: str
-    step: int
-    task_id: str
-    state: Node
-    parameters_read: list[str] = field(default_factory=list)
-    chats: list[Node] = field(default_factory=list)
-    output: Node | None = None
-    exception: Node | None = None
-    update_keys: tuple[str, ...] = ()
-    goto: tuple[str, ...] = ()
-    namespace: str = ""  # the task's namespace, relative to the traced graph's run
-    checkpoint_ns: str = ""  # LangGraph's checkpoint namespace of the task (absolute)
-    send: bool = False  # a task started by a Send: its input is the Send's payload
-    interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
-    writes: dict[str, Any] = field(default_factory=dict)  # {channel: value written}
-    channels: frozenset[str] = frozenset()  # the channels of the (sub)graph the task is in
-
-    @property
-    def scope(self) -> str:
-        """The namespace of the graph the task ran in: "" for the traced graph, the parent
-        task's namespace for a task of a subgraph."""
-        return scope_of(self.namespace)
-
-
-@dataclass
-class RouteRecord:
-    """One decision of a router (a conditional edge) after `source`."""
-
-    source: str
-    router: str
-    step: int
-    choices: tuple[Any, ...]
-    destinations: tuple[str, ...]
-    decision: Node
-    parameters_read: list[str] = field(default_factory=list)
-    chosen_by: str | None = None  # the parameter a parameter_route router follows
-    scope: str = ""  # the namespace of the graph the router belongs to ("" at the top)
-
-
-class StepRecorder:
-    """Collects what one node execution reads and calls while it runs."""
-
-    def __init__(self, trace: LangGraphTrace, record: StepRecord, op: OpInfo) -> None:
-        self.trace = trace
-        self.record = record
-        self.op = op
-        self._lock = threading.Lock()
-
-    def read_parameter(self, name: str) -> None:
-        with self._lock:
-            if name not in self.record.parameters_read:
-                self.record.parameters_read.append(name)
-
-    def _parameter_parents(self, names: Iterable[str] | None = None) -> list[tuple[str, Node]]:
-        params = self.trace.parameters
-        chosen = self.record.parameters_read if names is None else names
-        return [(name, params[name]) for name in chosen if name in params]
-
-    def chat_finished(self, messages: list[str], reply: str, model: str) -> None:
-        parents = [("state", self.record.state), *self._parameter_parents()]
-        parents += [("previous_reply", c) for c in self.record.chats[-1:]]
-        constants = {"model": model, "messages": messages}
-        node = _with_run(
-            self.trace.run,
-            Node.with_parents,
-            reply,
-            f"{self.record.node}_llm",
-            OPERATION,
-            tuple(parents),
-            CHAT_OP,
-            constants=constants,
-        )
-        with self._lock:
-            self.record.chats.append(node)
-
-    def chat_failed(self, messages: list[str], exc: BaseException, model: str) -> None:
-        parents = (("state", self.record.state), *self._parameter_parents())
-        error = _with_run(
-            self.trace.run,
-            record_failure,
-            CHAT_OP,
-            parents,
-            {"model": model, "messages": messages},
-            exc,
-        )
-        with self._lock:
-            self.record.chats.append(error.exception_node)
-
-    def _parents(self, hidden: Iterable[Node], code: Node | None) -> tuple[tuple[str, Node], ...]:
-        parents: list[tuple[str, Node]] = [("__code", code)] if code is not None else []
-        parents.append(("state", self.record.state))
-        parents += self._parameter_parents()
-        known = {p for _, p in parents}
-        parents += [(n.name, n) for n in hidden if n not in known]
-        parents += [("llm", c) for c in self.record.chats]
-        # a subgraph node: what its own steps wrote last, channel by channel
-        inner = self.trace.inner_outputs(self.record.namespace)
-        parents += [(n.name, n) for n in inner if n not in known]
-        return tuple(parents)
-
-    def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
-        self.record.writes = channel_writes(result, self.record.channels or self.trace.channels)
-        self.record.update_keys = tuple(self.record.writes)
-        self.record.goto = goto_targets(result)
-        self.record.output = _with_run(
-            self.trace.run,
-            Node.with_parents,
-            result,
-            self.record.node,
-            OPERATION,
-            self._parents(hidden, code),
-            self.op,
-        )
-        self.trace.wrote(self.record)
-
-    def bubble_up(self, exc: BaseException, hidden: Iterable[Node] = ()) -> None:
-        """The task stopped in `interrupt()` or handed a Command to the parent graph."""
-        command = exc.args[0] if exc.args else None
-        handled_here = False
-        if hasattr(command, "_update_as_tuples"):  # Command(graph=Command.PARENT)
-            self.record.goto = goto_targets(command)
-            value: Any = command
-            # LangGraph applies it as this task's result when the task is the parent graph's
-            handled_here = getattr(command, "graph", None) == self.record.checkpoint_ns
-            if handled_here:
-                here = dataclasses.replace(value, graph=None)
-                channels = self.record.channels or self.trace.channels
-                self.record.writes = channel_writes(here, channels)
-                self.record.update_keys = tuple(self.record.writes)
-        else:
-            interrupts = command if isinstance(command, (list, tuple)) else [command]
-            value = {"__interrupt__": [getattr(i, "value", i) for i in interrupts]}
-        self.record.interrupted = not handled_here
-        self.record.output = _with_run(
-            self.trace.run,
-            Node.with_parents,
-            value,
-            self.record.node,
-            OPERATION,
-            self._parents(hidden, None),
-            self.op,
-        )
-        self.trace.wrote(self.record)
-
-    def fail(
-        self,
-        exc: BaseException,
-        hidden: Iterable[Node] = (),
-        code: Node | None = None,
-        op: OpInfo | None = None,
-        error_line: int | None = None,
-    ) -> None:
-        error = _with_run(
-            self.trace.run,
-            record_failure,
-            op or self.op,
-            self._parents(hidden, code),
-            None,
-            exc,
-            None,
-            None,
-            None,
-            error_line,
-        )
-        self.record.exception = error.exception_node
-        self.trace.failed(self.record)
-
-
-class RouteRecorder:
-    """Collects the parameters a router reads."""
-
-    def __init__(self) -> None:
-        self.parameters_read: list[str] = []
-
-    def read_parameter(self, name: str) -> None:
-        if name not in self.parameters_read:
-            self.parameters_read.append(name)
 
 
 class LangGraphTrace:
@@ -279,16 +88,12 @@ class LangGraphTrace:
         run: Run,
         parameters: Mapping[str, Node],
         graph_input: Any,
-        aggregate_channels: frozenset[str],
-        static_edges: set[tuple[str, str]],
-        waiting_edges: set[tuple[tuple[str, ...], str]],
+        shape: GraphShape,
     ) -> None:
         self.graph_name = graph_name
         self.run = run
         self.parameters = dict(parameters)
-        self.aggregate_channels = aggregate_channels
-        self.static_edges = static_edges
-        self.waiting_edges = waiting_edges
+        self.shape = shape  # the traced graph's; a subgraph's steps carry their own
         self.steps: list[StepRecord] = []
         self.routes: list[RouteRecord] = []
         self.failures: list[StepRecord] = []
@@ -296,17 +101,15 @@ class LangGraphTrace:
         self.exception: Node | None = None
         self.value: Any = None
         self._lock = threading.Lock()
-        self._writes: list[tuple[int, str, Node, str]] = []  # (step, channel, writer, scope)
+        # {scope: {channel: [(step, writer), ...]}}, in the order the writes were made
+        self._writes: dict[str, dict[str, list[tuple[int, Node]]]] = {}
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
         self._by_namespace: dict[str, StepRecord] = {}
         self._root: str | None = None  # the namespace the traced graph runs in
         self.owner: Any = None  # the TracedGraph that made the record
-        self.channels: frozenset[str] = frozenset()  # the graph's state channels
-        self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
-        self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True
-        self.with_edges: frozenset[str] = frozenset()  # nodes with an outgoing edge or router
         self.checkpointed = False  # the run has a checkpointer and a thread
+        self.resumed_tasks: frozenset[str] = frozenset()  # pending tasks this run resumes
         self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
         self._input_keys = (
             frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
@@ -322,20 +125,22 @@ class LangGraphTrace:
         op: OpInfo,
         send: bool = False,
         namespace: str = "",
-        channels: frozenset[str] = frozenset(),
+        shape: GraphShape | None = None,
     ) -> StepRecorder:
-        data = dict(state) if isinstance(state, Mapping) else state
         checkpoint_ns, namespace = namespace, self.relative(namespace, True)
         scope = scope_of(namespace)
-        if send:
-            parents = self._send_parents(node, step, state, scope)
-            name, state_op = f"{node}_send", SEND_OP
+        with self._lock:
+            earlier = self._by_task.get(task_id)
+        outer = self._outer(scope) if scope else None
+        retried: list[Node] = []
+        if earlier is not None and earlier.exception is not None:
+            # a RetryPolicy runs the task again: one step, its failed attempts kept
+            with self._lock:
+                self.failures = [f for f in self.failures if f is not earlier]
+            slice_node = earlier.state
+            retried = [*earlier.failed_attempts, earlier.exception]
         else:
-            parents = self._state_parents(node, step, state_keys(state), state, scope)
-            name, state_op = f"{node}_state", STATE_OP
-        slice_node = _with_run(
-            self.run, Node.with_parents, data, name, OPERATION, parents, state_op
-        )
+            slice_node = self._slice(node, step, state, send, scope, outer, shape)
         record = StepRecord(
             node=node,
             step=step,
@@ -344,64 +149,114 @@ class LangGraphTrace:
             namespace=namespace,
             checkpoint_ns=checkpoint_ns,
             send=send,
-            channels=channels,
+            shape=shape,
+            outer=outer.task_id if outer is not None else "",
+            failed_attempts=retried,
+            resumed=task_id in self.resumed_tasks,
         )
         with self._lock:
             self._by_task[task_id] = record
             self._by_namespace[namespace] = record
         return StepRecorder(self, record, op)
 
-    def _state_parents(
-        self, node: str, step: int, keys: Sequence[str], state: Any, scope: str = ""
-    ) -> tuple[tuple[str, Node], ...]:
-        parents: list[tuple[str, Node]] = []
-        seen: set[Node] = set()
-
-        def add(arg: str, parent: Node) -> None:
-            if parent not in seen:
-                seen.add(parent)
-                parents.append((arg, parent))
-
+    def _outer(self, scope: str) -> StepRecord | None:
+        """The task that runs the subgraph whose tasks are at namespace `scope`: the task at
+        that namespace, or (a subgraph compiled with checkpointer=True, whose namespace has no
+        task id) the latest task of that node."""
         with self._lock:
-            writes = [(s, ch, w) for s, ch, w, sc in self._writes if sc == scope]
+            found = self._by_namespace.get(scope)
+            if found is None:
+                found = next(
+                    (
+                        record
+                        for namespace, record in reversed(self._by_namespace.items())
+                        if stable_namespace(namespace) == scope
+                    ),
+                    None,
+                )
+        return found
+
+    def shape_of(self, record: StepRecord) -> GraphShape:
+        return record.shape if record.shape is not None else self.shape
+
+    def _slice(
+        self,
+        node: str,
+        step: int,
+        state: Any,
+        send: bool,
+        scope: str,
+        outer: StepRecord | None,
+        shape: GraphShape | None,
+    ) -> Node:
+        """The node of the input a task got: its state slice, or its Send payload."""
+        data = dict(state) if isinstance(state, Mapping) else state
+        if send:
+            parents = self._send_parents(node, step, state, scope)
+            name, state_op = f"{node}_send", SEND_OP
+        else:
+            parents = self._state_parents(
+                node, step, state_keys(state), state, scope, outer, shape or self.shape
+            )
+            name, state_op = f"{node}_state", STATE_OP
+        return _with_run(self.run, Node.with_parents, data, name, OPERATION, parents, state_op)
+
+    def _state_parents(
+        self,
+        node: str,
+        step: int,
+        keys: Sequence[str],
+        state: Any,
+        scope: str,
+        outer: StepRecord | None,
+        shape: GraphShape,
+    ) -> tuple[tuple[str, Node], ...]:
+        aggregate = shape.aggregate
+        with self._lock:
+            written = self._writes.get(scope, {})
+            writes = [_writers_before(written.get(k, ()), step, k in aggregate) for k in keys]
             routes = [
                 r
                 for r in self.routes
                 if r.step == step - 1 and node in r.destinations and r.scope == scope
             ]
-            outer = self._by_namespace.get(scope) if scope else None
-        for key in keys:
-            writers = [w for s, ch, w in writes if ch == key and s < step]
-            if writers:
-                for writer in writers if key in self.aggregate_channels else writers[-1:]:
-                    add(key, writer)
-            elif outer is not None:  # a subgraph's input: the state its parent task got
-                add(key, outer.state)
+        parents: dict[Node, str] = {}  # parent -> the first argument it is the value of
+        for key, writers in zip(keys, writes, strict=True):
+            if outer is not None:  # a subgraph's step
+                chosen = _inner_sources(key, writers, outer, key in aggregate)
+            elif writers:
+                chosen = writers
             elif key in self._input_keys:
-                add(key, self.input)
+                chosen = [self.input]
             else:
-                add(key, self._restored_node(key, state))
+                chosen = []
+            for parent in chosen or [self._restored_node(key, state, shape)]:
+                parents.setdefault(parent, key)
         for route in routes:
-            add("route", route.decision)
-        return tuple(parents)
+            parents.setdefault(route.decision, "route")
+        return tuple((arg, parent) for parent, arg in parents.items())
 
     def inner_outputs(self, namespace: str) -> list[Node]:
         """The last writer of each channel among the steps of the subgraph run by the task
         at `namespace` (empty for a task that runs no subgraph)."""
         last: dict[str, Node] = {}
         with self._lock:
-            for _, channel, writer, scope in self._writes:
-                if scope == namespace:
-                    last[channel] = writer
+            if not self._writes or len(self._writes) == 1 and "" in self._writes:
+                return []  # no subgraph has written anything
+            for scope in dict.fromkeys((namespace, stable_namespace(namespace))):
+                for channel, writes in self._writes.get(scope, {}).items():
+                    last[channel] = writes[-1][1]
         return list(dict.fromkeys(last.values()))
 
     def relative(self, namespace: str, of_task: bool = False) -> str:
         """A namespace relative to the traced graph's own (which is not empty when the traced
         graph runs inside a node of another graph). The first task that reports tells it."""
-        with self._lock:
-            if self._root is None:
-                self._root = scope_of(namespace) if of_task else namespace
-            root = self._root
+        root = self._root  # set once: read without the lock once it is known
+        if root is None:
+            with self._lock:
+                if self._root is None:
+                    self._root = scope_of(namespace) if of_task else namespace
+                root = self._root
         if not root:
             return namespace
         if namespace == root:
@@ -428,11 +283,11 @@ class LangGraphTrace:
                 found.append(("send", record.output))
         return tuple(found) or (("input", self.input),)
 
-    def _restored_node(self, key: str, state: Any) -> Node:
+    def _restored_node(self, key: str, state: Any, shape: GraphShape) -> Node:
         """A channel value this run did not write: a managed value (fresh each step), a
         channel's default, or (with a checkpointer) a value from an earlier run."""
         value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
-        if key in self.managed:
+        if key in shape.managed:
             return _with_run(self.run, Node.make, value, f"managed_{key}", INPUT)
         with self._lock:
             found = self._restored.get(key)
@@ -447,8 +302,9 @@ class LangGraphTrace:
         assert record.output is not None
         with self._lock:
             self.steps.append(record)
+            written = self._writes.setdefault(record.scope, {})
             for key in record.update_keys:
-                self._writes.append((record.step, key, record.output, record.scope))
+                written.setdefault(key, []).append((record.step, record.output))
 
     def failed(self, record: StepRecord) -> None:
         with self._lock:
@@ -484,8 +340,18 @@ class LangGraphTrace:
         base = "route_start" if source == START else f"route_{source}"
         decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
         scope = self.relative(scope)
+        outer = self._outer(scope) if scope else None
         route = RouteRecord(
-            source, router, step, choices, destinations, decision, list(reads), chosen_by, scope
+            source,
+            router,
+            step,
+            choices,
+            destinations,
+            decision,
+            list(reads),
+            chosen_by,
+            scope,
+            outer.task_id if outer is not None else "",
         )
         with self._lock:
             self.routes.append(route)
@@ -494,13 +360,13 @@ class LangGraphTrace:
     def finish(self, value: Any, output_keys: Sequence[str]) -> Node:
         """Make the final-state node once the run has returned `value`."""
         with self._lock:
-            writes = [(s, ch, w) for s, ch, w, scope in self._writes if not scope]
+            writes = {k: [w for _, w in ws] for k, ws in self._writes.get("", {}).items()}
             end_routes = [r for r in self.routes if END in r.destinations and not r.scope]
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
         for key in output_keys:
-            writers = [w for _, ch, w in writes if ch == key]
-            chosen = writers if key in self.aggregate_channels else writers[-1:]
+            writers = writes.get(key, [])
+            chosen = writers if key in self.shape.aggregate else writers[-1:]
             if not chosen and key in self._input_keys:
                 chosen = [self.input]
             for w in chosen:
@@ -527,8 +393,21 @@ class LangGraphTrace:
 
     @property
     def edges(self) -> list[TakenEdge]:
-        """The edges the run actually took, START and END included."""
+        """The edges the traced graph actually took, START and END included."""
         return taken_edges(self)
+
+    @property
+    def all_edges(self) -> list[TakenEdge]:
+        """The edges taken in the traced graph and in every subgraph its tasks ran (each
+        edge's `scope` is the namespace of its graph)."""
+        return taken_edges(self, None)
+
+    def edges_in(self, where: str | StepRecord) -> list[TakenEdge]:
+        """The edges taken in a subgraph: the one a step (a task) ran, or every run of the
+        subgraph at namespace `where` (a step's `scope`)."""
+        if isinstance(where, StepRecord):
+            return taken_edges(self, None, where.task_id)
+        return taken_edges(self, where)
 
     def parameters_read(self) -> dict[str, list[str]]:
         """For each LangGraph node, the parameters it read (in the order first read)."""
@@ -543,3 +422,20 @@ class LangGraphTrace:
 
     def __repr__(self) -> str:
         return f"<LangGraphTrace {self.graph_name}: {' -> '.join(self.executed) or '(no steps)'}>"
+
+
+__all__ = [
+    "CHAT_OP",
+    "END",
+    "FINAL_OP",
+    "SEND_OP",
+    "START",
+    "STATE_OP",
+    "LangGraphTrace",
+    "RouteRecord",
+    "RouteRecorder",
+    "StepRecord",
+    "StepRecorder",
+    "scope_of",
+    "stable_namespace",
+]

@@ -3,7 +3,6 @@ behaves like the compiled graph (see optograph.graph.langgraph)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import networkx as nx
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.types import Command, StateSnapshot
 
 from ..errors import ExecutionError, GraphError
 from ..node import Node
@@ -19,6 +19,7 @@ from .chat import ChatCallRecorder
 from .params import ParameterDelivery
 from .record import LangGraphTrace
 from .render import structure_graph, structure_to_dot, structure_to_mermaid
+from .shape import shape_of
 from .streaming import SKIP, StreamPlan
 from .wrap import active_recording
 
@@ -56,26 +57,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         self.code_parameters = dict(code_parameters)
         self.graph_name = graph_name
         self.name = graph_name
-        self._aggregate = frozenset(
-            key
-            for key, channel in builder.channels.items()
-            if type(channel).__name__ in ("BinaryOperatorAggregate", "Topic")
-        )
-
-    @functools.cached_property
-    def _shape(self) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
-        """The graph's channels, managed values, deferred nodes, nodes with outgoing edges."""
-        builder = self.builder
-        deferred = [name for name, spec in builder.nodes.items() if getattr(spec, "defer", False)]
-        with_edges = [s for s, _ in builder.edges]
-        with_edges += [s for starts, _ in builder.waiting_edges for s in starts]
-        with_edges += list(builder.branches)
-        return (
-            frozenset(builder.channels),
-            frozenset(getattr(builder, "managed", {}) or {}),
-            frozenset(deferred),
-            frozenset(with_edges),
-        )
+        self.shape = shape_of(builder)
 
     # -- parameters ------------------------------------------------------------------------
     @property
@@ -111,12 +93,9 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             current_run(),
             self.delivery.parameters,
             graph_input,
-            self._aggregate,
-            set(self.builder.edges),
-            set(self.builder.waiting_edges),
+            self.shape,
         )
         trace.owner = self
-        trace.channels, trace.managed, trace.deferred, trace.with_edges = self._shape
         trace.checkpointed = self._checkpointed(base)
         base["callbacks"] = _with_handler(base.get("callbacks"), ChatCallRecorder(trace))
         return trace, base, run_context  # type: ignore[return-value]
@@ -149,6 +128,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Any:
         trace, run_config, run_context = self._session(input, config, context)
+        self._note_resume(trace, input, run_config)
         token = active_recording.set(trace)
         try:
             value = self.compiled.invoke(input, run_config, context=run_context, **kwargs)
@@ -169,6 +149,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Any:
         trace, run_config, run_context = self._session(input, config, context)
+        await self._anote_resume(trace, input, run_config)
         token = active_recording.set(trace)
         try:
             value = await self.compiled.ainvoke(input, run_config, context=run_context, **kwargs)
@@ -190,6 +171,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Iterator[Any]:
         trace, run_config, run_context = self._session(input, config, context)
+        self._note_resume(trace, input, run_config)
         plan = StreamPlan(kwargs, self.compiled.stream_mode) if trace is not None else None
         asked = plan.kwargs if plan is not None else kwargs
         token = active_recording.set(trace)
@@ -224,6 +206,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         trace, run_config, run_context = self._session(input, config, context)
+        await self._anote_resume(trace, input, run_config)
         plan = StreamPlan(kwargs, self.compiled.stream_mode) if trace is not None else None
         asked = plan.kwargs if plan is not None else kwargs
         token = active_recording.set(trace)
@@ -254,6 +237,20 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             (config.get("configurable") or {}).get("thread_id")
         )
 
+    # _note_resume and _anote_resume are twins (sync / async saver methods)
+    def _note_resume(self, trace: LangGraphTrace | None, graph_input: Any, config: Any) -> None:
+        """Before a run that resumes a checkpoint: the tasks pending there (which this run
+        continues rather than reaches through an edge)."""
+        if trace is not None and self._checkpointed(config) and _resuming(graph_input):
+            trace.resumed_tasks = _pending(self.compiled.get_state(config, subgraphs=True))
+
+    async def _anote_resume(
+        self, trace: LangGraphTrace | None, graph_input: Any, config: Any
+    ) -> None:
+        if trace is not None and self._checkpointed(config) and _resuming(graph_input):
+            snapshot = await self.compiled.aget_state(config, subgraphs=True)
+            trace.resumed_tasks = _pending(snapshot)
+
     def _final_state(self, trace: LangGraphTrace | None, value: Any, config: RunnableConfig) -> Any:
         """The state the run ended with: the checkpointed state where there is one, else
         what LangGraph returned (or streamed last as "values")."""
@@ -282,6 +279,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         trace, run_config, run_context = self._session(input, config, context)
         if trace is None:
             raise GraphError(f"graph {self.graph_name!r}: trace() called inside og.no_trace()")
+        self._note_resume(trace, input, run_config)
         token = active_recording.set(trace)
         try:
             value = self.compiled.invoke(input, run_config, context=run_context, **kwargs)
@@ -306,6 +304,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         trace, run_config, run_context = self._session(input, config, context)
         if trace is None:
             raise GraphError(f"graph {self.graph_name!r}: atrace() called inside og.no_trace()")
+        await self._anote_resume(trace, input, run_config)
         token = active_recording.set(trace)
         try:
             value = await self.compiled.ainvoke(input, run_config, context=run_context, **kwargs)
@@ -366,6 +365,23 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         return (
             f"<TracedGraph {self.graph_name}: parameters {', '.join(self.parameter_map) or 'none'}>"
         )
+
+
+def _resuming(graph_input: Any) -> bool:
+    """Whether a run's input continues a checkpoint: None, or Command(resume=...)."""
+    return graph_input is None or (
+        isinstance(graph_input, Command) and graph_input.resume is not None
+    )
+
+
+def _pending(snapshot: Any) -> frozenset[str]:
+    """The ids of the tasks pending in a state snapshot, its subgraphs' included."""
+    ids: set[str] = set()
+    for task in snapshot.tasks:
+        ids.add(task.id)
+        if isinstance(task.state, StateSnapshot):
+            ids |= _pending(task.state)
+    return frozenset(ids)
 
 
 def _with_handler(callbacks: Any, handler: ChatCallRecorder) -> Any:

@@ -25,9 +25,11 @@ from ..code_function import CodeFunction, Sandbox, function_source
 from ..errors import GraphError
 from ..node import Node
 from ..op import OpInfo
-from ..run import _tracing, collect_data_reads
+from ..run import _data_reads, _tracing
+from .opaque import warn_graphs_called_by
 from .params import current_reader
 from .record import END, LangGraphTrace, RouteRecorder, scope_of
+from .shape import GraphShape, shape_of
 
 # The record of the traced run in progress in this thread or task. A ContextVar, not a config
 # key: LangGraph hands its config back to the user (checkpoints, debug chunks), and nothing of
@@ -88,7 +90,7 @@ class NodeFunction(CodeFunction):
 
 
 def _node_wrappers(
-    call: NodeFunction, channels: frozenset[str] = frozenset()
+    call: NodeFunction, shape: GraphShape | None = None
 ) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     signature, accepts_config = _signature_with_config(call.fn)
 
@@ -103,29 +105,30 @@ def _node_wrappers(
         metadata = (config or {}).get("metadata") or {}
         send = (metadata.get("langgraph_path") or ("",))[0] == "__pregel_push"
         namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
-        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, channels)
+        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, shape)
         return fn, recorder, op
 
     def sync_node(*args: Any, **kwargs: Any) -> Any:
         fn, recorder, op = begin(args, kwargs)
         if recorder is None:
             return fn(*args, **kwargs)
+        reads: set[Node] = set()  # what collect_data_reads() does, inline (the hot path)
+        reads_token = _data_reads.set(reads)
         reader_token = current_reader.set(recorder)
         tracing_token = _tracing.set(False)
         try:
-            with collect_data_reads() as reads:
-                try:
-                    result = fn(*args, **kwargs)
-                except GraphBubbleUp as exc:
-                    recorder.bubble_up(exc, _hidden(reads))
-                    raise
-                except Exception as exc:
-                    error_line = getattr(exc, "error_line", None)
-                    recorder.fail(exc, _hidden(reads), call.code, op, error_line)
-                    raise
+            result = fn(*args, **kwargs)
+        except GraphBubbleUp as exc:
+            recorder.bubble_up(exc, _hidden(reads))
+            raise
+        except Exception as exc:
+            error_line = getattr(exc, "error_line", None)
+            recorder.fail(exc, _hidden(reads), call.code, op, error_line)
+            raise
         finally:
             _tracing.reset(tracing_token)
             current_reader.reset(reader_token)
+            _data_reads.reset(reads_token)
         recorder.finish(result, _hidden(reads), call.code)
         return result
 
@@ -133,21 +136,22 @@ def _node_wrappers(
         fn, recorder, op = begin(args, kwargs)
         if recorder is None:
             return await fn(*args, **kwargs)
+        reads: set[Node] = set()  # twin of sync_node
+        reads_token = _data_reads.set(reads)
         reader_token = current_reader.set(recorder)
         tracing_token = _tracing.set(False)
         try:
-            with collect_data_reads() as reads:
-                try:
-                    result = await fn(*args, **kwargs)
-                except GraphBubbleUp as exc:
-                    recorder.bubble_up(exc, _hidden(reads))
-                    raise
-                except Exception as exc:
-                    recorder.fail(exc, _hidden(reads), call.code, op)
-                    raise
+            result = await fn(*args, **kwargs)
+        except GraphBubbleUp as exc:
+            recorder.bubble_up(exc, _hidden(reads))
+            raise
+        except Exception as exc:
+            recorder.fail(exc, _hidden(reads), call.code, op)
+            raise
         finally:
             _tracing.reset(tracing_token)
             current_reader.reset(reader_token)
+            _data_reads.reset(reads_token)
         recorder.finish(result, _hidden(reads), call.code)
         return result
 
@@ -226,7 +230,7 @@ def wrap_node(
     name: str,
     runnable: Runnable,
     code: Node | None,
-    channels: frozenset[str] = frozenset(),
+    shape: GraphShape | None = None,
     **code_options: Any,
 ) -> Runnable:
     found = _runnable_function(runnable)
@@ -237,21 +241,22 @@ def wrap_node(
                 "code cannot be a parameter"
             )
         call, acall = _as_function(name, runnable)
-        sync_fn, _ = _node_wrappers(NodeFunction(name, call), channels)
-        _, async_fn = _node_wrappers(NodeFunction(name, acall), channels)
+        sync_fn, _ = _node_wrappers(NodeFunction(name, call), shape)
+        _, async_fn = _node_wrappers(NodeFunction(name, acall), shape)
         return _rebuild(runnable, sync_fn, async_fn)
     fn, _is_async = found
+    warn_graphs_called_by(name, fn)
     node_function = NodeFunction(name, fn, code, **code_options)
     if code is not None and not node_function.source:
         raise GraphError(
             f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
         )
-    sync_fn, async_fn = _node_wrappers(node_function, channels)
+    sync_fn, async_fn = _node_wrappers(node_function, shape)
     afunc = getattr(runnable, "afunc", None)
     if sync_fn is not None and code is None and inspect.iscoroutinefunction(afunc):
         # a node with its own async code (prebuilt agents): ainvoke must run that, not the
         # sync code in a thread, so a traced graph calls exactly what the untraced one calls
-        _, async_fn = _node_wrappers(NodeFunction(name, afunc), channels)
+        _, async_fn = _node_wrappers(NodeFunction(name, afunc), shape)
     return _rebuild(runnable, sync_fn, async_fn)
 
 
@@ -368,7 +373,7 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 f"code parameter for graph node {name!r}: the graph has no such node "
                 f"(nodes: {', '.join(builder.nodes)})"
             )
-    channels = frozenset(builder.channels)
+    shape = shape_of(builder)
     new = copy.copy(builder)
     new.nodes = {
         name: dataclasses.replace(
@@ -377,7 +382,7 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 name,
                 _traced_subgraph(name, spec.runnable),
                 code.get(name),
-                channels,
+                shape,
                 **code_options,
             ),
         )

@@ -71,11 +71,12 @@ class Pattern:
     build: Callable[[], Any]  # a StateGraph builder or a compiled graph
     input: Any
     checkpointer: bool = False
-    resume: Any = None  # Command(resume=...) for a second run on the same thread
+    resume: Any = None  # a second run on the same thread: Command(resume=...) or an input
     model: ToolChat | None = None
     recursion_limit: int | None = None
     async_only: bool = False
     warning: str | None = None  # the one warning trace_langgraph gives (a known limit)
+    opaque: tuple[str, ...] = ()  # nodes whose function runs a graph: one step, inner unrecorded
     extra: dict[str, Any] = field(default_factory=dict)
 
 

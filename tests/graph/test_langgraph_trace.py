@@ -532,7 +532,9 @@ def test_graph_run_inside_a_traced_node_does_not_record_into_the_outer_run():
     outer_builder = StateGraph(State)
     outer_builder.add_node("outer_node", outer_node)
     outer_builder.add_edge(START, "outer_node")
-    record = trace_langgraph(outer_builder).trace({"text": ""})
+    with pytest.warns(UserWarning, match="graph node 'outer_node' runs graph 'inner'"):
+        traced = trace_langgraph(outer_builder)
+    record = traced.trace({"text": ""})
     assert record.value["text"] == "inner reply"
     assert record.executed == ["outer_node"]
     # the inner graph ran untraced (tracing is off inside a traced node), so the chat call
