@@ -69,6 +69,13 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
                         help="re-score the best K schedules on fresh noise and answer with the "
                         "lowest mean FID; counts among the evaluations, at most one in eight "
                         "(default 5, 0: off)")
+    parser.add_argument("--fidelities", default=None,
+                        help="multi-fidelity: image counts, increasing, e.g. 128,512,2048; a "
+                        "candidate is scored on the first count and re-scored on the next ones "
+                        "only while it ranks well (successive halving). --images becomes the "
+                        "last count; --evaluations counts evaluations at the last count")
+    parser.add_argument("--image-budget", type=int, default=None,
+                        help="images the search may sample, instead of --evaluations")
 
 
 def register(subparsers: Any) -> None:
@@ -119,6 +126,8 @@ def _evaluator(args: argparse.Namespace) -> Any:
         evaluator = build_evaluator(args.model, args.reference, args.solver, args.device,
                                     args.images, args.seed, args.features, args.cache,
                                     args.batch_size)
+        for count in getattr(args, "fidelity_list", None) or ():
+            evaluator.at_images(count)  # enough images for an FID at every fidelity
     except DiffusionInputError as error:
         if error.argument.startswith("-"):
             raise
@@ -146,6 +155,25 @@ def _progress_printer() -> Any:
     return show
 
 
+def _check_fidelities(args: argparse.Namespace) -> None:
+    """--fidelities and --image-budget checked before a model is loaded; --images becomes the
+    highest fidelity (the noise bank every fidelity takes its first images from)."""
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.fidelity import check_fidelities, total_budget
+
+    text = getattr(args, "fidelities", None)
+    args.fidelity_list = None
+    try:
+        if text is not None:
+            args.fidelity_list = check_fidelities(_int_list(text, "--fidelities"))
+            args.images = args.fidelity_list[-1]
+        if args.image_budget is not None:
+            total_budget(args.fidelity_list or (args.images,), 1, args.image_budget)
+    except DiffusionInputError as error:
+        raise DiffusionCommandError(f"--{error.argument.replace('_', '-')}: "
+                                    f"{str(error).partition(': ')[2]}") from None
+
+
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
     from optograph.tools.diffusion.search import SearchConfig, run_search
@@ -154,13 +182,16 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
                           population=args.population, top_k=args.top_k, mutants=args.mutants,
                           mutation_prob=args.mutation_prob, crossovers=args.crossovers,
-                          seed=args.seed, validate_top=args.validate)
+                          seed=args.seed, validate_top=args.validate,
+                          fidelities=args.fidelity_list, image_budget=args.image_budget)
     validator = evaluator.validation_evaluator() if args.validate else None
     identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
                 "images": args.images, "seed": args.seed, "features": args.features,
                 "steps": steps, "macs_budget": budget, "population": config.population,
                 "top_k": config.top_k, "mutants": config.mutants,
                 "mutation_prob": config.mutation_prob, "crossovers": config.crossovers}
+    if config.fidelities is not None:  # absent otherwise: stores of earlier versions resume
+        identity["fidelities"] = list(config.fidelities)
     store = SearchStore(out / "search.sqlite", identity, resume=resume)
     started = time.perf_counter()
     try:
@@ -173,7 +204,8 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
         "timesteps": list(best.schedule.timesteps), "skip_sets": [list(s) for s in best.schedule.skip_sets],
         "solver": args.solver, "fid": best.fid, "macs": best.macs,
         "full_network_macs": steps * evaluator.step_macs(()), "steps": steps,
-        "stage": best.stage, "evaluations": len(found.history), "evaluated_now": found.evaluated,
+        "stage": best.stage, "images": best.images or args.images,
+        "images_spent": found.images, "evaluations": len(found.history), "evaluated_now": found.evaluated,
         "replayed_from_store": found.replayed, "search_seconds": time.perf_counter() - started,
         "config": identity, "baselines": {},
     }
@@ -204,6 +236,7 @@ def _check_validate(args: argparse.Namespace) -> None:
 def run_search_command(args: argparse.Namespace) -> int:
     budget = _macs(args.macs_budget)
     _check_validate(args)
+    _check_fidelities(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
     if args.evaluations < 1:
@@ -240,6 +273,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
     steps = _int_list(args.steps, "--steps")
     _check_validate(args)
+    _check_fidelities(args)
     if any(s < 1 for s in steps):
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None

@@ -149,6 +149,20 @@ def test_bad_time_steps(common, capsys, argv, option):
     assert code == 2 and option in error_line(stderr)
 
 
+def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp_path, capsys):
+    out = tmp_path / "mf"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--fidelities", "40,80",
+                           "--image-budget", "800", "--validate", "0", "--no-baselines",
+                           "--out", str(out)], capsys)
+    assert code == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["images"] == 80 and result["images_spent"] <= 800
+    assert result["config"]["fidelities"] == [40, 80] and result["config"]["images"] == 80
+    with sqlite3.connect(out / "search.sqlite") as db:
+        counts = dict(db.execute("SELECT images, COUNT(*) FROM evaluations GROUP BY images"))
+    assert counts[40] > counts[80] >= 1
+
+
 def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
     not_model = tmp_path / "empty"
     not_model.mkdir()
@@ -163,6 +177,11 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--macs-budget", "1000"], "--macs-budget", "below the cheapest"),
         (["--macs-budget", "lots"], "--macs-budget", "expected a number"),
         (["--validate", "-1"], "--validate", "must be 0 or more"),
+        (["--fidelities", "40,20"], "--fidelities", "strictly increasing"),
+        (["--fidelities", "20,x"], "--fidelities", "expected integers"),
+        (["--fidelities", "20,40", "--image-budget", "50"], "--image-budget", "need at least 60"),
+        (["--image-budget", "10"], "--image-budget", "need at least 40"),
+        (["--fidelities", "2,40"], "--fidelities", "too few"),
     ]
     for extra, option, message in cases:
         argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "2",

@@ -59,6 +59,7 @@ class ScheduleEvaluator:
         if not 1 <= count <= len(self.noise):
             raise DiffusionInputError("fidelities", f"{count} images: the noise bank has "
                                       f"{len(self.noise)}")
+        check_enough_images(count, self.fid.extractor, "fidelities")
         return dataclasses.replace(self, noise=self.noise.first(count))
 
     def known_grids(self, steps: int) -> list[tuple[int, ...]]:
