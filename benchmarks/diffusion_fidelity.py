@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from optograph.tools.diffusion.baselines import BASELINE_METHODS
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
 from optograph.tools.diffusion.noise import NoiseBank
@@ -51,8 +53,13 @@ def main() -> int:
                         help="the budget: evaluations at the highest fidelity (default 12)")
     parser.add_argument("--judge-images", type=int, default=512)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--methods", default=",".join(BASELINE_METHODS),
+                        help="built-in methods to judge (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--cache", default=None, help="reference statistics cache folder")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     fidelities = tuple(int(x) for x in args.fidelities.split(","))
     evaluator = build_evaluator("digits", "digits", args.solver, None, fidelities[-1], 0,
                                 cache_dir=args.cache)
@@ -64,7 +71,7 @@ def main() -> int:
                 evaluator, noise=NoiseBank.for_model(evaluator.model, fidelities[-1], seed=seed))
             judge = dataclasses.replace(evaluator, noise=NoiseBank.for_model(
                 evaluator.model, args.judge_images, seed=JUDGE_SEED + seed))
-            built_in = {m: judge.baseline(m, steps).fid for m in BASELINE_METHODS}
+            built_in = {m: judge.baseline(m, steps).fid for m in args.methods.split(",")}
             best_method = min(built_in, key=lambda m: built_in[m])
             judged = {}
             with tempfile.TemporaryDirectory() as folder:
