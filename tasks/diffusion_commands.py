@@ -170,12 +170,20 @@ def _check_fidelities(args: argparse.Namespace) -> None:
         if args.image_budget is not None:
             total_budget(args.fidelity_list or (args.images,), 1, args.image_budget)
     except DiffusionInputError as error:
-        raise DiffusionCommandError(f"--{error.argument.replace('_', '-')}: "
-                                    f"{str(error).partition(': ')[2]}") from None
+        raise _as_flag(error) from None
+
+
+def _as_flag(error: Exception) -> Exception:
+    """A library error naming a field (`image_budget: ...`) as the flag (`--image-budget`)."""
+    argument = str(getattr(error, "argument", ""))
+    if not argument or argument.startswith("-"):
+        return error
+    return DiffusionCommandError(f"--{argument.replace('_', '-')}: {str(error).partition(': ')[2]}")
 
 
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
+    from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.search import SearchConfig, run_search
     from optograph.tools.diffusion.store import SearchStore
 
@@ -197,6 +205,8 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     try:
         found = run_search(evaluator, config, store, on_result=_progress_printer(),
                            validator=validator)
+    except DiffusionInputError as error:
+        raise _as_flag(error) from None
     finally:
         store.close()
     best = found.best
