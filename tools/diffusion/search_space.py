@@ -72,10 +72,10 @@ class ScheduleSpace:
     seeds: list[tuple[int, ...]] = field(default_factory=list)
     unit_preference: Sequence[str] = ()
     # A moved time step goes a normal distance whose scale (a share of the time range)
-    # shrinks from move_scale to min_move_scale over the generations; one move in ten jumps
+    # shrinks from move_scale to min_move_scale over the generations; one move in five jumps
     # anywhere, so that the search can still leave a basin.
-    move_scale: float = 0.2
-    min_move_scale: float = 0.01
+    move_scale: float = 0.15
+    min_move_scale: float = 0.02
     skip_share: float = field(init=False, default=0.0)
     progress: float = field(init=False, default=0.0)
     _seeds_used: int = field(init=False, default=0, repr=False)
@@ -230,11 +230,11 @@ class ScheduleSpace:
         return tuple(sorted(current))
 
     def _moved_timestep(self, t: int, taken: set[int], rng: random.Random) -> int:
-        """A normal move whose scale shrinks as the search goes on; one in ten anywhere."""
+        """A normal move whose scale shrinks as the search goes on; one in five anywhere."""
         scale = self.move_scale + (self.min_move_scale - self.move_scale) * self.progress
         sigma = max(1.0, scale * self.num_train_timesteps)
         while True:
-            if rng.random() < 0.9:
+            if rng.random() < 0.8:
                 step = round(rng.gauss(0.0, sigma))
                 new = t + (step if step else rng.choice((-1, 1)))
             else:
