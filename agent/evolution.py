@@ -31,6 +31,7 @@ from .evolution_parts import (
     jsonable,
     rank,
 )
+from .executor import Executor
 from .feedback import score_from_parameters
 from .optimizer import Optimizer, check_state_type
 
@@ -60,7 +61,7 @@ class EvolutionaryOptimizer(Optimizer):
         mutation_prob: float = 0.25,
         crossovers: int = 10,
         stages: list[Stage] | None = None,
-        minimize: bool = True,
+        minimize: bool | None = None,
         seed: int = 0,
         evaluation_cache: MutableMapping[Hashable, float] | None = None,
         *,
@@ -81,7 +82,9 @@ class EvolutionaryOptimizer(Optimizer):
             raise OptimizerError(f"EvolutionaryOptimizer: mutation_prob {mutation_prob} is not in [0, 1]")
         self.population, self.top_k = population, top_k
         self.mutants, self.mutation_prob, self.crossovers = mutants, mutation_prob, crossovers
-        self.minimize, self.seed, self.include_initial = minimize, seed, include_initial
+        self.minimize = True if minimize is None else bool(minimize)  # None: lower is better
+        self.direction_declared = minimize is not None  # None: optimize() decides
+        self.seed, self.include_initial = seed, include_initial
         self.stages = list(stages) if stages else [Stage(generations or 1)]
         self._unbounded = not stages and generations is None
         self.cache: MutableMapping[Hashable, float] = (
@@ -152,32 +155,67 @@ class EvolutionaryOptimizer(Optimizer):
         evaluate: Callable[[Candidate], float],
         evaluations: int,
         on_result: Callable[[Candidate, float], None] | None = None,
+        executor: Executor | None = None,
+        evaluate_batch: Callable[[list[Candidate]], list[float]] | None = None,
     ) -> tuple[Candidate, float]:
         """Search until `evaluations` candidates are scored (those answered by the evaluation
         cache count too, so a replayed search stops where the first one would) or the stages
-        end; set the parameters to the best candidate and return it with its score."""
+        end; set the parameters to the best candidate and return it with its score.
+
+        The candidates of a generation are independent: they are evaluated through
+        `executor` (agent/executor.py: threads, or Ray tasks; default one at a time),
+        max_concurrency at a time, and told in the order they were asked, so the search is
+        the same at any concurrency; a failure loses at most the chunk it happened in.
+        With `evaluate_batch`, each generation's open candidates are scored by one call
+        (the diffusion search's evaluator pool) instead, and told in their order."""
+        runner = executor or Executor(1)
         for entry in self._generation:  # asked earlier but never told: evaluate them here
             if entry.score is None and entry is not self._applied:
                 entry.issued = False
         while len(self._scored) < evaluations:
-            candidate = self.ask()
+            batch = self._ask_generation(evaluations, on_result)
+            if not batch:
+                break
+            width = len(batch) if evaluate_batch is not None else runner.max_concurrency
+            for start in range(0, len(batch), width):  # told as soon as a chunk is done
+                chunk = batch[start:start + width]
+                scores: list[Any] = (
+                    list(evaluate_batch(chunk)) if evaluate_batch is not None
+                    else runner.map(evaluate, chunk, return_exceptions=True))
+                for candidate, score in zip(chunk, scores, strict=True):
+                    if isinstance(score, BaseException):
+                        raise score
+                    self.tell(candidate, float(score))  # type: ignore[arg-type]
+                    if on_result is not None:
+                        on_result(candidate, float(score))  # type: ignore[arg-type]
+        if self._best is None:
+            raise OptimizerError("EvolutionaryOptimizer.run: no candidate was evaluated")
+        self.apply(self._best.values)
+        return self.best  # type: ignore[return-value]
+
+    def _ask_generation(
+        self, evaluations: int, on_result: Callable[[Candidate, float], None] | None
+    ) -> list[Candidate]:
+        """The candidates of the current generation not yet asked, while the scored ones
+        and these stay within `evaluations` (those the evaluation cache answers on the way
+        are reported and count); [] when the search is done."""
+        batch: list[Candidate] = []
+        while len(self._scored) + len(batch) < evaluations:
+            try:
+                candidate = self.ask()
+            except OptimizerError:  # the rest of the generation waits for these scores
+                candidate = None
             for entry in self._from_cache:  # answered by the evaluation cache
                 if on_result is not None:
                     on_result(dict(entry.values), entry.score)  # type: ignore[arg-type]
             self._from_cache.clear()
             if candidate is None:
                 break
-            if len(self._scored) >= evaluations:
+            if len(self._scored) + len(batch) >= evaluations:  # the cache filled the room
                 self._unissue(candidate)
                 break
-            score = float(evaluate(candidate))
-            self.tell(candidate, score)
-            if on_result is not None:
-                on_result(candidate, score)
-        if self._best is None:
-            raise OptimizerError("EvolutionaryOptimizer.run: no candidate was evaluated")
-        self.apply(self._best.values)
-        return self.best  # type: ignore[return-value]
+            batch.append(candidate)
+        return batch
 
     # -- optimizer contract --------------------------------------------------------------
     def step(self) -> dict[Node, Any]:

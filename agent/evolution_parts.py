@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from optograph.graph.search_space import SearchSpace
 
 from .errors import OptimizerError
+from .feedback import sort_key
 
 Candidate = dict[str, Any]
 # attempts per wanted child before a generation is accepted short (a small space is exhausted)
@@ -58,10 +58,9 @@ class ReprKey:
 
 
 def rank(entry: Entry, minimize: bool) -> tuple[float, int]:
-    score = entry.score if entry.score is not None else math.nan
-    if math.isnan(score):
-        return (math.inf, entry.index)
-    return (score if minimize else -score, entry.index)
+    """Best first (the one rule of agent/feedback.py: NaN and no score last), then the
+    earlier candidate."""
+    return (sort_key(entry.score, minimize), entry.index)
 
 
 def jsonable(values: Candidate) -> Candidate:

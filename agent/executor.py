@@ -92,19 +92,11 @@ class Executor:
                     errors[index] = error
             return _finish(results, errors, return_exceptions)
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="optograph") as pool:
-            running: dict[Future[Any], int] = {}
-            reason: str | None = None
-            for index, item in enumerate(items):
-                while len(running) >= self.max_concurrency:
-                    _collect(running, results, errors)
-                reason = reason or (admit() if admit else None)
-                if reason:
-                    results[index] = NotRun(reason)
-                    continue
-                context = contextvars.copy_context()
-                running[pool.submit(context.run, fn, item)] = index
-            while running:
-                _collect(running, results, errors)
+            _keep_busy(
+                items, self.max_concurrency, admit, results,
+                submit=lambda item: pool.submit(contextvars.copy_context().run, fn, item),
+                collect=lambda running: _collect(running, results, errors),
+            )
         return _finish(results, errors, return_exceptions)
 
     async def amap(
@@ -146,6 +138,32 @@ class Executor:
 
     def close(self) -> None:
         """Free what the executor holds (nothing in-process)."""
+
+
+def _keep_busy(
+    items: Sequence[Any],
+    limit: int,
+    admit: Admit | None,
+    results: list[Any],
+    submit: Callable[[Any], Any],
+    collect: Callable[[dict[Any, int]], None],
+) -> None:
+    """Keep at most `limit` items running (threads' futures, Ray's object refs): submit the
+    next while there is room and `admit` says go on; `collect` waits for at least one of
+    `running` (a handle -> item index) to finish and records it. Items not admitted get
+    NotRun in `results`."""
+    running: dict[Any, int] = {}
+    reason: str | None = None
+    for index, item in enumerate(items):
+        while len(running) >= limit:
+            collect(running)
+        reason = reason or (admit() if admit else None)
+        if reason:
+            results[index] = NotRun(reason)
+            continue
+        running[submit(item)] = index
+    while running:
+        collect(running)
 
 
 def _collect(running: dict[Future[Any], int], results: list[Any], errors: dict[int, Any]) -> None:
@@ -199,10 +217,8 @@ class RayExecutor(Executor):
         remote = ray.remote(fn)
         results: list[Any] = [None] * len(items)
         errors: dict[int, BaseException] = {}
-        running: dict[Any, int] = {}
-        reason: str | None = None
 
-        def collect() -> None:
+        def collect(running: dict[Any, int]) -> None:
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
                 index = running.pop(ref)
@@ -211,16 +227,8 @@ class RayExecutor(Executor):
                 except Exception as error:  # noqa: BLE001 - reported in item order
                     errors[index] = getattr(error, "cause", None) or error
 
-        for index, item in enumerate(items):
-            while len(running) >= self.max_concurrency:
-                collect()
-            reason = reason or (admit() if admit else None)
-            if reason:
-                results[index] = NotRun(reason)
-                continue
-            running[remote.remote(item)] = index
-        while running:
-            collect()
+        _keep_busy(items, self.max_concurrency, admit, results,
+                   submit=lambda item: remote.remote(item), collect=collect)
         return _finish(results, errors, return_exceptions)
 
     async def amap(

@@ -5,8 +5,13 @@ A feedback function (or `node.backward`) gives one of:
   - a number                  -> the score
   - (score, text)             -> both (the loop's feedback functions only; backward takes one value)
   - a dict with a "score" key -> the score; the other entries are shown as text
-Scores are compared with `minimize` (True: lower is better, a loss; False: higher is better).
-Text that is only a number ("0.25") counts as that score."""
+  - a FeedbackResult          -> as it is (built-in feedback functions return these)
+Text that is only a number ("0.25") counts as that score, everywhere (Python API, task files,
+LangGraph). A failed workflow is not scored: its error is the feedback.
+
+Scores are compared with `minimize` (True: lower is better, a loss; False: higher is better)
+through `is_better` / `sort_key` only: NaN is never best, and anything beats no score. A score
+has no direction of its own: `check_direction` makes callers say which way it goes."""
 
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ class FeedbackResult:
 
 def parse_feedback(result: Any, where: str = "feedback function") -> FeedbackResult:
     """Normalise a feedback function's return value (see the module doc)."""
+    if isinstance(result, FeedbackResult):
+        return result
     if isinstance(result, tuple):
         if len(result) != 2:
             raise OptimizerError(f"{where}: a tuple must be (score, text); got {len(result)} items")
@@ -98,6 +105,61 @@ def is_better(a: float, b: float | None, minimize: bool) -> bool:
     if b is None or math.isnan(b):
         return True
     return a < b if minimize else a > b
+
+
+def sort_key(score: float | None, minimize: bool) -> float:
+    """A key that sorts the best score first (NaN and None last), for sorted()/min()."""
+    if score is None or math.isnan(score):
+        return math.inf
+    return score if minimize else -score
+
+
+def best_index(scores: Iterable[float | None], minimize: bool) -> int | None:
+    """The position of the best score (the first of equals), or None when none is a score."""
+    best: int | None = None
+    best_score: float | None = None
+    for index, score in enumerate(scores):
+        if score is not None and is_better(score, best_score, minimize):
+            best, best_score = index, score
+    return best if best_score is not None and not math.isnan(best_score) else None
+
+
+def reached(score: float | None, target: float | None, minimize: bool) -> bool:
+    """Whether `score` reaches `target` (equal counts)."""
+    if score is None or target is None or math.isnan(score):
+        return False
+    return score == target or is_better(score, target, minimize)
+
+
+def direction_text(minimize: bool) -> str:
+    return "lower is better" if minimize else "higher is better"
+
+
+def describe_score(score: float | None, minimize: bool, target: float | None = None) -> str:
+    """`12 (higher is better, target 50, not reached)`: a score as a user should read it."""
+    shown = "-" if score is None else f"{score:.6g}"
+    parts = [direction_text(minimize)]
+    if target is not None:
+        parts.append(f"target {target:g}, {'reached' if reached(score, target, minimize) else 'not reached'}")
+    return f"{shown} ({', '.join(parts)})"
+
+
+def check_direction(minimize: bool | None, maximize: bool | None, where: str,
+                    default: bool | None = None) -> bool:
+    """`minimize` from minimize=/maximize= (they must agree), else `default` (a declared
+    direction, e.g. the optimizer's own); an OptimizerError when nothing says which way."""
+    if minimize is not None and maximize is not None and bool(minimize) == bool(maximize):
+        raise OptimizerError(f"{where}: minimize={minimize} and maximize={maximize} disagree")
+    if minimize is not None:
+        return bool(minimize)
+    if maximize is not None:
+        return not maximize
+    if default is not None:
+        return default
+    raise OptimizerError(
+        f"{where}: which way is better? A score has no direction of its own: pass "
+        "minimize=True (lower is better, a loss) or maximize=True (higher is better, accuracy)"
+    )
 
 
 def _number(value: Any) -> float | None:

@@ -15,28 +15,31 @@ calls they made, the routes taken and any failing node's source.
 
 from __future__ import annotations
 
-import inspect
+import asyncio
+import contextvars
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
 from optograph.graph.bundle import bundle
 from optograph.graph.errors import ExecutionError
-from optograph.graph.langgraph_trace import TracedGraph, trace_langgraph
+from optograph.graph.langgraph import TracedGraph, trace_langgraph
 from optograph.graph.node import Node
 from optograph.graph.preview import preview
 
+from .batching import Minibatches, takes_example
 from .errors import OptimizerError
-from .evolution import EvolutionaryOptimizer
+from .executor import Executor, make_executor
+from .factory import OPTIMIZERS as FACTORY_NAMES
+from .factory import make_optimizer
 from .feedback import parse_feedback
 from .loop import optimize
 from .loop_state import OptimizationResult
-from .opro import OPRO
 from .optimizer import Optimizer
-from .optoprime import OptoPrime
 
-OPTIMIZERS = ("optoprime", "opro", "evolution")
+OPTIMIZERS = tuple(FACTORY_NAMES)
 
 
 def _runs(*outputs: Any) -> list[Any]:
@@ -57,39 +60,53 @@ class BatchWorkflow:
         batch_size: int | None = None,
         context: Any = None,
         config: RunnableConfig | None = None,
+        executor: Executor | None = None,
+        run_async: bool | None = None,
     ) -> None:
         if not inputs:
             raise OptimizerError(
                 "optimize_langgraph: inputs is empty; give at least one graph input"
             )
-        if batch_size is not None and batch_size < 1:
-            raise OptimizerError(f"optimize_langgraph(batch_size={batch_size}): must be >= 1")
+        self.batches = Minibatches(inputs, batch_size, f"optimize_langgraph(batch_size={batch_size})")
         self.traced = traced
         self.inputs = list(inputs)
         self.user_feedback = feedback
-        self.takes_input = _takes_two(feedback)
-        self.batch_size = min(batch_size or len(self.inputs), len(self.inputs))
+        self.takes_input = takes_example(feedback)
         self.context = context
         self.config = config
         self.calls = 0
         self.batch: list[Any] = []
+        self.executor = executor or make_executor()
+        self.run_async = has_async_nodes(traced) if run_async is None else run_async
 
     def next_batch(self) -> list[Any]:
-        start = (self.calls * self.batch_size) % len(self.inputs)
         self.calls += 1
-        return [self.inputs[(start + i) % len(self.inputs)] for i in range(self.batch_size)]
+        return self.batches.batch(self.calls - 1)
+
+    # `run_one` and `arun_one` are twins (sync / async): one traced run, its final-state node
+    def run_one(self, graph_input: Any) -> Node:
+        try:
+            record = self.traced.trace(graph_input, self.config, context=self.context)
+        except ExecutionError as error:
+            return error.exception_node
+        assert record.output is not None
+        return record.output
+
+    async def arun_one(self, graph_input: Any) -> Node:
+        try:
+            record = await self.traced.atrace(graph_input, self.config, context=self.context)
+        except ExecutionError as error:
+            return error.exception_node
+        assert record.output is not None
+        return record.output
 
     def workflow(self) -> Node:
+        """Run the batch through the executor (async graphs through `atrace`), in order."""
         self.batch = self.next_batch()
-        outputs: list[Node] = []
-        for graph_input in self.batch:
-            try:
-                record = self.traced.trace(graph_input, self.config, context=self.context)
-            except ExecutionError as error:
-                outputs.append(error.exception_node)
-                continue
-            assert record.output is not None
-            outputs.append(record.output)
+        if self.run_async:
+            outputs = run_coroutine(self.executor.amap(self.arun_one, self.batch))
+        else:
+            outputs = self.executor.map(self.run_one, self.batch)
         collect = bundle(_runs, name="runs", sandbox="inline")
         result: Node = collect(*outputs)
         return result
@@ -119,32 +136,24 @@ class BatchWorkflow:
         return text
 
 
-def _takes_two(fn: Callable[..., Any]) -> bool:
+def has_async_nodes(traced: TracedGraph) -> bool:
+    """Whether a node of the graph has only async code (then only `ainvoke` can run it)."""
+    for spec in traced.builder.nodes.values():
+        runnable = spec.runnable
+        if getattr(runnable, "func", True) is None and getattr(runnable, "afunc", None):
+            return True
+    return False
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run a coroutine to completion from sync code, also when this thread already runs an
+    event loop (then on a thread of its own)."""
     try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
-        return True
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) >= 2
-
-
-def make_optimizer(
-    name: str | Optimizer, parameters: list[Node], llm: Any, options: Mapping[str, Any]
-) -> Optimizer:
-    if isinstance(name, Optimizer):
-        return name
-    if name == "optoprime":
-        return OptoPrime(parameters, llm, **options)
-    if name == "opro":
-        return OPRO(parameters, llm, **options)
-    if name in ("evolution", "evolutionary"):
-        return EvolutionaryOptimizer(parameters, **options)
-    raise OptimizerError(
-        f"optimize_langgraph(optimizer={name!r}): expected one of {', '.join(OPTIMIZERS)} "
-        "or an Optimizer"
-    )
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()
 
 
 def optimize_langgraph(
@@ -161,6 +170,9 @@ def optimize_langgraph(
     config: RunnableConfig | None = None,
     optimizer_options: Mapping[str, Any] | None = None,
     trace_options: Mapping[str, Any] | None = None,
+    max_concurrency: int = 1,
+    executor: str | Executor | None = None,
+    run_async: bool | None = None,
     **loop_options: Any,
 ) -> OptimizationResult:
     """Optimize a LangGraph graph's parameters (see the module docstring).
@@ -173,6 +185,9 @@ def optimize_langgraph(
       score is the mean.
     optimizer: "optoprime", "opro", "evolution" (then parameters need search spaces), or an
       Optimizer built on the traced graph's parameters; `llm` and `optimizer_options` go to it.
+    max_concurrency, executor: how the batch's runs are evaluated (agent.executor: "local"
+      threads or tasks by default, "ray"); results keep the inputs' order.
+    run_async: run the graph with `atrace` (default: when a node has only async code).
     loop_options: what agent.loop.optimize takes (target, patience, minimize, checkpoint,
       thread_id, on_event, max_tokens, max_cost, restore_best)."""
     if isinstance(graph, TracedGraph):
@@ -194,6 +209,10 @@ def optimize_langgraph(
         raise OptimizerError(
             f"optimize_langgraph: graph {traced.graph_name!r} has no trainable parameters"
         )
-    chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {})
-    batch = BatchWorkflow(traced, inputs, feedback, batch_size, context, config)
+    chosen = make_optimizer(optimizer, trainable, llm, optimizer_options or {},
+                            where=f"optimize_langgraph(optimizer={optimizer!r})")
+    runner = make_executor(executor, max_concurrency)
+    batch = BatchWorkflow(
+        traced, inputs, feedback, batch_size, context, config, runner, run_async
+    )
     return optimize(batch.workflow, batch.feedback, chosen, steps=steps, **loop_options)

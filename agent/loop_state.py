@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from optograph.graph.node import Node
 
 from .errors import OptimizerError
-from .feedback import is_better
+from .feedback import reached
 from .validation import coerce
 
 
@@ -20,7 +20,8 @@ class LoopState(TypedDict, total=False):
     evaluated_values: dict[str, Any]  # the values the current score belongs to
     optimizer_state: dict[str, Any]
     workflow_error: str | None  # the failure of the step's workflow, if it failed
-    score: float | None
+    score: float | None  # the step's score (on the validation split when there is one)
+    train_score: float | None  # the minibatch's score, when a validation split decides
     feedback: str
     updates: dict[str, Any]  # what the last step changed (previews)
     best_score: float | None
@@ -29,6 +30,7 @@ class LoopState(TypedDict, total=False):
     no_improvement: int  # evaluations since the best one
     evaluated_steps: int
     history: list[dict[str, Any]]  # one entry per evaluation
+    note: str | None  # why the last step changed nothing (an unusable reply it skipped)
     usage: dict[str, Any]
     stop_reason: str | None
 
@@ -45,24 +47,30 @@ class StopRules:
     def stop_reason(self, state: dict[str, Any], usage: Any, optimizer: Any) -> str | None:
         """Why the loop stops after this evaluation, or None to go on."""
         score = state.get("score")
-        if self.target is not None and score is not None and (
-            score == self.target or is_better(score, self.target, self.minimize)
-        ):
-            return f"target score {self.target:g} reached ({score:g})"
+        if reached(score, self.target, self.minimize):
+            return f"target {self.target:g} reached (score {score:g})"
         if state.get("step", 0) >= self.steps:
             return f"{self.steps} steps done"
         if self.patience is not None and state.get("no_improvement", 0) >= self.patience:
             return f"no improvement for {self.patience} evaluations"
-        if usage is not None and (self.max_tokens is not None or self.max_cost is not None):
-            total = usage.total()
-            if self.max_tokens is not None and total.total_tokens >= self.max_tokens:
-                return f"token budget {self.max_tokens} spent ({total.total_tokens})"
-            if self.max_cost is not None and total.cost >= self.max_cost:
-                return f"cost budget ${self.max_cost:g} spent (${total.cost:.4f})"
+        budget = self.budget_reason(usage)
+        if budget:
+            return budget
         if getattr(optimizer, "terminated", False):
             return "the optimizer answered TERMINATE"
         if getattr(optimizer, "done", False):
             return "the search is complete"
+        return None
+
+    def budget_reason(self, usage: Any) -> str | None:
+        """Why no more LLM work may start (a token or cost budget is spent), or None."""
+        if usage is None or (self.max_tokens is None and self.max_cost is None):
+            return None
+        total = usage.total()
+        if self.max_tokens is not None and total.total_tokens >= self.max_tokens:
+            return f"token budget {self.max_tokens} spent ({total.total_tokens})"
+        if self.max_cost is not None and total.cost >= self.max_cost:
+            return f"cost budget ${self.max_cost:g} spent (${total.cost:.4f})"
         return None
 
 
@@ -110,6 +118,10 @@ def jsonable_values(parameters: list[Node]) -> dict[str, Any]:
     """The parameters' values as JSON data (the checkpoint stores them)."""
     values = {}
     for p in parameters:
+        to_dict = getattr(p._data, "to_dict", None)
+        if callable(to_dict) and p.search_space is not None:  # a search-space value object
+            values[p.name] = to_dict()
+            continue
         try:
             json.dumps(p._data)
         except (TypeError, ValueError):
@@ -126,6 +138,12 @@ def restore_values(parameters: list[Node], values: dict[str, Any]) -> None:
     for p in parameters:
         if p.name in values:
             stored = values[p.name]
+            if p.search_space is not None:  # the space turns stored data back into its value
+                try:
+                    p.set(p.search_space.validate(stored))
+                    continue
+                except (ValueError, TypeError):
+                    pass
             try:
                 value = coerce(p._data, stored) if type(stored) is not type(p._data) else stored
             except ValueError:

@@ -14,7 +14,7 @@ from optograph.graph.preview import preview, type_name
 from optograph.graph.summary import Summary, summarize
 
 from .errors import OptimizerError
-from .feedback import score_from_parameters
+from .feedback import direction_text, score_from_parameters, sort_key
 from .optimizer import check_state_type
 from .optoprime import OptoPrime
 from .prompt import render_value
@@ -61,7 +61,7 @@ class OPRO(OptoPrime):
         shown = {name: _jsonable(v) for name, v in values.items()}
         self.history = [(v, s) for v, s in self.history if v != shown]
         self.history.append((shown, float(score)))
-        self.history.sort(key=lambda item: _rank(item[1], self.minimize), reverse=True)
+        self.history.sort(key=lambda item: sort_key(item[1], self.minimize), reverse=True)
         del self.history[: max(len(self.history) - self.history_size, 0)]
 
     @property
@@ -77,7 +77,7 @@ class OPRO(OptoPrime):
             line = render_value(p.name, type_name(p._data), p._data, code, self.max_chars)
             notes = "; ".join(text for text in (p.constraint, p.description) if text)
             variables.append(line + (f"    # {notes}" if notes else ""))
-        direction = "lower is better" if self.minimize else "higher is better"
+        direction = direction_text(self.minimize)
         past = "\n".join(
             f"{json.dumps(values, ensure_ascii=False)} -> score {score:g}"
             for values, score in self.history
@@ -104,12 +104,6 @@ class OPRO(OptoPrime):
             self.history = [(dict(v), float(s)) for v, s in state.get("history", [])]
         except (TypeError, ValueError) as exc:
             raise OptimizerError(f"OPRO.load_state_dict: bad history ({exc})") from None
-
-
-def _rank(score: float, minimize: bool) -> float:
-    if score != score:  # NaN ranks worst
-        return float("inf")
-    return score if minimize else -score
 
 
 def _jsonable(value: Any) -> Any:

@@ -68,7 +68,7 @@ class OptoPrime(Optimizer):
         on_invalid: OnInvalid = "raise",
         candidates: int = 1,
         evaluate: Callable[[], Any] | None = None,
-        minimize: bool = True,
+        minimize: bool | None = None,
         max_nodes: int | None = None,
         max_chars: int | None = 500,
         system_prompt: str = SYSTEM_PROMPT,
@@ -90,7 +90,8 @@ class OptoPrime(Optimizer):
         self.on_invalid: OnInvalid = on_invalid
         self.candidates = candidates
         self.evaluate = evaluate
-        self.minimize = minimize
+        self.minimize = True if minimize is None else bool(minimize)
+        self.direction_declared = minimize is not None  # None: optimize() decides
         self.max_nodes, self.max_chars = max_nodes, max_chars
         self.system_prompt = system_prompt
         self.constrain_json = constrain_json
@@ -99,9 +100,11 @@ class OptoPrime(Optimizer):
         self.terminated = False
         self.log: list[dict[str, Any]] = []  # every call: messages, reply, error, step, ...
         self.last_reply: Reply | None = None
+        self.skip_reason: str | None = None  # why the last step was skipped (on_invalid="skip")
 
     # -- the contract ------------------------------------------------------------------------
     def step(self) -> dict[Node, Any]:
+        self.skip_reason = None
         summary = summarize(self.parameters, max_nodes=self.max_nodes, max_chars=self.max_chars)
         if not summary.feedback:
             raise OptimizerError(
@@ -124,6 +127,7 @@ class OptoPrime(Optimizer):
             if self.on_invalid == "raise":
                 raise
             logger.warning("OptoPrime step %d skipped: %s", self.steps_done + 1, error)
+            self.skip_reason = str(error)
             return self._finish(summary, {})
         chosen = proposals[0] if len(proposals) == 1 else self._best_of(proposals)
         changed = {p: v for p, v in chosen.items() if not _same(p._data, v)}

@@ -29,6 +29,11 @@ _SAFE_CALLS = {"len": len, "abs": abs, "min": min, "max": max, "sum": sum, "roun
 
 
 def is_code_parameter(param: Node) -> bool:
+    """Whether the parameter holds Python source: its declared type decides (`value_type`);
+    a parameter with no declared type is code when it follows Trace's naming (`__code...`),
+    as the code of a trainable bundle does."""
+    if param.value_type is not None:
+        return param.value_type == "code"
     return param.name.split(":")[0].startswith("__code")
 
 

@@ -19,7 +19,7 @@ import time
 
 from optograph.tools.diffusion.evaluator import build_evaluator
 from optograph.tools.diffusion.llm_guided import compare_guided
-from optograph.tools.diffusion.search import SearchConfig
+from optograph.tools.diffusion.session import SessionConfig
 
 
 def main() -> int:
@@ -42,8 +42,8 @@ def main() -> int:
           "  guided best schedule")
     ratios = []
     for seed in args.seeds:
-        config = SearchConfig(steps=args.steps, evaluations=args.evaluations, population=20,
-                              top_k=5, mutants=8, crossovers=4, seed=seed)
+        config = SessionConfig(steps=args.steps, evaluations=args.evaluations, seed=seed,
+                               solver=args.solver, images=args.images, validate_top=0)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="optograph-guided-") as folder:
             result = compare_guided(evaluator, config, args.llm, args.rounds, folder)

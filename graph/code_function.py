@@ -8,13 +8,20 @@ import asyncio
 import inspect
 import textwrap
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from .node import Node
 from .op import OpInfo
-from .sandbox import compile_function, run_in_process
+from .sandbox import (
+    Mode,
+    SandboxConfig,
+    compile_function,
+    process_runner,
+    ready_mode,
+    sandbox_config,
+)
 
-Sandbox = Literal["process", "inline"]
+Sandbox = Mode | SandboxConfig | None
 
 
 def function_source(fn: Callable[..., Any]) -> tuple[str, int]:
@@ -34,8 +41,11 @@ class CodeFunction:
     """`op` describes the original function; `current()` gives the description and callable
     for the code in `code` (a parameter node, or None when the code is not trainable).
 
-    Code that differs from the original runs in a forked process (sandbox="process") limited
-    to timeout_s and memory_mb, or in this process (sandbox="inline")."""
+    Code that differs from the original runs inside the isolation boundary (sandbox="bwrap",
+    the default), in a separate process without namespaces (sandbox="process", chosen
+    explicitly), or in this process (sandbox="inline"), limited to timeout_s and memory_mb;
+    a SandboxConfig sets every limit. Arguments, the return value and, for a method, the
+    attributes of `self` cross the boundary as JSON (docs/sandbox.md)."""
 
     def __init__(
         self,
@@ -43,10 +53,9 @@ class CodeFunction:
         name: str,
         doc: str,
         code: Node | None = None,
-        sandbox: Sandbox = "process",
+        sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
-        async_in_process: bool = False,
     ) -> None:
         self.fn = fn
         self.name = name
@@ -63,18 +72,22 @@ class CodeFunction:
         )
         self.code = code
         self.sandbox: Sandbox = sandbox
+        self.sandbox_config = sandbox_config(sandbox, name, timeout_s, memory_mb)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        # LangGraph's async nodes receive objects (runtime, store) that do not survive a fork
-        # and a pickle back, so their new code runs in this process.
-        self.async_in_process = async_in_process
+        try:
+            first = next(iter(inspect.signature(fn).parameters), None)
+        except (TypeError, ValueError):
+            first = None
+        self.is_method = first == "self"
         self._compiled: dict[str, tuple[OpInfo, Callable[..., Any]]] = {}
 
     def current(self) -> tuple[OpInfo, Callable[..., Any]]:
         if self.code is None or self.code._data == self.source:
             return self.op, self.fn
         code = self.code._data
-        cached = self._compiled.get(code)
+        mode = ready_mode(self.sandbox_config)  # refuses here, before any call is recorded
+        cached = self._compiled.get(f"{mode}:{code}")
         if cached is not None:
             return cached
         filename = f"<optograph-code {self.name}>"
@@ -82,21 +95,19 @@ class CodeFunction:
         globals_ = getattr(self.fn, "__globals__", {})
         function_name = self.fn.__name__
         fn: Callable[..., Any]
-        if self.sandbox == "inline" or (self.is_async and self.async_in_process):
+        if mode == "inline":
             fn = compile_function(code, function_name, globals_, filename)
         else:
-            fn = self._process_runner(code, function_name, globals_)
-        self._compiled = {code: (op, fn)}  # only the latest code is kept
+            fn = self._boundary_runner(code, function_name, globals_, mode)
+        self._compiled = {f"{mode}:{code}": (op, fn)}  # only the latest code is kept
         return op, fn
 
-    def _process_runner(
-        self, code: str, function_name: str, globals_: dict[str, Any]
+    def _boundary_runner(
+        self, code: str, function_name: str, globals_: dict[str, Any], mode: str
     ) -> Callable[..., Any]:
-        limits = (self.timeout_s, self.memory_mb)
-
-        def run(*args: Any, **kwargs: Any) -> Any:
-            return run_in_process(code, function_name, globals_, args, kwargs, *limits)
-
+        run = process_runner(
+            code, function_name, globals_, self.sandbox_config, mode, self.is_method
+        )
         if self.is_async:
             async def arun(*args: Any, **kwargs: Any) -> Any:
                 return await asyncio.to_thread(run, *args, **kwargs)

@@ -12,6 +12,12 @@ class OptographError(Exception):
     """Base of every error optograph raises on purpose."""
 
 
+class RunAbortedError(OptographError):
+    """An error that ends the run instead of becoming feedback: a traced operation that raises
+    it (a replayed call missing from its cassette, say) re-raises it unchanged rather than
+    recording an exception node, since no optimizer could fix it by changing a parameter."""
+
+
 class GraphError(OptographError, ValueError):
     """Bad input to the engine: an unsupported value, a non-callable bundle, a bad load file."""
 

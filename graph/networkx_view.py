@@ -27,6 +27,8 @@ def node_attributes(n: Node, max_chars: int | None = 200) -> dict[str, Any]:
         attrs["description"] = n.description
     if n.constraint:
         attrs["constraint"] = n.constraint
+    if n.value_type:
+        attrs["value_type"] = n.value_type
     if n.info and "source" in n.info:
         attrs["error_source"] = n.info["source"]
     return attrs

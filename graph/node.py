@@ -37,13 +37,14 @@ class Feedback:
 
 @dataclass(frozen=True)
 class NodeDetails:
-    """The attributes few nodes have: a parameter's description, constraint and search space,
-    an exception node's info."""
+    """The attributes few nodes have: a parameter's description, constraint, search space and
+    declared value type ("code" for Python source), an exception node's info."""
 
     description: str | None = None
     constraint: str | None = None
     search_space: SearchSpace | None = None
     info: dict[str, Any] | None = None
+    value_type: str | None = None
 
 
 def feedback_text(value: FeedbackValue) -> str:
@@ -117,6 +118,7 @@ class Node:
         search_space: SearchSpace | None = None,
         constants: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
+        value_type: str | None = None,
     ) -> Node:
         """Build a node in the current run (fast path used by the tracer). `input_names[i]` is
         the argument through which `inputs[i]` was passed; `constants` are the plain values
@@ -130,10 +132,11 @@ class Node:
         self.input_names = input_names
         self.constants = constants
         self.feedback = ()
-        if description is None and constraint is None and search_space is None and info is None:
+        if (description is None and constraint is None and search_space is None and info is None
+                and value_type is None):
             self._details = None
         else:
-            self._details = NodeDetails(description, constraint, search_space, info)
+            self._details = NodeDetails(description, constraint, search_space, info, value_type)
         run.admit(self, base_name)  # sets name, order and run
         return self
 
@@ -154,6 +157,11 @@ class Node:
     def info(self) -> dict[str, Any] | None:
         """An exception node's details: its type, message, marked source and traceback."""
         return self._details.info if self._details else None
+
+    @property
+    def value_type(self) -> str | None:
+        """The type a parameter was declared with ("code", "float", ...), or None."""
+        return self._details.value_type if self._details else None
 
     @classmethod
     def with_parents(
@@ -262,6 +270,35 @@ class Node:
         for i in range(len(source._data) if isinstance(source, Node) else len(source)):
             yield traced_getitem(source, i)
 
+    # -- copy and pickle -----------------------------------------------------------------
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """copy.copy, copy.deepcopy and pickle all give a detached node (no inputs, no
+        feedback) with the same name, in a run of its own: a parameter stays a parameter (with
+        its description, constraint and search space), an input stays an input, and a
+        run-bound intermediate (an operation's or an exception's result) becomes a constant
+        input holding the value. copy.copy shares the value; deepcopy and pickle copy it."""
+        kind = self.kind if self.kind in (PARAMETER, INPUT) else INPUT
+        details = (self.description, self.constraint, self.search_space) if kind == PARAMETER else (
+            None, None, None)
+        return detached_node, (kind, self._data, self.name, *details)
+
+
+def detached_node(
+    kind: str,
+    data: Any,
+    name: str,
+    description: str | None = None,
+    constraint: str | None = None,
+    search_space: SearchSpace | None = None,
+) -> Node:
+    """A node outside any traced run, named exactly `name` (what a copy or an unpickled node
+    is): each gets a run of its own, so its name needs no suffix."""
+    with Run("copy"):
+        return Node.make(
+            data, name, kind, description=description, constraint=constraint,
+            search_space=search_space,
+        )
+
 
 def _add_feedback(node: Node, item: Feedback) -> None:
     # Feedback is a tuple (no per-node list for gc to track), so appending is a read and a
@@ -294,12 +331,26 @@ def node(
     description: str | None = None,
     constraint: str | None = None,
     search_space: SearchSpace | None = None,
+    value_type: str | None = None,
 ) -> Node:
     """Wrap `value` in a node. Trainable nodes are the parameters an optimizer changes.
 
-    `node(existing_node)` returns it unchanged, as Trace does."""
+    `value_type` declares what the value is; "code" makes it Python source that optimizers
+    check as code (it must parse and keep its function's name and signature), whatever the
+    node's name.
+
+    As in Trace, `node(existing_node)` returns `existing_node` itself (other arguments are
+    ignored), while `node(existing_node, trainable=True)` returns a new parameter that shares
+    the existing node's value (the same object), named after it unless `name` is given, with
+    its description, constraint and search space unless given."""
     if isinstance(value, Node):
-        return value
+        if not trainable:
+            return value
+        name = name or value.name.split(":")[0]
+        description = value.description if description is None else description
+        constraint = value.constraint if constraint is None else constraint
+        search_space = value.search_space if search_space is None else search_space
+        value = value._data
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise GraphError(f"node name must be a non-empty string; got {name!r}")
     base = name or ("param" if trainable else "value")
@@ -316,6 +367,7 @@ def node(
         description=description,
         constraint=constraint,
         search_space=search_space,
+        value_type=value_type,
     )
 
 

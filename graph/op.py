@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
 
-from .errors import ExecutionError, HiddenInputError
+from .errors import ExecutionError, HiddenInputError, RunAbortedError
 from .node import EXCEPTION, OPERATION, Node, split_parents
 from .run import _tracing, collect_data_reads
 
@@ -144,6 +144,8 @@ def call_traced(
         with collect_data_reads() as reads:
             try:
                 result = fn(*plain_args, **plain_kwargs)
+            except RunAbortedError:
+                raise
             except Exception as exc:
                 raise _failure(op, parents, constants, exc) from exc
     finally:
@@ -170,6 +172,8 @@ async def acall_traced(
         with collect_data_reads() as reads:
             try:
                 result = await fn(*plain_args, **plain_kwargs)
+            except RunAbortedError:
+                raise
             except Exception as exc:
                 raise _failure(op, parents, constants, exc) from exc
     finally:

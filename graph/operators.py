@@ -113,16 +113,56 @@ def traced_getattr(self: Node, attr: str) -> Any:
 
 
 def traced_call(self: Node, *args: Any, **kwargs: Any) -> Any:
+    """`x.method(...)`: every node among the arguments is an input, also inside lists, tuples
+    and dicts (`og.node("+").join([a, b])` has inputs a and b)."""
     inputs: list[tuple[str, Any]] = [("fn", self)]
-    inputs += [(f"arg{i}", a) for i, a in enumerate(args)]
-    names = list(kwargs)
-    inputs += [(k, kwargs[k]) for k in names]
-    n_pos = len(args)
+    positional = [lift(a, f"arg{i}", inputs) for i, a in enumerate(args)]
+    keywords = {k: lift(v, k, inputs) for k, v in kwargs.items()}
 
-    def invoke(fn: Callable[..., Any], *values: Any) -> Any:
-        return fn(*values[:n_pos], **dict(zip(names, values[n_pos:], strict=True)))
+    def invoke(*values: Any) -> Any:
+        fn = values[0]
+        return fn(*(b(values) for b in positional), **{k: b(values) for k, b in keywords.items()})
 
     return apply_operator(CALL, invoke, inputs)
+
+
+PACK = _op("pack", "pack(items) returns the list, tuple or dict written with these items")
+
+
+def pack(value: Any) -> Any:
+    """One traced node for a list, tuple or dict literal written with nodes (at any depth):
+    `og.pack([a, b, {"k": c}])` holds the plain values, and a, b and c are its inputs."""
+    if isinstance(value, Node):
+        return value
+    inputs: list[tuple[str, Any]] = []
+    build = lift(value, "items", inputs)
+    return apply_operator(PACK, lambda *values: build(values), inputs)
+
+
+def has_node(value: Any) -> bool:
+    if isinstance(value, Node):
+        return True
+    if type(value) in (list, tuple):
+        return any(has_node(v) for v in value)
+    if type(value) is dict:
+        return any(has_node(v) for v in value.values())
+    return False
+
+
+def lift(value: Any, label: str, inputs: list[tuple[str, Any]]) -> Callable[[Any], Any]:
+    """Append `value` to `inputs` under `label`, or, for a list, tuple or dict holding nodes,
+    each of its items (`label[0]`, `label['key']`); return what rebuilds the plain value from
+    the plain input values (in the order of `inputs`)."""
+    if type(value) in (list, tuple) and has_node(value):
+        parts = [lift(v, f"{label}[{j}]", inputs) for j, v in enumerate(value)]
+        kind = type(value)
+        return lambda values: kind(p(values) for p in parts)
+    if type(value) is dict and has_node(value):
+        items = {k: lift(v, f"{label}[{k!r}]", inputs) for k, v in value.items()}
+        return lambda values: {k: p(values) for k, p in items.items()}
+    index = len(inputs)
+    inputs.append((label, value))
+    return lambda values: values[index]
 
 
 def install_operators(cls: type[Node]) -> None:

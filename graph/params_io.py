@@ -41,8 +41,17 @@ def parameters_to_dict(parameters: Iterable[Node]) -> dict[str, Any]:
 
 def save_parameters(parameters: Iterable[Node], path: str | os.PathLike[str]) -> None:
     """Write {name: value} as JSON, atomically (a crash leaves the old file intact)."""
-    text = json.dumps(parameters_to_dict(parameters), indent=2)
-    target = Path(path)
+    write_json_atomically(Path(path), parameters_to_dict(parameters))
+
+
+def write_json_atomically(target: Path, document: Any) -> None:
+    """Write `document` as indented JSON to `target` (atomically: write_text_atomically)."""
+    write_text_atomically(target, json.dumps(document, indent=2))
+
+
+def write_text_atomically(target: Path, text: str) -> None:
+    """Write `text` to `target` through a temporary file in the same folder, so a crash
+    leaves the old file intact."""
     fd, tmp = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.")
     with os.fdopen(fd, "w") as f:
         f.write(text)

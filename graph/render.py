@@ -10,7 +10,7 @@ import networkx as nx
 from .summary import Summary
 
 _SHAPES = {"parameter": "box", "input": "ellipse", "operation": "oval", "exception": "octagon"}
-_COLOURS = {"parameter": "#ffd966", "input": "#d9d9d9", "operation": "#9fc5e8", "exception": "#ea9999"}
+KIND_COLOURS = {"parameter": "#ffd966", "input": "#d9d9d9", "operation": "#9fc5e8", "exception": "#ea9999"}
 
 
 def _graph(source: nx.DiGraph | Summary) -> nx.DiGraph:
@@ -33,7 +33,7 @@ def to_dot(source: nx.DiGraph | Summary, max_chars: int = 40) -> str:
         label = json.dumps(_label(attrs, max_chars))
         lines.append(
             f"  {json.dumps(name)} [label={label}, shape={_SHAPES.get(kind, 'oval')}, "
-            f'fillcolor="{_COLOURS.get(kind, "#ffffff")}"];'
+            f'fillcolor="{KIND_COLOURS.get(kind, "#ffffff")}"];'
         )
     for a, b, attrs in graph.edges(data=True):
         lines.append(f"  {json.dumps(a)} -> {json.dumps(b)} [label={json.dumps(attrs.get('arg', ''))}];")
@@ -64,7 +64,7 @@ def to_mermaid(source: nx.DiGraph | Summary, max_chars: int = 40) -> str:
         lines.append(f'  {ids[name]}{left}"{_mermaid_text(_label(attrs, max_chars))}"{right}')
     for a, b in graph.edges():
         lines.append(f"  {ids[a]} --> {ids[b]}")
-    for kind, colour in _COLOURS.items():
+    for kind, colour in KIND_COLOURS.items():
         members = [ids[n] for n, k in graph.nodes(data="kind") if k == kind]
         if members:
             lines.append(f"  classDef {kind} fill:{colour}")

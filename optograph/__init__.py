@@ -16,6 +16,7 @@ from optograph.graph import (
     FloatRange,
     GraphError,
     IntRange,
+    Module,
     Node,
     OptographError,
     Run,
@@ -24,8 +25,10 @@ from optograph.graph import (
     bundle,
     load_parameters,
     minimal_subgraph,
+    model,
     no_trace,
     node,
+    pack,
     save_parameters,
     summarize,
     to_dot,
@@ -48,7 +51,7 @@ _LAZY = {
     "OptimizerError": "optograph.agent",
     "get_chat_model": "optograph.agent",
     "optimize": "optograph.agent",
-    "trace_langgraph": "optograph.graph.langgraph_trace",
+    "trace_langgraph": "optograph.graph.langgraph",
     "optimize_langgraph": "optograph.agent",
 }
 
@@ -61,8 +64,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Bundle", "Choice", "ExecutionError", "FloatRange", "GraphError", "IntRange", "Node",
+    "Bundle", "Choice", "ExecutionError", "FloatRange", "GraphError", "IntRange", "Module", "Node",
     "OptographError", "Run", "SearchSpace", "Summary", "bundle", "load_parameters",
-    "minimal_subgraph", "no_trace", "node", "save_parameters", "summarize", "to_dot",
+    "minimal_subgraph", "model", "no_trace", "node", "pack", "save_parameters", "summarize", "to_dot",
     "to_json", "to_mermaid", "to_networkx", *_LAZY,
 ]

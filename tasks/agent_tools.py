@@ -18,11 +18,14 @@ from pydantic import BaseModel, Field
 
 from optograph.graph.errors import OptographError
 
+from .paths import confine
+from .preflight import preflight
 from .prepare import prepare_task
 from .run_store import find_run
 from .run_view import RunView
-from .runner import RunOptions, run_task
+from .runner import RunOptions, run_task, task_llms
 from .task_file import load_task
+from .task_paths import check_task_paths
 
 
 def _dump(value: Any) -> str:
@@ -73,10 +76,21 @@ class ValidateTaskTool(BaseTool):
         "the workflow, feedback function and data it names can be loaded."
     )
     args_schema: type[BaseModel] = TaskPathArgs
+    # set (the MCP server's folder): the check is static (files it names exist inside root,
+    # modules are found), and no code of the task is imported or run
+    root: Path | None = None
 
     def _run(self, path: str, **_: Any) -> str:
         try:
+            if self.root is not None:
+                task = load_task(confine(path, self.root, "path"))
+                check_task_paths(task, self.root)
+                spec = task.spec
+                return _dump({"valid": True, "name": spec.name, "optimizer": spec.optimizer.name,
+                              "parameters": {n: p.value for n, p in spec.parameters.items()},
+                              "checked": "statically: no task code was run"})
             prepared = prepare_task(load_task(path))
+            preflight(prepared, task_llms(prepared.task, RunOptions()))
         except OptographError as exc:
             return _dump({"valid": False, "error": str(exc)})
         spec = prepared.task.spec
@@ -100,6 +114,7 @@ class RunTaskTool(BaseTool):
         "best score and the best parameters. Progress goes to stderr."
     )
     args_schema: type[BaseModel] = RunTaskArgs
+    root: Path | None = None  # set: the task and every file it names must lie inside root
 
     def _run(self, path: str, steps: int | None = None, llm: str | None = None,
              resume: str | None = None, store: str | None = None, **_: Any) -> str:
@@ -107,6 +122,9 @@ class RunTaskTool(BaseTool):
                              store=Path(store) if store else None, progress=sys.stderr,
                              quiet=True)
         try:
+            if self.root is not None:
+                check_task_paths(load_task(confine(path, self.root, "path")), self.root,
+                                 imports=False)
             result = run_task(path, options)
         except OptographError as exc:
             return _error(exc)
@@ -170,10 +188,11 @@ def diffusion_tools() -> list[BaseTool]:
     return [EvaluateScheduleTool(), SearchScheduleTool()]
 
 
-def optograph_tools(include_diffusion: bool = True) -> list[BaseTool]:
-    """Every optograph tool (the diffusion ones only when their extra is installed)."""
-    tools: list[BaseTool] = [ListTasksTool(), ValidateTaskTool(), RunTaskTool(), ListRunsTool(),
-                             ShowRunTool()]
+def optograph_tools(include_diffusion: bool = True, root: Path | None = None) -> list[BaseTool]:
+    """Every optograph tool (the diffusion ones only when their extra is installed). With
+    `root`, the task tools keep to that folder and validation runs no task code."""
+    tools: list[BaseTool] = [ListTasksTool(), ValidateTaskTool(root=root), RunTaskTool(root=root),
+                             ListRunsTool(), ShowRunTool()]
     if include_diffusion:
         tools += diffusion_tools()
     return tools

@@ -6,11 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .paths import check_output_file
 from .report import write_report
 from .run_store import find_run
 
 
 def report(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output_file(Path(args.out), "--out")
     path = write_report(find_run(args.run, Path(args.store)), args.out)
     print(f"report written to {path}")
     return 0

@@ -49,14 +49,14 @@ def show(args: argparse.Namespace) -> int:
     print(f"run {view.folder}  task {view.meta.get('task_name')}  status {view.status}")
     print(f"steps {len(view.steps)}  tokens {totals['tokens']}  cost ${totals['cost']:.4f}  "
           f"LLM calls {totals['llm_calls']}")
-    print(f"best score {'-' if score is None else f'{score:.6g}'}; best parameters:")
+    print(f"best score {view.describe(score)}; best parameters:")
     for name, value in values.items():
         print(f"  {name} = {value!r:.500}")
     print(f"score history {_sparkline([r.score for r in view.steps])}")
     for record in view.steps:
         shown = "-" if record.score is None else f"{record.score:.6g}"
         note = f"  ({record.note})" if record.note else ""
-        print(f"  step {record.step:>4}  score {shown:>10}{note}")
+        print(f"  step {record.step + 1:>4}  score {shown:>10}{note}")
     return 0
 
 

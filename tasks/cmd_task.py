@@ -9,7 +9,9 @@ from typing import Any
 
 from optograph.graph.errors import OptographError
 
+from .preflight import preflight
 from .prepare import prepare_task
+from .runner import RunOptions, task_llms
 from .task_file import load_task, task_json_schema
 
 
@@ -18,6 +20,7 @@ def validate(args: argparse.Namespace) -> int:
     for path in args.tasks:
         try:
             prepared = prepare_task(load_task(path))
+            preflight(prepared, task_llms(prepared.task, RunOptions()))
         except OptographError as exc:
             print(f"optograph: error: {exc}", file=sys.stderr)
             failed += 1

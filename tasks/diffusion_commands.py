@@ -42,6 +42,48 @@ def _macs(text: str | None) -> float | None:
     return value
 
 
+def _check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
+    """The numeric and path flags every diffusion command shares, checked before any model
+    is loaded: one line naming the flag (issue 15). The output folders are made (and so
+    checked) only with `make_folders`, once every other flag is known to be good."""
+    import math
+
+    from .errors import TaskError
+    from .paths import check_output_folder
+
+    if not 0 <= args.seed < 2**64:
+        raise DiffusionCommandError(f"--seed: must be between 0 and 2**64 - 1; got {args.seed}")
+    if args.batch_size < 1:
+        raise DiffusionCommandError(f"--batch-size: must be at least 1; got {args.batch_size}")
+    probability = getattr(args, "mutation_prob", 0.0)
+    if not (math.isfinite(probability) and 0.0 <= probability <= 1.0):
+        raise DiffusionCommandError(f"--mutation-prob: must be between 0 and 1; got {probability}")
+    folders = [("--cache", args.cache)]
+    if args.diffusion_command in ("search", "compare"):
+        folders.append(("--out", args.out))
+    for flag, folder in folders if make_folders else ():
+        if folder is not None:
+            try:
+                check_output_folder(Path(folder), flag)
+            except TaskError as error:
+                raise DiffusionCommandError(str(error)) from None
+
+
+def _skip_sets(text: str | None, count: int) -> list[list[str]]:
+    """--skip-sets: a JSON list of `count` lists of unit names (empty lists when not given)."""
+    if text is None:
+        return [[] for _ in range(count)]
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise DiffusionCommandError(f"--skip-sets: not JSON ({error})") from None
+    if not (isinstance(value, list) and len(value) == count
+            and all(isinstance(s, list) and all(isinstance(u, str) for u in s) for s in value)):
+        raise DiffusionCommandError(
+            f"--skip-sets: expected a JSON list of {count} lists of unit names (one per time step)")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="diffusers folder, hub id, or 'digits' (shipped)")
     parser.add_argument("--reference", default="digits",
@@ -58,13 +100,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _search_options(parser: argparse.ArgumentParser) -> None:
-    # The command's defaults keep a search to minutes on a CPU; the paper's (and SearchConfig's)
-    # are --population 50 --top-k 10 --mutants 25 --crossovers 10.
-    parser.add_argument("--population", type=int, default=20, help="default 20 (paper: 50)")
-    parser.add_argument("--top-k", type=int, default=5, help="parents; default 5 (paper: 10)")
-    parser.add_argument("--mutants", type=int, default=8, help="default 8 (paper: 25)")
+    # The defaults (None here) are the search session's, every entry point's (session.py),
+    # sized for a CPU; the paper's (SearchConfig's) are 50 / 10 / 25 / 10.
+    parser.add_argument("--population", type=int, default=None, help="default 20 (paper: 50)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="parents; default a quarter of the population: 5 (paper: 10)")
+    parser.add_argument("--mutants", type=int, default=None,
+                        help="default 2/5 of the population: 8 (paper: 25)")
     parser.add_argument("--mutation-prob", type=float, default=0.25)
-    parser.add_argument("--crossovers", type=int, default=4, help="default 4 (paper: 10)")
+    parser.add_argument("--crossovers", type=int, default=None,
+                        help="default 1/5 of the population: 4 (paper: 10)")
     parser.add_argument("--validate", type=int, default=5,
                         help="re-score the best K schedules on fresh noise and answer with the "
                         "lowest mean FID; counts among the evaluations, at most one in eight "
@@ -75,7 +120,8 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
                         "only while it ranks well (successive halving). --images becomes the "
                         "last count; --evaluations counts evaluations at the last count")
     parser.add_argument("--image-budget", type=int, default=None,
-                        help="images the search may sample, instead of --evaluations")
+                        help="images the search may sample (evaluated or stored), instead of "
+                        "--evaluations x --images")
 
 
 def register(subparsers: Any) -> None:
@@ -94,6 +140,11 @@ def register(subparsers: Any) -> None:
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    search.add_argument("--executor", default="local",
+                        help="local (in-process, default), ray (a local Ray cluster) or "
+                        "ray://HOST:PORT (an existing cluster): one evaluator actor per GPU")
+    search.add_argument("--max-concurrency", type=int, default=None,
+                        help="Ray evaluator actors (default: one per GPU, else one per CPU)")
     search.set_defaults(handler=run_search_command)
 
     compare = commands.add_parser("compare", help="FID table and plot: baselines (and searches)")
@@ -107,6 +158,14 @@ def register(subparsers: Any) -> None:
     _search_options(compare)
     compare.set_defaults(handler=run_compare_command)
 
+    export = commands.add_parser(
+        "export", help="a search result as a diffusers scheduler (+ skip sets) for your pipeline")
+    export.add_argument("result", help="a search's result.json")
+    export.add_argument("--model", default=None,
+                        help="the model's folder or hub id (default: the one it was searched on)")
+    export.add_argument("--out", default=None, help="folder (default: RESULT's folder/export)")
+    export.set_defaults(handler=run_export_command)
+
     evaluate = commands.add_parser("evaluate", help="FID and MACs of one schedule")
     _common(evaluate)
     evaluate.add_argument("--timesteps", required=True, help="strictly descending, e.g. 999,600,300,50")
@@ -114,24 +173,23 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(handler=run_evaluate_command)
 
 
-def _evaluator(args: argparse.Namespace) -> Any:
+def _evaluator(args: argparse.Namespace, images: int | None = None) -> Any:
+    """The command's evaluator, on `images` images (default --images; a search session's
+    own count with --fidelities)."""
     from optograph.tools.diffusion.evaluator import build_evaluator
 
-    if args.images < 2:
-        raise DiffusionCommandError(f"--images: must be at least 2; got {args.images}")
+    images = args.images if images is None else images
+    if images < 2:
+        raise DiffusionCommandError(f"--images: must be at least 2; got {images}")
     from optograph.tools.diffusion.errors import DiffusionInputError
 
     started = time.perf_counter()
     try:
         evaluator = build_evaluator(args.model, args.reference, args.solver, args.device,
-                                    args.images, args.seed, args.features, args.cache,
+                                    images, args.seed, args.features, args.cache,
                                     args.batch_size)
-        for count in getattr(args, "fidelity_list", None) or ():
-            evaluator.at_images(count)  # enough images for an FID at every fidelity
     except DiffusionInputError as error:
-        if error.argument.startswith("-"):
-            raise
-        raise DiffusionCommandError(f"--{error}") from None  # name the option as typed
+        raise flag_error(error) from None  # name the option as typed
     print(f"loaded {args.model} on {evaluator.model.device}, reference {args.reference} "
           f"({evaluator.fid.reference.count} images), {len(evaluator.units)} skippable units, "
           f"{evaluator.step_macs(()) / 1e6:.1f} M MACs per step ({time.perf_counter() - started:.1f} s)",
@@ -155,87 +213,53 @@ def _progress_printer() -> Any:
     return show
 
 
-def _check_fidelities(args: argparse.Namespace) -> None:
-    """--fidelities and --image-budget checked before a model is loaded; --images becomes the
-    highest fidelity (the noise bank every fidelity takes its first images from)."""
-    from optograph.tools.diffusion.errors import DiffusionInputError
-    from optograph.tools.diffusion.fidelity import check_fidelities, total_budget
-
-    text = getattr(args, "fidelities", None)
-    args.fidelity_list = None
-    try:
-        if text is not None:
-            args.fidelity_list = check_fidelities(_int_list(text, "--fidelities"))
-            args.images = args.fidelity_list[-1]
-        if args.image_budget is not None:
-            total_budget(args.fidelity_list or (args.images,), 1, args.image_budget)
-    except DiffusionInputError as error:
-        raise _as_flag(error) from None
+# Library fields whose flag is not "--" + the field with dashes.
+_FLAGS = {"cache_dir": "--cache", "validate_top": "--validate", "baselines": "--no-baselines",
+          "num_samples": "--images", "skip_set": "--skip-sets"}
 
 
-def _as_flag(error: Exception) -> Exception:
-    """A library error naming a field (`image_budget: ...`) as the flag (`--image-budget`)."""
-    argument = str(getattr(error, "argument", ""))
-    if not argument or argument.startswith("-"):
-        return error
-    return DiffusionCommandError(f"--{argument.replace('_', '-')}: {str(error).partition(': ')[2]}")
+def flag_error(error: Exception) -> DiffusionCommandError:
+    """A library error naming a field (`steps: ...`) as the CLI's one line (`--steps: ...`)."""
+    field = getattr(error, "argument", None) or str(error).partition(": ")[0]
+    message = str(error).partition(": ")[2] or str(error)
+    if field.startswith("-"):
+        return DiffusionCommandError(str(error))
+    flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+    return DiffusionCommandError(f"{flag}: {message}")
+
+
+def session_config(args: argparse.Namespace, steps: int, evaluations: int,
+                   budget: float | None, baselines: bool) -> Any:
+    from optograph.tools.diffusion.session import SessionConfig
+
+    search = {"population": args.population, "top_k": args.top_k, "mutants": args.mutants,
+              "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
+              "max_concurrency": getattr(args, "max_concurrency", None),
+              "image_budget": args.image_budget,
+              "fidelities": None if args.fidelities is None
+              else _int_list(args.fidelities, "--fidelities")}
+    return SessionConfig(
+        steps=steps, evaluations=evaluations, macs_budget=budget, model=str(args.model),
+        reference=args.reference, solver=args.solver, images=args.images, seed=args.seed,
+        features=args.features, device=args.device, cache_dir=args.cache,
+        batch_size=args.batch_size, mutation_prob=args.mutation_prob,
+        validate_top=args.validate, baselines=baselines,
+        **{name: value for name, value in search.items() if value is not None})
 
 
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
+    """One search session (tools/diffusion/session.py) with the command's options."""
     from optograph.tools.diffusion.errors import DiffusionInputError
-    from optograph.tools.diffusion.search import SearchConfig, run_search
-    from optograph.tools.diffusion.store import SearchStore
+    from optograph.tools.diffusion.session import run_session
 
-    config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=budget,
-                          population=args.population, top_k=args.top_k, mutants=args.mutants,
-                          mutation_prob=args.mutation_prob, crossovers=args.crossovers,
-                          seed=args.seed, validate_top=args.validate,
-                          fidelities=args.fidelity_list, image_budget=args.image_budget)
-    validator = evaluator.validation_evaluator() if args.validate else None
-    identity = {"model": str(args.model), "reference": args.reference, "solver": args.solver,
-                "images": args.images, "seed": args.seed, "features": args.features,
-                "steps": steps, "macs_budget": budget, "population": config.population,
-                "top_k": config.top_k, "mutants": config.mutants,
-                "mutation_prob": config.mutation_prob, "crossovers": config.crossovers}
-    if config.fidelities is not None:  # absent otherwise: stores of earlier versions resume
-        identity["fidelities"] = list(config.fidelities)
-    store = SearchStore(out / "search.sqlite", identity, resume=resume)
-    started = time.perf_counter()
+    config = session_config(args, steps, evaluations, budget, baselines)
     try:
-        found = run_search(evaluator, config, store, on_result=_progress_printer(),
-                           validator=validator)
+        return run_session(config, out, resume=resume, evaluator=evaluator,
+                           on_result=_progress_printer(),
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
     except DiffusionInputError as error:
-        raise _as_flag(error) from None
-    finally:
-        store.close()
-    best = found.best
-    result: dict[str, Any] = {
-        "timesteps": list(best.schedule.timesteps), "skip_sets": [list(s) for s in best.schedule.skip_sets],
-        "solver": args.solver, "fid": best.fid, "macs": best.macs,
-        "full_network_macs": steps * evaluator.step_macs(()), "steps": steps,
-        "stage": best.stage, "images": best.images or args.images,
-        "images_spent": found.images, "evaluations": len(found.history), "evaluated_now": found.evaluated,
-        "replayed_from_store": found.replayed, "search_seconds": time.perf_counter() - started,
-        "config": identity, "baselines": {},
-    }
-    if found.validation and validator is not None:
-        chosen = found.validation[0]
-        result["validation_fid"] = chosen.validation_fid
-        result["validation"] = {
-            "noise_seed": validator.noise.seed, "images": args.images, "rule": "lowest mean FID",
-            "candidates": [{**v.schedule.to_dict(), "fid": v.fid, "validation_fid": v.validation_fid,
-                            "mean_fid": v.mean_fid} for v in found.validation]}
-    if baselines:
-        from optograph.tools.diffusion.baselines import run_baselines
-
-        for row in run_baselines(evaluator, [steps]):
-            result["baselines"][row.method] = {"fid": row.fid, "macs": row.macs,
-                                               "timesteps": row.timesteps}
-            print(f"baseline {row.method:<16} {steps} steps fid {row.fid:8.3f}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "result.json").write_text(json.dumps(result, indent=1))
-    return result
+        raise flag_error(error) from None
 
 
 def _check_validate(args: argparse.Namespace) -> None:
@@ -244,9 +268,12 @@ def _check_validate(args: argparse.Namespace) -> None:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.errors import DiffusionInputError
+
+    _check_flags(args, make_folders=False)
+
     budget = _macs(args.macs_budget)
     _check_validate(args)
-    _check_fidelities(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
     if args.evaluations < 1:
@@ -257,7 +284,14 @@ def run_search_command(args: argparse.Namespace) -> int:
     if _stored_evaluations(out / "search.sqlite") and not args.resume:
         raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
                                     "continue it or choose another folder")
-    evaluator = _evaluator(args)
+    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines)
+    try:
+        config.check()
+    except DiffusionInputError as error:
+        raise flag_error(error) from None
+    _check_flags(args)  # every flag is good: now the output folders are made
+    evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
+                 else None)
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
                          args.resume, not args.no_baselines)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
@@ -280,17 +314,28 @@ def _stored_evaluations(path: Path) -> int:
 def run_compare_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
     from optograph.tools.diffusion.compare import write_comparison
+    from optograph.tools.diffusion.errors import DiffusionInputError
 
+    _check_flags(args)
     steps = _int_list(args.steps, "--steps")
     _check_validate(args)
-    _check_fidelities(args)
     if any(s < 1 for s in steps):
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None
     searched = [_read_result(path) for path in args.results]
-    evaluator = _evaluator(args)
+    images = args.images
+    if args.search_evaluations > 0:  # the search options, checked before a model is loaded
+        config = session_config(args, steps[0], args.search_evaluations, None, False)
+        try:
+            config.check()
+        except DiffusionInputError as error:
+            raise flag_error(error) from None
+        images = config.images
+    evaluator = _evaluator(args, images)
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
-        f"{r.method:<16} {r.steps:>3} steps fid {r.fid:8.3f} ({r.seconds:.1f}s)", file=sys.stderr))
+        f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
+                                                 f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
+        file=sys.stderr))
     loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
                                                                        strict=True)]
     out = Path(args.out)
@@ -299,7 +344,14 @@ def run_compare_command(args: argparse.Namespace) -> int:
                              out / f"search-{count}", None, True, False)
         rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
                         result["search_seconds"], result["timesteps"], result["skip_sets"]))
-    write_comparison([*rows, *loaded], out)
+    from optograph.tools.diffusion.extras import add_samples, write_report
+
+    everything = [*rows, *loaded]
+    out.mkdir(parents=True, exist_ok=True)
+    add_samples(evaluator, everything, out, args.solver,
+                lambda line: print(line, file=sys.stderr, flush=True))
+    write_comparison(everything, out)
+    print(f"wrote {write_report(everything, out, 'diffusion compare')}")
     return 0
 
 
@@ -325,8 +377,15 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
 
     scorer = dataclasses.replace(evaluator, solver=data["solver"])
     schedule = data["schedule"]
-    result = scorer(schedule)
     label = f"searched ({scorer.solver})"
+    try:
+        result = scorer(schedule)
+    except Exception as error:  # noqa: BLE001 - a row marked failed, never the end of compare
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        print(f"{label} {len(schedule.timesteps):>3} steps failed: {reason} ({path})",
+              file=sys.stderr)
+        return Row(label, len(schedule.timesteps), float("nan"), float("nan"), 0.0,
+                   list(schedule.timesteps), [list(s) for s in schedule.skip_sets], error=reason)
     print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
           f"(in its search: {data['search_fid']:.3f}; {path})", file=sys.stderr)
     return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
@@ -336,13 +395,9 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
 def run_evaluate_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.search_space import Schedule
 
+    _check_flags(args)
     timesteps = _int_list(args.timesteps, "--timesteps")
-    skip_sets: list[list[str]] = [[] for _ in timesteps]
-    if args.skip_sets:
-        try:
-            skip_sets = json.loads(args.skip_sets)
-        except ValueError as error:
-            raise DiffusionCommandError(f"--skip-sets: not JSON ({error})") from None
+    skip_sets = _skip_sets(args.skip_sets, len(timesteps))
     from optograph.tools.diffusion.sampler import validate_timesteps
 
     validate_timesteps(timesteps, 2**62, "--timesteps")  # order first: no model needed
@@ -353,4 +408,23 @@ def run_evaluate_command(args: argparse.Namespace) -> int:
     result = evaluator(Schedule(tuple(timesteps), tuple(tuple(s) for s in skip_sets)))
     print(json.dumps({"timesteps": timesteps, "skip_sets": skip_sets, "solver": args.solver,
                       "fid": result.fid, "macs": result.macs, "seconds": result.seconds}))
+    return 0
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.export import export_result, usage_snippet
+
+    out = Path(args.out) if args.out else Path(args.result).parent / "export"
+    try:
+        exported = export_result(args.result, args.model)
+    except DiffusionInputError as error:
+        if error.argument == "result":  # the positional argument: its message names the file
+            raise DiffusionCommandError(str(error).partition(": ")[2]) from None
+        raise flag_error(error) from None
+    exported.save(out)
+    skips = " and a UNet wrapper for its skip sets" if exported.skips_units else ""
+    print(f"wrote {out}/scheduler and {out}/schedule.json ({exported.solver}, "
+          f"{len(exported.timesteps)} steps{skips}); in your pipeline:\n")
+    print(usage_snippet(out))
     return 0

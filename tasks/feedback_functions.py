@@ -1,70 +1,33 @@
 """Feedback: what a feedback function may return, and the built-in feedback functions.
 
 A feedback function is called as `feedback(output, example)` (or `feedback(output)` when the
-task has no data) with the plain output value. It returns a score (a number), a text, a
-`(score, text)` pair, or a dict with `score` and `feedback` keys (other keys are passed on
-as feedback fields)."""
+task has no data) with the plain output value. What it returns follows the one convention of
+agent/feedback.py (`parse_feedback`): a score (a number), a text (a text that is only a number
+is that score), a `(score, text)` pair, or a dict with `score` (other keys are shown as text)."""
 
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from optograph.graph.sandbox import SCRATCH as SANDBOX_SCRATCH
+from optograph.graph.sandbox import SandboxConfig, SandboxError, ready_mode, run_module
 
 from .errors import TaskError
 
 FeedbackFunction = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class Judged:
-    """One output's feedback: the score (None when the function gave only text) and the value
-    given to `Node.backward` (text, a number, or a dict of them)."""
-
-    score: float | None
-    feedback: str | float | dict[str, Any]
+Judged = tuple[float, str]  # what a built-in returns: (score, text), as any feedback may
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
-
-
-def judge(result: Any, source: str) -> Judged:
-    """Normalise what a feedback function returned; TaskError naming `source` otherwise."""
-    if isinstance(result, Judged):
-        return result
-    number = _number(result)
-    if number is not None:
-        return Judged(number, f"score: {number:g}")
-    if isinstance(result, str):
-        return Judged(None, result)
-    if isinstance(result, tuple) and len(result) == 2 and _number(result[0]) is not None:
-        return Judged(_number(result[0]), str(result[1]))
-    if isinstance(result, dict):
-        score = _number(result.get("score"))
-        rest = {k: v for k, v in result.items() if k != "score"}
-        text = rest.pop("feedback", None)
-        if not rest and text is not None:
-            return Judged(score, str(text))
-        fields: dict[str, Any] = {k: (v if _number(v) is not None else str(v)) for k, v in rest.items()}
-        if text is not None:
-            fields["feedback"] = str(text)
-        if score is not None:
-            fields["score"] = score
-        return Judged(score, fields or f"score: {score:g}")
-    raise TaskError(
-        f"feedback {source} returned {type(result).__name__}; expected a score, a text, "
-        "(score, text) or a dict with score and feedback"
-    )
 
 
 # -- built-ins -----------------------------------------------------------------------------
@@ -93,10 +56,10 @@ def exact_match(options: dict[str, Any]) -> FeedbackFunction:
         if not case_sensitive:
             got, want = got.lower(), want.lower()
         if got == want:
-            return Judged(1.0, "Correct.")
+            return (1.0, "Correct.")
         question = example.get("question") if isinstance(example, dict) else None
         about = f" for the question {question!r}" if question else ""
-        return Judged(0.0, f"Wrong{about}: expected {expected!r}, got {str(output)!r:.200}.")
+        return (0.0, f"Wrong{about}: expected {expected!r}, got {str(output)!r:.200}.")
 
     return feedback
 
@@ -112,45 +75,49 @@ def numeric_target(options: dict[str, Any]) -> FeedbackFunction:
         if target is None:
             raise TaskError("feedback numeric_target: the target is not a number")
         if value is None or math.isnan(value):
-            return Judged(-math.inf, f"The output {output!r:.80} is not a number; it must be one.")
+            return (-math.inf, f"The output {output!r:.80} is not a number; it must be one.")
         gap = value - target
         if abs(gap) <= tolerance:
-            return Judged(0.0, f"Success: the output {value:g} equals the target.")
+            return (0.0, f"Success: the output {value:g} equals the target.")
         direction = "smaller" if gap > 0 else "larger"
-        return Judged(-abs(gap), f"The output is {value:g}; it needs to be {direction} (target {target:g}).")
+        return (-abs(gap), f"The output is {value:g}; it needs to be {direction} (target {target:g}).")
 
     return feedback
 
 
 def pytest_code(options: dict[str, Any], folder: Path) -> FeedbackFunction:
     """Write the output (Python source) to `<module>.py` next to a copy of the test file, run
-    pytest on it in a subprocess, score = share of tests passing, text = the failures."""
+    pytest on it inside the sandbox (docs/sandbox.md; options.sandbox "bwrap" or "process",
+    options.timeout_s, options.memory_mb), score = share of tests passing, text = the
+    failures with secret values scrubbed."""
     if "tests" not in options:
         raise TaskError("feedback pytest: options.tests (the test file) is required")
     tests = (folder / str(options["tests"])).resolve()
     if not tests.is_file():
         raise TaskError(f"feedback pytest: no such test file {str(tests)!r}")
     module = str(options.get("module", "solution"))
+    if not module.isidentifier():  # a module name, never a path (`../x` would write outside)
+        raise TaskError(f"feedback pytest: options.module must be a Python module name; "
+                        f"got {module[:60]!r}")
     timeout_s = float(options.get("timeout_s", 60))
+    mode = options.get("sandbox")
+    if mode not in (None, "bwrap", "process"):
+        raise TaskError(f"feedback pytest: options.sandbox {mode!r}: expected 'bwrap' or 'process'")
+    config = SandboxConfig(mode=mode, timeout_s=timeout_s,
+                           memory_mb=int(options.get("memory_mb", 1024)))
+    argv = ["-q", "-p", "no:cacheprovider", "--tb=line", "-o", "addopts=", tests.name]
 
     def feedback(output: Any, example: Any = None) -> Judged:
-        with tempfile.TemporaryDirectory(prefix="optograph-pytest-") as tmp:
-            Path(tmp, f"{module}.py").write_text(str(output))
-            Path(tmp, tests.name).write_text(tests.read_text())
-            # pytest prints longer assertion diffs when CI or BUILD_NUMBER is set: without
-            # them the feedback text (and so a recorded cassette) is the same everywhere
-            env = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
-            env.update(PYTHONPATH=tmp, PYTHONDONTWRITEBYTECODE="1")
-            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                       "--tb=line", "-o", "addopts=", tests.name]
-            try:
-                done = subprocess.run(command, cwd=tmp, env=env, capture_output=True,
-                                      text=True, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                return Judged(0.0, f"The tests did not finish within {timeout_s:g} s.")
+        files = {f"{module}.py": str(output), tests.name: tests.read_text()}
+        try:
+            _status, log = run_module("pytest", argv, files, config, ready_mode(config))
+        except SandboxError as exc:
+            if exc.kind == "timeout":
+                return (0.0, f"The tests did not finish within {timeout_s:g} s.")
+            raise
         # the feedback must not depend on where or how fast the tests ran (cassettes replay
         # a run only when its prompts are the same)
-        log = (done.stdout + done.stderr).replace(tmp + os.sep, "")
+        log = log.replace(SANDBOX_SCRATCH + "/", "")
         return _pytest_judgement(re.sub(r" in \d+(\.\d+)?s\b", "", log))
 
     return feedback
@@ -161,15 +128,16 @@ def _pytest_judgement(log: str) -> Judged:
     passed = counts.get("passed", 0)
     total = passed + counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0)
     if total and passed == total:
-        return Judged(1.0, f"All {total} tests pass.")
+        return (1.0, f"All {total} tests pass.")
     lines = [line for line in log.splitlines() if line.strip() and not line.startswith("=")]
     detail = "\n".join(lines[-15:])
     score = passed / total if total else 0.0
-    return Judged(score, f"{passed} of {total} tests pass.\n{detail}")
+    return (score, f"{passed} of {total} tests pass.\n{detail}")
 
 
 def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
-    """The diffusion tool's FID (lower is better; score = -FID so higher is better)."""
+    """The diffusion tool's FID as the score (lower is better: the task file's feedback
+    declares maximize: false, which task_file.py sets for this builtin)."""
 
     def feedback(output: Any, example: Any = None) -> Judged:
         fid = output.get("fid") if isinstance(output, dict) else output
@@ -179,7 +147,7 @@ def fid_feedback(options: dict[str, Any]) -> FeedbackFunction:
         extra = ""
         if isinstance(output, dict) and "macs" in output:
             extra = f", MACs {float(output['macs']):.3g}"
-        return Judged(-value, f"FID {value:.3f}{extra}; lower is better.")
+        return (value, f"FID {value:.3f}{extra}; lower is better.")
 
     return feedback
 

@@ -38,7 +38,7 @@ def langgraph_workflow(spec: LangGraphWorkflow, task: Task, names: list[str]) ->
         return builder
 
     def workflow(example: Any = None, llm: Any = None, **parameters: og.Node) -> og.Node:
-        from optograph.graph.langgraph_trace import trace_langgraph
+        from optograph.graph.langgraph import trace_langgraph
 
         builder = build(llm)
         traced = trace_langgraph(builder, parameters, checkpointer=False)

@@ -7,8 +7,9 @@ how scripted models drive runs offline."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -22,6 +23,9 @@ from optograph.graph.errors import OptographError
 from .errors import TaskError
 from .references import resolve_reference
 from .run_store import LLMCallRecord
+
+if TYPE_CHECKING:
+    from .task_file import Task
 
 PYTHON_PREFIX = "python:"
 
@@ -78,20 +82,58 @@ class TaskChatModel(BaseChatModel):
         return f"TaskChatModel({self.model_name!r})"
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model spec, the folder a `python:` spec is relative to, and where it was given."""
+
+    spec: str | None
+    base: Path
+    where: str
+
+
+def model_choices(task: Task, llm: str | None = None,
+                  workflow_llm: str | None = None) -> tuple[ModelChoice, ModelChoice]:
+    """(the optimizer's model, the workflow's model) of a run. The optimizer's: `--llm`, else
+    the task's `optimizer.llm`. The workflow's (the `llm` a workflow takes): `--workflow-llm`,
+    else the task's `optimizer.workflow_llm`, else the optimizer's model."""
+    spec = task.spec.optimizer
+    if llm is not None:
+        optimizer = ModelChoice(llm, Path.cwd(), "--llm")
+    else:
+        optimizer = ModelChoice(spec.llm, task.folder, task.where("optimizer", "llm"))
+    if workflow_llm is not None:
+        workflow = ModelChoice(workflow_llm, Path.cwd(), "--workflow-llm")
+    elif spec.workflow_llm is not None:
+        workflow = ModelChoice(spec.workflow_llm, task.folder,
+                               task.where("optimizer", "workflow_llm"))
+    else:
+        workflow = optimizer
+    return optimizer, workflow
+
+
 class TaskLLMs:
     """Builds the optimizer's and the workflow's LLM on first use (a search optimizer needs
-    none, and the local model takes seconds to load)."""
+    none, and the local model takes seconds to load). `spec` is the optimizer's model;
+    `workflow` the workflow's (default: the same)."""
 
     def __init__(self, spec: str | None, base: Path, where: str,
-                 cassette: tuple[Path, str] | None = None) -> None:
+                 cassette: tuple[Path, str] | None = None,
+                 workflow: ModelChoice | None = None) -> None:
         self.spec = spec
         self.base = base
         self.where = where
+        self.choices = {"optimizer": ModelChoice(spec, base, where)}
+        if workflow is not None:
+            self.choices["workflow"] = workflow
         self.cassette_spec = cassette
+        # hears of every model call of the run ("start"/"end", CallRecord): the LLM layer's
+        # on_call hook, forwarded so it can be set after the LLMs are built
+        self.on_call: Any = None
         self._usage: Any = None
         self._cassette: Any = None
         self._llms: dict[str, Any] = {}
         self._seen: dict[str, int] = {}
+        self.on_retry: Any = None  # told about each retried call (the progress line shows it)
 
     def _shared(self) -> tuple[Any, Any]:
         from optograph.agent.llm import Cassette, Usage
@@ -106,34 +148,59 @@ class TaskLLMs:
                     raise TaskError(f"{self.where}: {exc}") from None
         return self._usage, self._cassette
 
-    def check(self) -> None:
-        """Fail early (before a run folder is made) on a spec that cannot work."""
-        model = chat_model_from_spec(self.spec, self.base, self.where)
-        if isinstance(model, str) or model is None:
-            from optograph.agent.llm import canonical_spec
+    def choice(self, role: str) -> ModelChoice:
+        """The model of `role` ("optimizer", "workflow", ...): its own, else the optimizer's."""
+        return self.choices.get(role, self.choices["optimizer"])
 
-            try:
-                canonical_spec(model)
-            except (OptographError, ValueError) as exc:
-                raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
+    def check(self, roles: tuple[str, ...] = ("optimizer", "workflow")) -> None:
+        """Fail early (before a run folder is made, before step 1) on an LLM that cannot
+        work: a spec that does not parse, a model that cannot be built (no API key, no model
+        file, a file that is not a model), a cassette that cannot be used. A cassette that
+        only replays needs no model."""
+        _, cassette = self._shared()
+        for choice in {self.choice(role) for role in roles}:
+            model = chat_model_from_spec(choice.spec, choice.base, choice.where)
+            if isinstance(model, str) or model is None:
+                from optograph.agent.llm import canonical_spec, get_chat_model
+
+                try:
+                    canonical_spec(model)
+                    if cassette is None or cassette.mode != "replay":
+                        get_chat_model(model)  # builds the client; sends nothing
+                except (OptographError, ValueError) as exc:
+                    raise TaskError(f"{choice.where}: llm {choice.spec!r}: {exc}") from None
 
     def llm(self, role: str) -> Any:
         if role not in self._llms:
             from optograph.agent.llm import LLM
 
             usage, cassette = self._shared()
-            model = chat_model_from_spec(self.spec, self.base, self.where)
+            choice = self.choice(role)
+            model = chat_model_from_spec(choice.spec, choice.base, choice.where)
             try:
-                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette)
+                self._llms[role] = LLM(model, role=role, usage=usage, cassette=cassette,
+                                       on_retry=self._retried, on_call=self._call_event)
             except (OptographError, ValueError) as exc:
-                raise TaskError(f"{self.where}: llm {self.spec!r}: {exc}") from None
+                raise TaskError(f"{choice.where}: llm {choice.spec!r}: {exc}") from None
             self._seen[role] = 0
         return self._llms[role]
+
+    def _retried(self, notice: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(notice)
+
+    def _call_event(self, event: str, record: Any) -> None:
+        if self.on_call is not None:
+            self.on_call(event, record)
 
     def chat_model(self, role: str) -> TaskChatModel:
         """The role's LLM as a LangChain chat model (what workflows receive)."""
         llm = self.llm(role)
         return TaskChatModel(llm=llm, model_name=llm.model_name)
+
+    def usage(self) -> Any:
+        """The one usage account of the run's LLMs (the loop's budgets read it)."""
+        return self._shared()[0]
 
     def load_usage(self, state: dict[str, Any]) -> None:
         """Carry the token and cost totals of a resumed run on."""
@@ -170,27 +237,3 @@ class TaskLLMs:
                 ))
             self._seen[role] = len(log)
         return calls
-
-
-_OPTIMIZERS = {
-    "optoprime": ("optograph.agent.optoprime", "OptoPrime"),
-    "opro": ("optograph.agent.opro", "OPRO"),
-    "evolution": ("optograph.agent.evolution", "EvolutionaryOptimizer"),
-}
-
-
-def build_optimizer(name: str, parameters: list[Any], where: str, **options: Any) -> Any:
-    """The optimizer a task names, built with its options; a bad option is a TaskError."""
-    import importlib
-
-    module_name, class_name = _OPTIMIZERS[name]
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError):
-        raise TaskError(f"{where}: optimizer {name!r} is not available in this installation") from None
-    try:
-        return cls(parameters, **options)
-    except TypeError as exc:
-        raise TaskError(f"{where}: bad optimizer option: {exc}") from None
-    except OptographError as exc:
-        raise TaskError(f"{where}: {exc}") from None

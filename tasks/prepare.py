@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optograph.graph as og
+from optograph.agent.errors import OptimizerError
+from optograph.agent.feedback import FeedbackResult, parse_feedback
 from optograph.graph.search_space import SearchSpace
 
 from .errors import TaskError
-from .feedback_functions import Judged, builtin_feedback, judge
+from .feedback_functions import builtin_feedback
 from .references import (
     build_search_space,
     check_callable,
     check_keywords,
     load_examples,
+    load_validation,
     positional_capacity,
     resolve_reference,
 )
@@ -33,6 +36,7 @@ class PreparedTask:
     feedback_takes_example: bool
     examples: list[Any] | None
     spaces: dict[str, SearchSpace] = field(default_factory=dict)
+    validation: list[Any] | None = None  # held-out examples (data.validation_*)
 
     @property
     def name(self) -> str:
@@ -48,6 +52,7 @@ class PreparedTask:
                     self.restore(name, spec.value), trainable=spec.trainable, name=name,
                     description=spec.description, constraint=spec.constraint,
                     search_space=self.spaces.get(name),
+                    value_type=None if spec.type == "any" else spec.type,
                 )
         return nodes
 
@@ -70,6 +75,9 @@ class PreparedTask:
         try:
             output = self.workflow(**kwargs)
         except og.ExecutionError as exc:
+            aborted = _aborting_cause(exc)
+            if aborted is not None:  # a LangGraph node's replay miss, say: not feedback
+                raise aborted from None
             return exc.exception_node
         except og.OptographError:
             raise
@@ -86,11 +94,9 @@ class PreparedTask:
             )
         return output
 
-    def judge(self, output: og.Node, example: Any) -> Judged:
-        if output.kind == "exception":
-            info = output.info or {}
-            message = info.get("message") or str(output.data)
-            return Judged(None, f"The workflow failed: {message}")
+    def judge(self, output: og.Node, example: Any) -> FeedbackResult:
+        """The feedback on one output (the plain value), by the one convention
+        (agent/feedback.py); a failed run is never judged: the loop gives its error."""
         args = (output.data, example) if self.feedback_takes_example else (output.data,)
         try:
             result = self.feedback(*args)
@@ -101,7 +107,23 @@ class PreparedTask:
                 f"{self.task.where('feedback')}: the feedback function failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        return judge(result, f"at {self.task.where('feedback')}")
+        try:
+            return parse_feedback(result, f"{self.task.where('feedback')}: the feedback function")
+        except OptimizerError as exc:
+            raise TaskError(str(exc)) from None
+
+
+def _aborting_cause(exc: BaseException) -> og.RunAbortedError | None:
+    """The error that must end the run, if one caused this one (LangGraph records a failing
+    node as an exception node whatever the error was)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, og.RunAbortedError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _where_raised(exc: BaseException) -> str:
@@ -114,12 +136,13 @@ def _where_raised(exc: BaseException) -> str:
     return f"(at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno})"
 
 
-def _accepts_example(fn: Callable[..., Any]) -> bool:
+def takes_argument(fn: Callable[..., Any], name: str) -> bool:
+    """Whether fn (or the function a bundle wraps) has an argument `name`."""
     try:
         params = inspect.signature(getattr(fn, "fn", fn)).parameters
     except (TypeError, ValueError):
         return False
-    return "example" in params
+    return name in params
 
 
 def _workflow(task: Task) -> Callable[..., Any]:
@@ -138,7 +161,7 @@ def _workflow(task: Task) -> Callable[..., Any]:
     if not callable(fn):
         raise TaskError(f"{where}: {reference!r} is {type(fn).__name__}, not a function")
     check_keywords(fn, names, reference, where)
-    if task.spec.data is not None and not _accepts_example(fn):
+    if task.spec.data is not None and not takes_argument(fn, "example"):
         raise TaskError(f"{where}: the task has data, so workflow {reference!r} needs an "
                         "`example` argument")
     return fn  # type: ignore[no-any-return]
@@ -149,6 +172,9 @@ def prepare_task(task: Task) -> PreparedTask:
     spec = task.spec
     workflow = _workflow(task)
     examples = load_examples(spec.data, task) if spec.data is not None else None
+    validation = None
+    if spec.data is not None and examples is not None:
+        examples, validation = load_validation(spec.data, task, examples)
     shapes = (2,) if examples is not None else (1, 2)
     if spec.feedback.builtin is not None:
         feedback = builtin_feedback(spec.feedback.builtin, spec.feedback.options, task.folder)
@@ -176,4 +202,4 @@ def prepare_task(task: Task) -> PreparedTask:
                 f"{task.where('parameters', name, 'value')}: parameters.{name}.value is "
                 f"outside its search space: {exc}"
             ) from None
-    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces)
+    return PreparedTask(task, workflow, feedback, takes_example, examples, spaces, validation)

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from optograph.graph.search_space import Choice, FloatRange, IntRange, SearchSpace
 
 from .errors import TaskError
+from .paths import read_text_file
 from .task_file import (
     ChoiceSpace,
     DataSpec,
@@ -27,6 +26,7 @@ from .task_file import (
     SearchSpaceSpec,
     Task,
 )
+from .yaml_lines import parse_yaml
 
 
 def _import_file(path: Path, where: str) -> Any:
@@ -47,7 +47,7 @@ def _import_file(path: Path, where: str) -> Any:
         sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() on import is a failed import too
         del sys.modules[module_name]
         raise TaskError(
             f"{where}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
@@ -58,20 +58,28 @@ def _import_file(path: Path, where: str) -> Any:
     return module
 
 
+def reference_file(reference: str, base: Path) -> Path | None:
+    """The Python file a `file.py:function` reference names (relative to `base`); None for a
+    `module:function` reference."""
+    target = reference.rpartition(":")[0]
+    return base / target if target.endswith(".py") or "/" in target else None
+
+
 def resolve_reference(reference: str, base: Path, where: str) -> Any:
     """The object `reference` names. `x.py:f` is a file relative to `base` (a folder);
     `pkg.mod:f` is an importable module; the attribute may be dotted (`mod:Class.method`)."""
     target, _, attribute = reference.rpartition(":")
     if not target or not attribute:
         raise TaskError(f"{where}: expected `module:function` or `file.py:function`; got {reference!r}")
-    if target.endswith(".py") or "/" in target:
-        module = _import_file((base / target), where)
+    file = reference_file(reference, base)
+    if file is not None:
+        module = _import_file(file, where)
     else:
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
             raise TaskError(f"{where}: module {target!r} not found ({exc})") from None
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise TaskError(
                 f"{where}: importing module {target!r} failed: {type(exc).__name__}: {exc}"
             ) from None
@@ -165,34 +173,62 @@ def load_examples(spec: DataSpec, task: Task) -> list[Any]:
     return examples
 
 
+def load_validation(spec: DataSpec, task: Task,
+                    examples: list[Any]) -> tuple[list[Any], list[Any] | None]:
+    """(training examples, validation examples or None) of the task's data."""
+    if spec.validation_file is not None:
+        where = task.where("data", "validation_file")
+        held_out = _read_examples(task.folder / spec.validation_file, where)
+        if not held_out:
+            raise TaskError(f"{where}: the validation file holds no example")
+        return examples, held_out
+    if spec.validation_size is not None:
+        if spec.validation_size >= len(examples):
+            raise TaskError(
+                f"{task.where('data', 'validation_size')}: data.validation_size "
+                f"({spec.validation_size}) leaves no training example of {len(examples)}"
+            )
+        return examples[: -spec.validation_size], examples[-spec.validation_size:]
+    return examples, None
+
+
 def _read_examples(path: Path, where: str) -> list[Any]:
-    if not path.is_file():
+    if not path.exists():
         raise TaskError(f"{where}: no such data file {str(path)!r}")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".jsonl", ".json", ".yaml", ".yml", ".csv"):
+        raise TaskError(f"{where}: data file {path.name!r}: expected .jsonl, .json, .yaml or .csv")
     try:
-        if suffix == ".jsonl":
-            rows = []
-            for number, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise TaskError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            return rows
-        if suffix == ".json":
+        text = read_text_file(path, what="data file")
+    except TaskError as exc:
+        raise TaskError(f"{where}: {exc}") from None
+    if suffix == ".jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    raise TaskError(f"{path}:{number}: not valid JSON ({_reason(exc)})") from None
+        return rows
+    if suffix == ".csv":
+        return list(csv.DictReader(text.splitlines()))
+    if suffix == ".json":
+        try:
             data = json.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif suffix == ".csv":
-            return list(csv.DictReader(text.splitlines()))
-        else:
-            raise TaskError(f"{where}: data file {path.name!r}: expected .jsonl, .json, .yaml or .csv")
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise TaskError(f"{where}: data file {str(path)!r} is not valid: {exc}") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise TaskError(f"{where}: data file {str(path)!r} is not valid JSON: "
+                            f"{_reason(exc)}") from None
+    else:
+        located = parse_yaml(text, str(path))
+        data = located.data if located is not None else None
     if not isinstance(data, list):
         raise TaskError(f"{where}: data file {str(path)!r}: expected a list of examples")
     return data
+
+
+def _reason(exc: Exception) -> str:
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
 
 
 def build_search_space(spec: SearchSpaceSpec, task: Task, parameter: str) -> SearchSpace:

@@ -1,6 +1,7 @@
 """The HTML report of a run: the score history plot (matplotlib, embedded as PNG), the graph
-of the last step (SVG from Graphviz `dot` when installed, else Mermaid), the final parameters,
-the optimizer's prompts and replies, and the token and cost totals. One self-contained file."""
+of the last step (inline SVG drawn by the project: report_graph.py), the best parameters (and
+the next candidate), the optimizer's prompts and replies, and the token and cost totals. One
+self-contained file that needs no network and no system package to display."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import base64
 import html
 import io
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from optograph.graph.render import to_dot, to_mermaid
+from optograph.agent.feedback import is_better
 
+from .errors import TaskError
+from .paths import check_output_file
+from .report_graph import graph_html
 from .run_view import RunView
 
 _STYLE = """
@@ -31,7 +33,7 @@ details { margin: .4em 0; } .graph svg { max-width: 100%; height: auto; }
 
 def score_plot_png(view: RunView) -> bytes | None:
     """The score (and best-so-far) per step as a PNG; None when no step has a score."""
-    points = [(r.step, r.score) for r in view.steps if r.score is not None]
+    points = [(r.step + 1, r.score) for r in view.steps if r.score is not None]
     if not points:
         return None
     import matplotlib
@@ -42,11 +44,9 @@ def score_plot_png(view: RunView) -> bytes | None:
     steps = [s for s, _ in points]
     scores = [v for _, v in points]
     best: list[float] = []
-    for value in scores:
-        if not best:
-            best.append(value)
-        else:
-            best.append(max(best[-1], value) if view.maximize else min(best[-1], value))
+    for value in scores:  # the best so far, by the one rule (NaN is never best)
+        best.append(value if not best or is_better(value, best[-1], not view.maximize)
+                    else best[-1])
     figure, axes = plt.subplots(figsize=(7, 3.5), dpi=100)
     axes.plot(steps, scores, "o-", label="score", color="#3d85c6")
     axes.plot(steps, best, "--", label="best so far", color="#e69138")
@@ -78,29 +78,6 @@ def last_graph(view: RunView) -> nx.DiGraph | None:
     return None
 
 
-def graph_html(graph: nx.DiGraph) -> tuple[str, str]:
-    """(kind, HTML) of the graph: ("svg", inline SVG) via `dot`, else ("mermaid", a block)."""
-    dot = shutil.which("dot")
-    if dot is not None:
-        try:
-            done = subprocess.run([dot, "-Tsvg"], input=to_dot(graph), capture_output=True,
-                                  text=True, timeout=60, check=True)
-            svg = done.stdout[done.stdout.find("<svg"):]
-            if svg:
-                return "svg", f'<div class="graph">{svg}</div>'
-        except (subprocess.SubprocessError, OSError):
-            pass
-    block = html.escape(to_mermaid(graph))
-    return "mermaid", (
-        f'<pre class="mermaid">{block}</pre>\n'
-        '<script type="module">import mermaid from '
-        '"https://cdn.jsdelivr.net/npm/mermaid@11/dist/mermaid.esm.min.mjs";'
-        "mermaid.initialize({startOnLoad: true});</script>\n"
-        "<p><small>Mermaid diagram (renders when the page can load mermaid; install Graphviz "
-        "for an embedded SVG).</small></p>"
-    )
-
-
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, indent=1, default=repr)
     return f"<pre>{html.escape(text)}</pre>"
@@ -118,7 +95,8 @@ def render_report(view: RunView) -> str:
         f"<tr><th>status</th><td>{html.escape(view.status)}</td></tr>",
         f"<tr><th>created</th><td>{html.escape(view.meta.get('created', ''))}</td></tr>",
         f"<tr><th>steps</th><td>{len(view.steps)}</td></tr>",
-        f"<tr><th>best score</th><td>{'-' if score is None else f'{score:.6g}'}</td></tr>",
+        f"<tr><th>best score{' (validation)' if view.train_scores else ''}</th>"
+        f"<td>{html.escape(view.describe(score))}</td></tr>",
         f"<tr><th>tokens</th><td>{totals['tokens']}</td></tr>",
         f"<tr><th>cost</th><td>${totals['cost']:.4f}</td></tr>",
         f"<tr><th>LLM calls</th><td>{totals['llm_calls']}</td></tr>",
@@ -136,23 +114,28 @@ def render_report(view: RunView) -> str:
         parts.append(f"<tr><th>{html.escape(name)}</th><td>{_value(value)}</td></tr>")
     parts.append("</table>")
     if view.steps:
-        parts.append("<h2>Final parameters</h2><table>")
+        # not the answer (that is the best above): what the optimizer proposed to try next
+        parts.append("<h2>Next candidate (proposed after the last step; not scored)</h2><table>")
         for name, value in view.steps[-1].next_values.items():
             parts.append(f"<tr><th>{html.escape(name)}</th><td>{_value(value)}</td></tr>")
         parts.append("</table>")
     graph = last_graph(view)
     parts.append("<h2>Graph of the last step</h2>")
     if graph is not None:
-        _, block = graph_html(graph)
-        parts.append(block)
+        parts.append(graph_html(graph))
     else:
         parts.append("<p>No graph stored.</p>")
-    parts.append("<h2>Steps</h2><table><tr><th>step</th><th>score</th><th>feedback</th>"
-                 "<th>updates</th></tr>")
+    split = bool(view.train_scores)
+    parts.append("<h2>Steps</h2><table><tr><th>step</th>"
+                 + ("<th>validation score</th><th>train score</th>" if split else "<th>score</th>")
+                 + "<th>feedback</th><th>updates</th></tr>")
     for r in view.steps:
         shown = "-" if r.score is None else f"{r.score:.6g}"
+        if split:
+            train = view.train_scores.get(r.step)
+            shown += "</td><td>" + ("-" if train is None else f"{train:.6g}")
         note = f"<br><em>{html.escape(r.note)}</em>" if r.note else ""
-        parts.append(f"<tr><td>{r.step}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
+        parts.append(f"<tr><td>{r.step + 1}</td><td>{shown}</td><td>{_value(r.feedback[:2000])}"
                      f"{note}</td><td>{_value(r.updates) if r.updates else ''}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Optimizer prompts and replies</h2>")
@@ -160,7 +143,7 @@ def render_report(view: RunView) -> str:
         parts.append("<p>No LLM calls (a search optimizer, or no step yet).</p>")
     for i, call in enumerate(view.calls):
         parts.append(
-            f"<details><summary>step {call.step}, {html.escape(call.role)} call {i} "
+            f"<details><summary>step {call.step + 1}, {html.escape(call.role)} call {i} "
             f"({html.escape(call.model)}, {call.input_tokens}+{call.output_tokens} tokens)"
             f"</summary><h4>prompt</h4>{_value(call.prompt)}<h4>reply</h4>{_value(call.reply)}"
             "</details>")
@@ -174,5 +157,9 @@ def render_report(view: RunView) -> str:
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     view = RunView.load(folder)
     target = Path(out) if out is not None else view.folder / "report.html"
-    target.write_text(render_report(view), encoding="utf-8")
+    check_output_file(target, "out")
+    try:
+        target.write_text(render_report(view), encoding="utf-8")
+    except OSError as exc:
+        raise TaskError(f"out {target}: cannot write ({exc.strerror})") from None
     return target

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import RunStoreError
+from .paths import check_output_folder
+from .run_lock import RunLock
 
 DATABASE = "run.sqlite"
 
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     feedback TEXT NOT NULL,
     time REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS train_scores (step INTEGER PRIMARY KEY, score REAL);
 CREATE TABLE IF NOT EXISTS llm_calls (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     step INTEGER NOT NULL,
@@ -95,19 +99,93 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=_plain)
 
 
-class RunStore:
-    """One run folder. Open an existing one with `RunStore.open`, start one with `create`."""
+_NUMBER = (int, float)
 
-    def __init__(self, folder: Path) -> None:
+
+def _field(path: Path, step: Any, name: str, value: Any, kinds: tuple[type, ...],
+           optional: bool = False, parse: bool = False) -> Any:
+    """One stored value, checked: JSON text parsed when `parse`; the wrong kind is a
+    RunStoreError naming the file, the step and the column."""
+    where = f"{path}: step {step}: {name}"
+    if parse:
+        if not isinstance(value, str):
+            raise RunStoreError(f"{where} is {type(value).__name__}, not JSON text")
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise RunStoreError(f"{where} is not valid JSON: {value[:40]!r}") from None
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        expected = {dict: "an object", str: "text", int: "an integer"}.get(kinds[0], "a number")
+        raise RunStoreError(f"{where} is {type(value).__name__} {repr(value)[:40]}, not {expected}")
+    return value
+
+
+def _step_record(path: Path, row: tuple[Any, ...]) -> StepRecord:
+    if len(row) < 13:
+        raise RunStoreError(f"{path}: the steps table has {len(row)} columns, not 13")
+    step = row[0]
+    return StepRecord(
+        step=_field(path, step, "step", step, (int,)),
+        time=_field(path, step, "time", row[1], _NUMBER),
+        values=_field(path, step, "values_json", row[2], (dict,), parse=True),
+        score=_field(path, step, "score", row[3], _NUMBER, optional=True),
+        best_score=_field(path, step, "best_score", row[4], _NUMBER, optional=True),
+        feedback=_field(path, step, "feedback", row[5], (str,)),
+        updates=_field(path, step, "updates_json", row[6], (dict,), parse=True),
+        next_values=_field(path, step, "next_values_json", row[7], (dict,), parse=True),
+        optimizer_state=_field(path, step, "optimizer_state", row[8], (dict,), parse=True),
+        tokens=_field(path, step, "tokens", row[9], (int,)),
+        cost=_field(path, step, "cost", row[10], _NUMBER),
+        graph_dot=_field(path, step, "graph_dot", row[11], (str,), optional=True),
+        note=_field(path, step, "note", row[12], (str,), optional=True),
+    )
+
+
+class RunStore:
+    """One run folder. Open an existing one with `RunStore.open`, start one with `create`.
+
+    A writer holds the run's lock (run_lock.py) from opening to `close`; `readonly=True`
+    opens the database read-only (an SQLite `mode=ro` URI: nothing in the file changes) and
+    takes no lock. Every damage found while reading (not a database, a missing table, a
+    value that is not what its column holds) is a one-line RunStoreError naming the file."""
+
+    def __init__(self, folder: Path, readonly: bool = False) -> None:
         self.folder = folder
-        self.db = sqlite3.connect(folder / DATABASE, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.path = folder / DATABASE
+        self.readonly = readonly
+        self._lock: RunLock | None = None
+        if not readonly:
+            self._lock = RunLock(folder)
+            self._lock.acquire()
+        try:
+            if readonly:
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            self._release()
+            raise RunStoreError(f"{self.path}: not a usable run database ({exc})") from None
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _rows(self, sql: str, what: str) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute(sql).fetchall()
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: {what} ({exc})") from None
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
     def create(cls, store: Path, task_name: str, task_path: Path, task_text: str) -> RunStore:
-        store.mkdir(parents=True, exist_ok=True)
+        check_output_folder(store, "store")
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         for n in range(1000):
             folder = store / (f"{task_name}-{stamp}" + (f"-{n}" if n else ""))
@@ -116,10 +194,16 @@ class RunStore:
                 break
             except FileExistsError:
                 continue
+            except OSError as exc:
+                raise RunStoreError(f"store {store}: cannot make a run folder ({exc.strerror})") from None
         else:  # pragma: no cover - a thousand runs in one second
             raise RunStoreError(f"{store}: cannot make a new run folder")
         run = cls(folder)
-        run.db.executescript(_SCHEMA)  # executescript commits on its own
+        try:
+            run.db.executescript(_SCHEMA)  # executescript commits on its own
+        except sqlite3.Error as exc:
+            run.close()
+            raise RunStoreError(f"{run.path}: cannot write ({exc})") from None
         meta = {
             "task_name": task_name, "task_path": str(task_path.resolve()), "task_yaml": task_text,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -129,8 +213,9 @@ class RunStore:
         return run
 
     @classmethod
-    def open(cls, folder: str | Path) -> RunStore:
-        """An existing run; RunStoreError when the folder is missing or not a run."""
+    def open(cls, folder: str | Path, readonly: bool = False) -> RunStore:
+        """An existing run; RunStoreError when the folder is missing or not a run, or (for
+        a writer) when another process holds it."""
         path = Path(folder)
         if not path.exists():
             raise RunStoreError(f"{path}: no such run folder")
@@ -138,21 +223,25 @@ class RunStore:
             raise RunStoreError(f"{path}: not a run folder (it is a file)")
         if not (path / DATABASE).is_file():
             raise RunStoreError(f"{path}: not an optograph run (no {DATABASE} in it)")
+        run = cls(path, readonly=readonly)
         try:
-            run = cls(path)
-            tables = {r[0] for r in run.db.execute("SELECT name FROM sqlite_master")}
-        except sqlite3.DatabaseError as exc:
-            raise RunStoreError(f"{path / DATABASE}: not a run database ({exc})") from None
-        if not {"meta", "steps"} <= tables:
+            tables = {r[0] for r in run._rows("SELECT name FROM sqlite_master",
+                                                  "not a run database")}
+        except RunStoreError:
             run.close()
-            raise RunStoreError(f"{path / DATABASE}: not an optograph run (no steps table)")
+            raise
+        missing = sorted({"meta", "steps", "llm_calls"} - tables)
+        if missing:
+            run.close()
+            raise RunStoreError(f"{run.path}: not an optograph run (no {missing[0]} table)")
         return run
 
     def close(self) -> None:
         self.db.close()
+        self._release()
 
     def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+        return _Transaction(self.db, self.path)
 
     # -- meta ----------------------------------------------------------------------------
     def set_meta(self, **values: Any) -> None:
@@ -165,7 +254,8 @@ class RunStore:
                 )
 
     def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        rows = self._rows("SELECT key, value FROM meta", "cannot read the meta table")
+        return {str(k): v if isinstance(v, str) else str(v) for k, v in rows}
 
     # -- steps ---------------------------------------------------------------------------
     def add_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
@@ -180,6 +270,44 @@ class RunStore:
             )
             self._add_calls(calls)
 
+    def set_train_score(self, step: int, score: float | None) -> None:
+        """The minibatch score of a step whose `score` is its validation score."""
+        with self.transaction():
+            self.db.execute("CREATE TABLE IF NOT EXISTS train_scores "
+                            "(step INTEGER PRIMARY KEY, score REAL)")
+            self.db.execute("INSERT OR REPLACE INTO train_scores VALUES (?, ?)", (step, score))
+
+    def train_scores(self) -> dict[int, float | None]:
+        """{step: minibatch score} of a run with a validation split ({} otherwise)."""
+        try:
+            rows = self.db.execute("SELECT step, score FROM train_scores").fetchall()
+        except sqlite3.OperationalError:  # a run stored before the table existed
+            return {}
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the train scores ({exc})") from None
+        return {_field(self.path, step, "step", step, (int,)):
+                _field(self.path, step, "train score", score, _NUMBER, optional=True)
+                for step, score in rows}
+
+    def has_step(self, step: int) -> bool:
+        try:
+            row = self.db.execute("SELECT 1 FROM steps WHERE step = ?", (step,)).fetchone()
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot read the steps ({exc})") from None
+        return row is not None
+
+    def complete_step(self, record: StepRecord, calls: list[LLMCallRecord]) -> None:
+        """Add the optimizer's part (updates, next values, state, totals, note) to a stored
+        step whose evaluation is kept as it was (a finished run resumed with more steps)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE steps SET updates_json = ?, next_values_json = ?, optimizer_state = ?, "
+                "tokens = ?, cost = ?, note = ? WHERE step = ?",
+                (_json(record.updates), _json(record.next_values), _json(record.optimizer_state),
+                 record.tokens, record.cost, record.note, record.step),
+            )
+            self._add_calls(calls)
+
     def _add_calls(self, calls: list[LLMCallRecord]) -> None:
         self.db.executemany(
             "INSERT INTO llm_calls(step, role, model, prompt, reply, input_tokens, output_tokens)"
@@ -189,22 +317,18 @@ class RunStore:
         )
 
     def steps(self) -> list[StepRecord]:
-        rows = self.db.execute("SELECT * FROM steps ORDER BY step").fetchall()
-        return [
-            StepRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], json.loads(r[6]),
-                       json.loads(r[7]), json.loads(r[8]), r[9], r[10], r[11], r[12])
-            for r in rows
-        ]
+        rows = self._rows("SELECT * FROM steps ORDER BY step", "cannot read the steps")
+        return [_step_record(self.path, row) for row in rows]
 
     def last_step(self) -> StepRecord | None:
         steps = self.steps()
         return steps[-1] if steps else None
 
     def llm_calls(self) -> list[LLMCallRecord]:
-        rows = self.db.execute(
+        rows = self._rows(
             "SELECT step, role, model, prompt, reply, input_tokens, output_tokens "
-            "FROM llm_calls ORDER BY id"
-        ).fetchall()
+            "FROM llm_calls ORDER BY id", "cannot read the LLM calls"
+        )
         return [LLMCallRecord(*r) for r in rows]
 
     # -- evaluations (search optimizers) -------------------------------------------------
@@ -219,22 +343,38 @@ class RunStore:
             self._add_calls(calls or [])
 
     def evaluations(self) -> list[tuple[str, dict[str, Any], float, str]]:
-        rows = self.db.execute(
-            "SELECT key, candidate_json, score, feedback FROM evaluations ORDER BY id"
-        ).fetchall()
-        return [(k, json.loads(c), s, f) for k, c, s, f in rows]
+        rows = self._rows(
+            "SELECT key, candidate_json, score, feedback FROM evaluations ORDER BY id",
+            "cannot read the evaluations",
+        )
+        return [(k, _field(self.path, k, "candidate_json", c, (dict,), parse=True),
+                 _field(self.path, k, "score", s, _NUMBER), f) for k, c, s, f in rows]
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on an exception); a database error inside is a
+    RunStoreError naming the file."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self.db = db
+        self.path = path
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"{self.path}: cannot write ({exc})") from None
         return self.db
 
-    def __exit__(self, kind: object, *rest: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 *rest: object) -> None:
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        except sqlite3.Error as exc:
+            if kind is None:
+                raise RunStoreError(f"{self.path}: cannot write ({exc})") from None
+        if isinstance(error, sqlite3.Error):
+            raise RunStoreError(f"{self.path}: cannot write ({error})") from None
 
 
 def list_runs(store: Path) -> Iterator[Path]:

@@ -137,6 +137,10 @@ WorkflowSpec = Annotated[
 _UNION_TAGS = {"reference", "int_range", "float_range", "choice", "factory"}
 
 
+# Builtins whose score is a lower-is-better metric, shown as it is (FID, not -FID).
+LOWER_IS_BETTER = frozenset({"fid"})
+
+
 class FeedbackSpec(_Strict):
     function: Reference | None = Field(
         None, description="feedback(output, example) -> score, text, (score, text) or dict"
@@ -152,7 +156,18 @@ class FeedbackSpec(_Strict):
     def _one_source(self) -> FeedbackSpec:
         if (self.function is None) == (self.builtin is None):
             raise ValueError("give exactly one of `function` or `builtin`")
+        if self.builtin in LOWER_IS_BETTER and self.maximize:
+            raise ValueError(f"builtin {self.builtin!r} scores lower-is-better; "
+                             "leave out maximize or set maximize: false")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _direction(cls, data: Any) -> Any:
+        """A lower-is-better builtin (its score is the metric itself: FID) minimizes."""
+        if isinstance(data, dict) and data.get("builtin") in LOWER_IS_BETTER:
+            return {"maximize": False, **data}
+        return data
 
 
 class DataSpec(_Strict):
@@ -161,11 +176,21 @@ class DataSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
     batch_size: int | None = Field(None, ge=1, description="examples per step (default: all)")
     limit: int | None = Field(None, ge=1, description="use only the first n examples")
+    validation_file: str | None = Field(
+        None, description="held-out examples (same formats): the best parameters are chosen "
+        "on them"
+    )
+    validation_size: int | None = Field(
+        None, ge=1, description="hold out the last n examples as the validation split"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
         if (self.file is None) == (self.generator is None):
             raise ValueError("give exactly one of `file` or `generator`")
+        if self.validation_file is not None and self.validation_size is not None:
+            raise ValueError("@.validation_size: give validation_file or validation_size, "
+                             "not both")
         return self
 
 
@@ -179,7 +204,11 @@ class CassetteSpec(_Strict):
 class OptimizerSpec(_Strict):
     name: Literal["optoprime", "opro", "evolution"] = Field(description="which optimizer")
     llm: str | None = Field(
-        None, description='"provider:model", "local", "local:/path.gguf" (LLM optimizers only)'
+        None, description='the optimizer\'s model: "provider:model", "local", "local:/path.gguf" '
+        "(LLM optimizers); also the workflow's model unless workflow_llm says otherwise"
+    )
+    workflow_llm: str | None = Field(
+        None, description="the model a workflow gets as its `llm` argument (default: llm)"
     )
     cassette: CassetteSpec | None = Field(None, description="record/replay the LLM calls")
     options: dict[str, Any] = Field(default_factory=dict, description="optimizer keyword options")
@@ -193,7 +222,8 @@ class BudgetSpec(_Strict):
 
 
 class TaskSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="a short name (runs use it)")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100,
+                      description="a short name (runs use it)")
     description: str | None = Field(None, description="what the task optimizes")
     workflow: WorkflowSpec = Field(description="the function (or LangGraph builder) to optimize")
     parameters: dict[str, ParameterSpec] = Field(description="the workflow's parameters, by name")
@@ -204,6 +234,14 @@ class TaskSpec(_Strict):
         default_factory=lambda: BudgetSpec.model_validate({}), description="when to stop"
     )
     store: str = Field("runs", description="the folder runs are stored in (relative to the cwd)")
+    max_concurrency: int = Field(
+        1, ge=1, description="examples of a step evaluated at once (threads, or Ray tasks)"
+    )
+    executor: str = Field(
+        "local", pattern=r"^(local|ray|ray://\S+)$",
+        description='where evaluations run: "local" (in-process), "ray" (a local Ray '
+        'cluster) or "ray://HOST:PORT" (an existing cluster)',
+    )
 
     @field_validator("parameters")
     @classmethod

@@ -1,7 +1,7 @@
 """optograph.agent.llm: chat models, usage accounting, cache and cassettes."""
 
 from .cache import CallCache
-from .call_record import CallRecord
+from .call_record import CallEvent, CallHook, CallRecord
 from .cassette import Cassette
 from .client import LLM
 from .errors import CassetteMissError, LLMCallError, LLMConfigError, LLMSpecError
@@ -13,6 +13,8 @@ __all__ = [
     "DEFAULT_PRICES",
     "LLM",
     "CallCache",
+    "CallEvent",
+    "CallHook",
     "CallRecord",
     "Cassette",
     "CassetteMissError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from .messages import message_fingerprint, message_text
 
 CallSource = Literal["model", "cache", "cassette"]
+CallEvent = Literal["start", "end"]
 
 
 @dataclass
@@ -65,3 +67,8 @@ class CallRecord:
             "key": self.key,
             "occurrence": self.occurrence,
         }
+
+
+# LLM(on_call=...): called with ("start", record) before each call is answered and with
+# ("end", record) after it (reply or error, duration, tokens set): progress displays use it
+CallHook = Callable[[CallEvent, CallRecord], None]

@@ -9,6 +9,7 @@ appended and flushed one by one, so a run killed mid-way keeps everything record
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,15 +35,45 @@ class Cassette:
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
         self._complete_bytes = 0  # length of the file up to its last complete line
         self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise LLMConfigError(f"cassette {self.path}: is a folder, not a cassette file")
         if self.path.exists():
             self._load()
         elif mode == "replay":
             raise LLMConfigError(
                 f"cassette {self.path} does not exist; record it first (mode 'record')"
             )
+        if self.records:
+            self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Fail now, not after the first paid call, when new calls could not be appended."""
+        if self.path.exists():
+            if not os.access(self.path, os.W_OK):
+                raise LLMConfigError(f"cassette {self.path}: not writable")
+            return
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise LLMConfigError(f"cassette {self.path}: cannot be created under {folder}")
+
+    # copy and pickle: the entries and the file position travel, the lock is made anew
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _load(self) -> None:
-        data = self.path.read_bytes()
+        try:
+            data = self.path.read_bytes()
+        except OSError as error:
+            raise LLMConfigError(f"cassette {self.path}: cannot read: {error.strerror}") from None
         lines = data.split(b"\n")
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
@@ -52,8 +83,8 @@ class Cassette:
                 key = (str(entry["key"]), int(entry["occurrence"]))
                 entry["reply"]  # noqa: B018 - required field
             except (ValueError, KeyError, TypeError) as error:
-                if number == len(lines):  # cut off while being written: drop it
-                    break
+                if number == len(lines) and raw.startswith(b'{"key"'):
+                    break  # an entry cut off while being written: dropped (and overwritten)
                 raise LLMConfigError(
                     f"cassette {self.path}:{number}: malformed entry: {error}"
                 ) from error

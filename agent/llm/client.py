@@ -7,6 +7,10 @@ retries on transient failures, and accounts and logs every call under its role."
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
+import pickle
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +23,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, conver
 from optograph.graph.errors import OptographError
 
 from .cache import CallCache
-from .call_record import CallRecord, CallSource
+from .call_record import CallEvent, CallHook, CallRecord, CallSource
 from .cassette import Cassette
-from .errors import CassetteMissError, LLMCallError
+from .errors import CassetteMissError, LLMCallError, LLMConfigError
 from .messages import (
     as_ai_message,
     call_key,
@@ -29,9 +33,17 @@ from .messages import (
     estimate_tokens,
     message_text,
 )
-from .retry import backoff_delays, is_transient
+from .retry import is_transient, retry_delay, retry_notice
 from .spec import canonical_spec, describe_model, get_chat_model, json_schema_kwargs
+from .structured import (
+    StructuredOutputUnsupported,
+    invoke_structured,
+    structured_methods,
+    with_params,
+)
 from .usage import Usage
+
+logger = logging.getLogger(__name__)
 
 MessagesInput = str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any] | str]
 
@@ -48,8 +60,12 @@ class LLM:
     is built on the first call that needs it) or any langchain-core BaseChatModel. `role` tags
     this object's calls in `usage` (share one Usage between the optimizer's LLM and the
     workflow's). `cache` is a path or a CallCache; `cassette` a Cassette. A transient failure
-    (connection, rate limit, timeout) is retried `max_retries` times, waiting backoff_s, 2x, 4x,
-    ...; then, or at once for any other failure, LLMCallError naming the model is raised."""
+    (connection, rate limit, timeout) is retried `max_retries` times, waiting what the provider
+    asked for (Retry-After) or backoff_s, 2x, 4x, ..., spread by up to `jitter` (so concurrent
+    callers do not retry in step), and telling `on_retry` (the progress line) each time; then,
+    or at once for any other failure, LLMCallError naming the model is raised.
+    `on_call(event, record)` hears of every call: "start" before it is answered, "end" after
+    (for progress displays; an exception it raises is logged, never breaks the call)."""
 
     def __init__(
         self,
@@ -61,6 +77,9 @@ class LLM:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        jitter: float = 0.5,
+        on_retry: Callable[[str], None] | None = None,
+        on_call: CallHook | None = None,
     ) -> None:
         if not role:
             raise ValueError("LLM role must be a non-empty string")
@@ -87,9 +106,14 @@ class LLM:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self._sleep = sleep
+        self.jitter = jitter  # share by which retry waits are spread (0: exact backoff)
+        self.on_retry = on_retry  # told "model: rate limited, retrying in 2.0 s" per retry
+        self._rng = random.Random()
         self._log: list[CallRecord] = []
         self._occurrences: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._structured: list[str] | None = None  # structured-output methods left to try
+        self.on_call = on_call
 
     @property
     def chat_model(self) -> BaseChatModel:
@@ -112,6 +136,61 @@ class LLM:
         other.role = role
         other._log, other._occurrences, other._lock = [], {}, threading.Lock()
         return other
+
+    # -- copy and pickle -------------------------------------------------------------------
+    # A copy is another LLM on the same model that counts in the same Usage and uses the same
+    # cache and cassette (the session's accounting and files); it starts with a copy of the
+    # call log. A model given as a spec is re-created from the spec on first use; a chat
+    # model object is shared by copy.copy, copied by deepcopy and pickled by pickle, and one
+    # that cannot be is refused with a one-line LLMConfigError naming it.
+    def __copy__(self) -> LLM:
+        return self._copied(self._chat)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LLM:
+        chat = None
+        if self._spec is None:
+            try:
+                chat = copy.deepcopy(self._chat, memo)
+            except Exception as error:
+                raise self._uncopyable("copied", error) from None
+        other = self._copied(chat)
+        other._log = copy.deepcopy(other._log, memo)
+        return other
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["_log"] = self.log
+        # progress hooks belong to the process showing progress, not to a pickled copy
+        state["on_call"] = state["on_retry"] = None
+        if self._spec is not None:
+            state["_chat"] = None
+        else:
+            try:
+                pickle.dumps(self._chat)
+            except Exception as error:
+                raise self._uncopyable("pickled", error) from None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _copied(self, chat: BaseChatModel | None) -> LLM:
+        other = LLM.__new__(LLM)
+        other.__dict__.update(self.__dict__)
+        with self._lock:
+            other._log, other._occurrences = list(self._log), dict(self._occurrences)
+        other._chat = chat if self._spec is None else None
+        other._lock = threading.Lock()
+        return other
+
+    def _uncopyable(self, how: str, error: BaseException) -> LLMConfigError:
+        return LLMConfigError(
+            f"LLM {self.model_name}: its chat model object ({type(self._chat).__name__}) cannot "
+            f"be {how} ({_first_line(error)}); give the LLM a 'provider:model' spec instead, "
+            "which a copy re-creates"
+        )
 
     def invoke(
         self, messages: MessagesInput, json_schema: dict[str, Any] | None = None, **params: Any
@@ -142,6 +221,7 @@ class LLM:
             occurrence=occurrence,
         )
         started = time.perf_counter()
+        self._notify("start", record)
         try:
             reply, source = self._answer(record, chat_messages, params, json_schema)
         except BaseException as error:
@@ -151,12 +231,23 @@ class LLM:
             record.error = _first_line(error)
             record.duration_s = time.perf_counter() - started
             self._append(record)
+            self._notify("end", record)
             raise
         record.duration_s = time.perf_counter() - started
         record.reply, record.source = reply, source
         self._account(record)
         self._append(record)
+        self._notify("end", record)
         return reply
+
+    def _notify(self, event: CallEvent, record: CallRecord) -> None:
+        hook = self.on_call
+        if hook is None:
+            return
+        try:
+            hook(event, record)
+        except Exception as error:  # a display must not break the call it reports
+            logger.warning("LLM on_call hook failed: %s", _first_line(error))
 
     async def ainvoke(
         self, messages: MessagesInput, json_schema: dict[str, Any] | None = None, **params: Any
@@ -202,14 +293,9 @@ class LLM:
         json_schema: dict[str, Any] | None,
     ) -> tuple[AIMessage, int]:
         chat = self.chat_model
-        kwargs = dict(params)
-        if json_schema is not None:
-            text = "\n".join(message_text(message) for message in messages)
-            kwargs.update(json_schema_kwargs(chat, json_schema, text))
-        delays = backoff_delays(self.max_retries, self.backoff_s)
         for attempt in range(self.max_retries + 1):
             try:
-                return as_ai_message(chat.invoke(messages, **kwargs)), attempt + 1
+                return self._send(chat, messages, params, json_schema), attempt + 1
             except OptographError:
                 raise  # our own errors (a missing model file, ...) already say what is wrong
             except Exception as error:
@@ -224,8 +310,57 @@ class LLM:
                         f"{_first_line(error)}",
                         model=self.model_name,
                     ) from error
-                self._sleep(delays[attempt])
+                delay = retry_delay(attempt, self.backoff_s, error, self.jitter, self._rng)
+                if self.on_retry is not None:
+                    self.on_retry(retry_notice(self.model_name, error, delay))
+                self._sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _send(
+        self,
+        chat: BaseChatModel,
+        messages: list[BaseMessage],
+        params: dict[str, Any],
+        json_schema: dict[str, Any] | None,
+    ) -> AIMessage:
+        """One call. A reply schema goes through the model's structured output where it has
+        one (structured.py), trying its methods in order, else as call parameters
+        (json_schema_kwargs). A method that failed where a later way then worked was refused
+        by the model (a server answers such requests with 400, 422 or 500): this LLM drops it.
+        When every way fails, the last error goes to the retries and nothing is dropped."""
+        failed: list[str] = []
+        if json_schema is not None:
+            with self._lock:
+                if self._structured is None:
+                    provider = self.model_name.partition(":")[0]
+                    self._structured = structured_methods(chat, provider)
+                methods = list(self._structured)
+            for method in methods:
+                try:
+                    reply = invoke_structured(with_params(chat, params), messages, json_schema,
+                                              method)
+                except OptographError:
+                    raise
+                except Exception as error:
+                    if not isinstance(error, StructuredOutputUnsupported):
+                        logger.info("%s: structured output (%s) failed: %s", self.model_name,
+                                    method, _first_line(error))
+                    failed.append(method)
+                    continue
+                self._drop_structured(failed)
+                return reply
+        kwargs = dict(params)
+        if json_schema is not None:
+            text = "\n".join(message_text(message) for message in messages)
+            kwargs.update(json_schema_kwargs(chat, json_schema, text))
+        reply = as_ai_message(chat.invoke(messages, **kwargs))
+        self._drop_structured(failed)
+        return reply
+
+    def _drop_structured(self, methods: list[str]) -> None:
+        with self._lock:
+            if self._structured is not None:
+                self._structured = [m for m in self._structured if m not in methods]
 
     def _account(self, record: CallRecord) -> None:
         assert record.reply is not None

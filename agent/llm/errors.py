@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optograph.graph.errors import OptographError
+from optograph.graph.errors import OptographError, RunAbortedError
 
 
 class LLMConfigError(OptographError):
@@ -23,5 +23,6 @@ class LLMCallError(OptographError):
         super().__init__(message)
 
 
-class CassetteMissError(LLMCallError):
-    """A cassette in replay mode was asked for a call it never recorded."""
+class CassetteMissError(LLMCallError, RunAbortedError):
+    """A cassette in replay mode was asked for a call it never recorded: the run ends (a
+    traced operation does not turn it into feedback), and the CLI exits with status 2."""

@@ -191,4 +191,12 @@ def local_model_for(path: str | Path | None, **settings: Any) -> LocalChatModel:
     if path is not None and (resolved.suffix.lower() != ".gguf" or not resolved.is_file()):
         problem = "is not a .gguf file" if resolved.suffix.lower() != ".gguf" else "does not exist"
         raise LLMConfigError(f"local:{path}: {resolved} {problem}")
+    if path is not None:
+        try:
+            with open(resolved, "rb") as handle:
+                magic = handle.read(4)
+        except OSError as error:
+            raise LLMConfigError(f"local:{path}: cannot read {resolved}: {error.strerror}") from None
+        if magic != b"GGUF":  # every GGUF file starts so; a text or garbage file does not
+            raise LLMConfigError(f"local:{path}: {resolved} is not a GGUF model file")
     return LocalChatModel(model_path=str(resolved), **settings)

@@ -142,6 +142,15 @@ class Usage:
         with self._lock:
             self._roles = restored
 
+    # copy and pickle: the counts and prices travel, the lock is made anew
+    def __getstate__(self) -> dict[str, Any]:
+        return {"prices": dict(self.prices), "roles": self.roles}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.prices = state["prices"]
+        self._roles = state["roles"]
+        self._lock = threading.Lock()
+
     def __repr__(self) -> str:
         total = self.total()
         return (

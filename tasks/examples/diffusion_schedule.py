@@ -1,7 +1,7 @@
 """The diffusion time-step search as a task: the parameter is a schedule of the shipped
 digits model (time steps, full network), the workflow samples the model on it and computes
 its FID (`evaluate_schedule`, a traced operation), and the built-in `fid` feedback scores it
-(-FID: higher is better). The evolutionary optimizer searches the schedule space.
+(the FID; lower is better). The evolutionary optimizer searches the schedule space.
 
 Every schedule is sampled from the same noise and labels, so FIDs are comparable. Needs the
 `diffusion` extra (torch, diffusers)."""

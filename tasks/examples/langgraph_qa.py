@@ -38,7 +38,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 import optograph as og
-from optograph.graph.langgraph_trace import trace_langgraph
+from optograph.graph.langgraph import trace_langgraph
 
 QUESTIONS = Path(__file__).with_name("data") / "qa_questions.jsonl"
 CATEGORIES = ("geography", "arithmetic", "science", "language")

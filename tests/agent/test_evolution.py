@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Hashable
 from typing import Any
 
@@ -260,3 +261,28 @@ def test_a_whole_generation_can_be_asked_before_telling_in_any_order() -> None:
             parallel.tell(candidate, numeric_loss(candidate))
     assert parallel.best == sequential.best
     assert sorted(map(repr, parallel.history)) == sorted(map(repr, sequential.history))
+
+
+def test_a_generation_is_evaluated_through_the_executor_with_the_same_result() -> None:
+    import threading
+
+    from optograph.agent.executor import make_executor
+
+    running: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def slow_loss(c: dict[str, Any]) -> float:
+        with lock:
+            running.append(1)
+            most[0] = max(most[0], len(running))
+        time.sleep(0.005)
+        with lock:
+            running.pop()
+        return numeric_loss(c)
+
+    sequential = small_evolution(numeric_params(), 2)
+    best = sequential.run(numeric_loss, 60)
+    parallel = small_evolution(numeric_params(), 2)
+    assert parallel.run(slow_loss, 60, executor=make_executor("local", 4)) == best
+    assert parallel.history == sequential.history and most[0] > 1

@@ -57,7 +57,7 @@ def test_trace_tutorial_numeric_problem() -> None:
         OptoPrime([x], llm=model),
         steps=10, target=1.0, minimize=False,
     )
-    assert result.stop_reason == "target score 1 reached (1)"
+    assert result.stop_reason == "target 1 reached (score 1)"
     assert [entry["values"]["x"] for entry in result.history] == [-1.0, -2.0, -3.0, -4.0]
     assert x.data == -4.0 and user(foo(bar(x)).data) == "Success."
     first = last_human(model.calls[0])
@@ -118,8 +118,8 @@ def test_code_parameter_fixed_until_its_unit_tests_pass(tmp_path: Path) -> None:
     code, workflow = code_workflow()
     model = ScriptedChat(fix_code_script())
     result = optimize(workflow, unit_tests, OptoPrime([code], llm=model),
-                      steps=5, target=0)
-    assert result.stop_reason == "target score 0 reached (0)"
+                      steps=5, target=0, minimize=True)
+    assert result.stop_reason == "target 0 reached (score 0)"
     assert result.scores == [2.0, 2.0, 0.0]
     assert code.data == FIXED
     assert "the code does not parse: line 2" in last_human(model.calls[1])  # retried with the error
@@ -131,13 +131,13 @@ def test_a_recorded_run_replays_offline_with_identical_updates(tmp_path: Path) -
     code, workflow = code_workflow()
     recording = LLM(ScriptedChat(fix_code_script()), cassette=Cassette(path, "record"))
     recorded = optimize(workflow, unit_tests, OptoPrime([code], llm=recording),
-                        steps=5, target=0)
+                        steps=5, target=0, minimize=True)
     with og.Run():  # a new naming scope: the parameter gets the same name as when recorded
         code, workflow = code_workflow()
     no_model = ScriptedChat([])  # any call that reaches it fails the test
     replaying = LLM(no_model, cassette=Cassette(path, "replay"))
     replayed = optimize(workflow, unit_tests, OptoPrime([code], llm=replaying),
-                        steps=5, target=0)
+                        steps=5, target=0, minimize=True)
     assert no_model.calls == []
     assert replayed.history == recorded.history and code.data == FIXED
     assert replayed.usage["total"]["calls"] == recorded.usage["total"]["calls"] == 3

@@ -12,7 +12,7 @@ from scripted_chat import ScriptedChat, last_human
 
 import optograph as og
 from optograph.agent import OptimizerError, OptoPrime, optimize_langgraph
-from optograph.graph.langgraph_trace import trace_langgraph
+from optograph.graph.langgraph import trace_langgraph
 from optograph.tasks.examples import langgraph_qa as qa
 
 QUESTIONS = qa.load_questions()

@@ -60,17 +60,45 @@ def test_transient_failures_are_retried_with_exponential_backoff() -> None:
         script=[ConnectionError("reset"), RateLimitError("slow down"), TimeoutError(), "ok"]
     )
     waits: list[float] = []
-    llm = LLM(model, max_retries=3, backoff_s=0.5, sleep=waits.append)
+    llm = LLM(model, max_retries=3, backoff_s=0.5, sleep=waits.append, jitter=0.0)
     assert llm.invoke("hello").content == "ok"
     assert model.calls == 4
     assert waits == [0.5, 1.0, 2.0]
     assert llm.log[-1].attempts == 4 and llm.log[-1].error is None
 
 
+class RetryAfterError(Exception):
+    """A 429 whose response carries a Retry-After header, like httpx's."""
+
+    def __init__(self, after: str) -> None:
+        super().__init__("HTTP 429 Too Many Requests")
+        self.status_code = 429
+        self.response = type("Response", (), {"headers": {"retry-after": after},
+                                               "status_code": 429})()
+
+
+def test_rate_limits_honour_retry_after_with_jitter_and_are_reported() -> None:
+    model = ScriptedChatModel(script=[RetryAfterError("7"), RateLimitError("slow"), "ok"])
+    waits: list[float] = []
+    notices: list[str] = []
+    llm = LLM(model, max_retries=3, backoff_s=2.0, sleep=waits.append, on_retry=notices.append)
+    assert llm.invoke("hello").content == "ok"
+    assert 7.0 <= waits[0] <= 7.0 * 1.5  # at least what the provider asked for
+    assert 1.0 <= waits[1] <= 4.0  # 2 * 2**1, minus up to half of it
+    assert notices[0] == f"scripted:scripted-1: rate limited, retrying in {waits[0]:.1f} s"
+    spread = set()
+    for _ in range(20):  # callers retrying together are spread out
+        many: list[float] = []
+        LLM(ScriptedChatModel(script=[RateLimitError("x"), "ok"]), backoff_s=1.0,
+            sleep=many.append).invoke("hi")
+        spread.add(round(many[0], 6))
+    assert len(spread) > 1 and all(0.5 <= w <= 1.0 for w in spread)
+
+
 def test_retries_exhausted_raise_llm_call_error_naming_the_model() -> None:
     model = ScriptedChatModel(script=[StatusError(503)] * 3)
     waits: list[float] = []
-    llm = LLM(model, max_retries=2, backoff_s=0.1, sleep=waits.append)
+    llm = LLM(model, max_retries=2, backoff_s=0.1, sleep=waits.append, jitter=0.0)
     with pytest.raises(LLMCallError) as caught:
         llm.invoke("hello")
     error = caught.value

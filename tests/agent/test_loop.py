@@ -41,44 +41,45 @@ def test_stops_at_the_target_and_records_every_evaluation() -> None:
     x = og.node(0.0, trainable=True, name="x")
     events: list[dict[str, Any]] = []
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(7))),
-                      steps=20, target=0.0, on_event=events.append)
-    assert result.stop_reason == "target score 0 reached (0)"
+                      steps=20, target=0.0, on_event=events.append, minimize=True)
+    assert result.stop_reason == "target 0 reached (score 0)"
     assert result.scores == [49.0, 25.0, 9.0, 1.0, 0.0]
     assert result.steps == 4 and result.best_values == {"x": 7.0} and x.data == 7.0
     assert [e["event"] for e in events[:6]] == [
         "start", "evaluated", "proposing", "applied", "step", "evaluated"]
-    assert events[-1] == {"event": "stop", "reason": result.stop_reason, "step": 4, "best_score": 0.0}
+    stop = {k: events[-1][k] for k in ("event", "reason", "step", "best_score")}
+    assert stop == {"event": "stop", "reason": result.stop_reason, "step": 4, "best_score": 0.0}
     assert result.history[1]["values"] == {"x": 2.0} and result.history[0]["updates"] == {"x": 2.0}
 
 
 def test_stops_after_the_steps_and_keeps_the_best_values() -> None:
     x = og.node(0.0, trainable=True, name="x")
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
-                      steps=5)
+                      steps=5, minimize=True)
     assert result.stop_reason == "5 steps done" and result.steps == 5
     assert result.final_values == {"x": 10.0}
     assert result.best_values == {"x": 6.0} and x.data == 6.0  # restore_best
     x.set(0.0)
     kept = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
-                    steps=5, restore_best=False)
+                    steps=5, restore_best=False, minimize=True)
     assert x.data == 10.0 and kept.best_step == 3
 
 
 def test_stops_without_improvement_and_on_terminate() -> None:
     x = og.node(0.0, trainable=True, name="x")
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(-9))),
-                      steps=50, patience=3)
+                      steps=50, patience=3, minimize=True)
     assert result.stop_reason == "no improvement for 3 evaluations" and result.steps == 3
     done = json.dumps({"reasoning": "good enough", "answer": "TERMINATE", "suggestion": {}})
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat([done])),
-                      steps=50)
+                      steps=50, minimize=True)
     assert result.stop_reason == "the optimizer answered TERMINATE" and result.steps == 1
 
 
 def test_stops_when_the_token_budget_is_spent() -> None:
     x = og.node(0.0, trainable=True, name="x")
     opt = OptoPrime([x], llm=ScriptedChat(step_toward(100)))
-    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=50, max_tokens=1000)
+    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=50, max_tokens=1000, minimize=True)
     total = opt.llm.usage.total().total_tokens
     assert result.stop_reason.startswith("token budget 1000 spent")  # type: ignore[union-attr]
     assert total >= 1000 and total - 1000 < total / result.steps  # stopped at the first step over
@@ -97,7 +98,7 @@ def test_stops_when_the_token_budget_is_spent() -> None:
 def test_feedback_convention(returned: Any, score: float | None, text: str) -> None:
     x = og.node(0.0, trainable=True, name="x")
     model = ScriptedChat(step_toward(7))
-    result = optimize(lambda: loss(x), lambda y: returned, OptoPrime([x], llm=model), steps=1)
+    result = optimize(lambda: loss(x), lambda y: returned, OptoPrime([x], llm=model), steps=1, minimize=True)
     assert result.history[0]["score"] == score and result.history[0]["feedback"] == text
     assert f"#Feedback\n{text}\n" in last_human(model.calls[0])
 
@@ -106,9 +107,9 @@ def test_bad_feedback_and_bad_workflows_are_reported() -> None:
     x = og.node(0.0, trainable=True, name="x")
     opt = OptoPrime([x], llm=ScriptedChat(step_toward(7)))
     with pytest.raises(OptimizerError, match="feedback function: expected text, a number"):
-        optimize(lambda: loss(x), lambda y: None, opt, steps=1)
+        optimize(lambda: loss(x), lambda y: None, opt, steps=1, minimize=True)
     with pytest.raises(OptimizerError, match="the workflow must return a node"):
-        optimize(lambda: 3, lambda y: 1.0, opt, steps=1)
+        optimize(lambda: 3, lambda y: 1.0, opt, steps=1, minimize=True)
 
 
 def test_a_failing_workflow_becomes_feedback_on_the_failing_line() -> None:
@@ -120,7 +121,7 @@ def test_a_failing_workflow_becomes_feedback_on_the_failing_line() -> None:
         return 1 / v
 
     model = ScriptedChat(step_toward(7))
-    result = optimize(lambda: checked(x), lambda y: y.data, OptoPrime([x], llm=model), steps=1)
+    result = optimize(lambda: checked(x), lambda y: y.data, OptoPrime([x], llm=model), steps=1, minimize=True)
     first = result.history[0]
     assert first["score"] is None and "ZeroDivisionError" in first["feedback"]
     prompt = last_human(model.calls[0])
@@ -132,7 +133,7 @@ def test_a_failing_workflow_becomes_feedback_on_the_failing_line() -> None:
 def test_the_evolutionary_optimizer_runs_in_the_loop_until_its_search_ends() -> None:
     x = og.node(0, trainable=True, name="x", search_space=IntRange(0, 50))
     opt = EvolutionaryOptimizer([x], population=6, top_k=2, mutants=3, crossovers=1, generations=4)
-    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=100)
+    result = optimize(lambda: loss(x), lambda y: y.data, opt, steps=100, minimize=True)
     assert result.stop_reason == "the search is complete"
     assert len(opt.history) == 24 and result.steps == 24
     best_values, best_score = min(opt.history, key=lambda item: item[1])
@@ -169,7 +170,7 @@ def feedback(y):
     return y.data
 
 opt = OptoPrime([x], llm=ScriptedChat(script), memory_size=2)
-result = optimize(lambda: loss(x), feedback, opt, steps=7, checkpoint=sys.argv[1])
+result = optimize(lambda: loss(x), feedback, opt, steps=7, checkpoint=sys.argv[1], minimize=True)
 print(json.dumps({{"history": result.history, "state": result.optimizer_state,
                   "best": result.best_values, "steps": result.steps, "x": x.data,
                   "usage": result.usage["total"]["calls"]}}))
@@ -218,11 +219,11 @@ def test_a_checkpoint_of_other_parameters_is_refused(tmp_path: Path) -> None:
     x = og.node(0.0, trainable=True, name="x")
     path = tmp_path / "c.sqlite"
     optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=ScriptedChat(step_toward(7))),
-             steps=1, checkpoint=path)
+             steps=1, checkpoint=path, minimize=True)
     z = og.node(0.0, trainable=True, name="z")
     with pytest.raises(OptimizerError, match=r"holds parameters \['x'\], not \['z'\]"):
         optimize(lambda: loss(z), lambda y: y.data, OptoPrime([z], llm=ScriptedChat([])),
-                 steps=1, checkpoint=path)
+                 steps=1, checkpoint=path, minimize=True)
 
 
 def test_a_run_that_ended_at_its_step_limit_goes_on_when_more_steps_are_asked(tmp_path: Path) -> None:
@@ -231,7 +232,7 @@ def test_a_run_that_ended_at_its_step_limit_goes_on_when_more_steps_are_asked(tm
             x = og.node(0.0, trainable=True, name="x")
             return optimize(lambda: loss(x), lambda y: y.data,
                             OptoPrime([x], llm=ScriptedChat(step_toward(30)), memory_size=2),
-                            steps=steps, patience=2, checkpoint=path)
+                            steps=steps, patience=2, checkpoint=path, minimize=True)
 
     first = run(4, tmp_path / "c.sqlite")  # x = 0, 2, 4, 6, 8: the last one is not better
     assert first.steps == 4 and len(first.history) == 5
@@ -247,7 +248,7 @@ def test_best_of_n_in_the_loop_re_runs_the_workflow() -> None:
     model = ScriptedChat([json.dumps({"reasoning": "r", "answer": "", "suggestion": {"x": v}})
                           for v in (3, 6, 9, 2)])
     result = optimize(lambda: loss(x), lambda y: y.data, OptoPrime([x], llm=model, candidates=2),
-                      steps=2)
+                      steps=2, minimize=True)
     assert [entry["values"]["x"] for entry in result.history] == [0.0, 6.0, 9.0]
 
 
@@ -259,11 +260,11 @@ def test_a_failed_step_keeps_the_checkpoint_and_a_rerun_resumes_it(tmp_path: Pat
     events: list[dict[str, Any]] = []
     with pytest.raises(OptimizerError, match="no usable reply"):
         optimize(lambda: loss(x), lambda y: y.data, failing, steps=3, checkpoint=path,
-                 on_event=events.append)
+                 on_event=events.append, minimize=True)
     assert events[-1]["event"] == "error" and x.data == 3.0  # the first step was applied
     working = OptoPrime([x], llm=ScriptedChat(step_toward(7)))
     result = optimize(lambda: loss(x), lambda y: y.data, working, steps=3, checkpoint=path,
-                      on_event=events.append)
+                      on_event=events.append, minimize=True)
     assert [e["event"] for e in events].count("resume") == 1
     assert [entry["values"]["x"] for entry in result.history] == [0.0, 3.0, 5.0, 7.0]
     assert len(working.llm.log) == 2  # the resumed run asked only for the two missing steps
@@ -284,7 +285,7 @@ def test_an_interrupted_evolutionary_search_resumes_with_the_same_candidates(tmp
                 raise KeyboardInterrupt
             return y.data
 
-        return optimize(lambda: loss(x), feedback, opt, steps=100, checkpoint=path)
+        return optimize(lambda: loss(x), feedback, opt, steps=100, checkpoint=path, minimize=True)
 
     straight = run(tmp_path / "straight.sqlite", None)
     with pytest.raises(KeyboardInterrupt):

@@ -71,5 +71,5 @@ def test_opro_in_the_loop_reaches_the_target() -> None:
         return suggest(best + 2)
 
     result = optimize(lambda: (x - 6) * (x - 6), lambda y: y.data,
-                      OPRO([x], llm=ScriptedChat(bisect)), steps=10, target=0)
-    assert result.stop_reason == "target score 0 reached (0)" and x.data == 6.0
+                      OPRO([x], llm=ScriptedChat(bisect)), steps=10, target=0, minimize=True)
+    assert result.stop_reason == "target 0 reached (score 0)" and x.data == 6.0

@@ -31,7 +31,7 @@ def test_local_model_runs_two_steps_of_a_numeric_task() -> None:
     opt = OptoPrime([x], llm="local", on_invalid="skip", max_retries=1,
                     llm_params={"max_tokens": 200, "temperature": 0.0})
     result = optimize(lambda: loss(x), lambda y: (y.data, f"the loss is {y.data}; make it 0"),
-                      opt, steps=2)
+                      opt, steps=2, minimize=True)
     assert result.steps == 2 and len(result.history) == 3
     replies = [entry["reply"] for entry in opt.log if entry.get("reply") is not None]
     assert replies, "the local model gave no reply"

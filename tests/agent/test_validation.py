@@ -124,3 +124,14 @@ def test_unknown_names_and_several_errors_are_reported_together() -> None:
     assert "x: 20.0 violates the constraint '0 <= x <= 10'" in text
     assert "y: expected a list" in text
     assert validate_suggestion([x, y], {"x": "4"}) == {x: 4.0}
+
+
+def test_a_declared_type_decides_whether_text_is_code() -> None:
+    """The declared type, not the name, makes a parameter code (issue 17)."""
+    p = og.node(CODE, trainable=True, name="solution", value_type="code")
+    with pytest.raises(ValidationError, match="solution: the code does not parse"):
+        validate_value(p, "Sort the list, then alternate min and max.")
+    assert validate_value(og.node(CODE, trainable=True, name="solution"), "prose") == "prose"
+    declared_text = og.node(CODE, trainable=True, name="__code_score", value_type="str")
+    assert validate_value(declared_text, "prose") == "prose"
+    assert og.to_networkx(p).nodes["solution"]["value_type"] == "code"

@@ -22,7 +22,7 @@ from langgraph.types import StreamWriter
 from pydantic import BaseModel
 
 import optograph as og
-from optograph.graph.langgraph_trace import last_trace, parameter_route, trace_langgraph
+from optograph.graph.langgraph import last_trace, parameter_route, trace_langgraph
 
 
 class State(TypedDict, total=False):

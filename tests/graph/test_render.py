@@ -64,3 +64,24 @@ def test_a_run_lists_its_live_nodes_in_creation_order_and_not_dropped_ones():
         del dropped  # nothing else refers to it: it is freed at once
         assert [n.name for n in run.nodes()] == ["x", "add"]
     assert other_run_node.name == "elsewhere" and kept.data == 2
+
+
+def test_svg_draws_every_node_in_layers_with_escaped_text() -> None:
+    """render_svg: a standalone drawing (no Graphviz): each node a box one layer below its
+    deepest input, every edge an arrow, text escaped."""
+    from optograph.graph.render_svg import layers, to_svg
+
+    with og.Run("svg"):
+        a = og.node("<a & b>", trainable=True, name="a")
+        b = og.node(2, name="b")
+        c = a + "!"
+        d = og.bundle()(lambda u, v: f"{u}{v}")(c, b)
+    graph = og.to_networkx(d)
+    rows = layers(graph)
+    depth = {n: i for i, row in enumerate(rows) for n in row}
+    assert all(depth[u] < depth[v] for u, v in graph.edges)
+    svg = to_svg(graph, ident="t1")
+    assert svg.startswith("<svg ") and svg.endswith("</svg>")
+    assert svg.count("<rect ") == graph.number_of_nodes()
+    assert svg.count('marker-end="url(#t1-arrow)"') == graph.number_of_edges()
+    assert "&lt;a &amp; b&gt;" in svg and "<a & b>" not in svg

@@ -4,6 +4,7 @@ python:tests/tasks/tasks_scripted_models.py:NAME`)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -209,3 +210,46 @@ class LoopingJsonModel(BaseChatModel):
                                                               "title": f"x{self.calls}"},
                             "answer": ""})
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+ROUTER_GUIDE = ("billing: invoice, charge, refund, payment\n"
+                "technical: error, crash, slow, sync\n"
+                "account: password, email, delete, log in")
+
+
+def router_optimizer() -> TaskModel:
+    """For ticket_router.yaml: a routing guide with a keyword for every shipped ticket."""
+    return TaskModel(suggestions=[_suggest("prompt", ROUTER_GUIDE)])
+
+
+def prose_code_optimizer() -> TaskModel:
+    """Suggests prose, not code, for the code parameter (what a small model does)."""
+    return TaskModel(suggestions=[_suggest("code", "Sort the list, then alternate min and max.")])
+
+
+class CapitalsOnlyModel(TaskModel):
+    """A workflow model of its own (another name in the call log): answers with the capital."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-capitals"
+
+
+def capitals_model() -> CapitalsOnlyModel:
+    return CapitalsOnlyModel(suggestions=["unused"])
+
+
+class OutageModel(TaskModel):
+    """A provider that is down while the file named by $OPTOGRAPH_TEST_OUTAGE exists: each
+    optimizer call raises ConnectionError (transient, so the LLM layer retries it first)."""
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        flag = os.environ.get("OPTOGRAPH_TEST_OUTAGE")
+        if flag and os.path.exists(flag) and "#Variables" in str(messages[-1].content):
+            raise ConnectionError("provider outage (scripted)")
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def outage_numeric_optimizer() -> OutageModel:
+    return OutageModel(suggestions=[_suggest("x", -1.0 - 0.01 * i) for i in range(1, 200)])

@@ -5,13 +5,19 @@ a run continues where it stopped, bad run folders get one line and exit 2)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tasks_paths import EXAMPLES, scripted
 
 from optograph.tasks.cli import main
 from optograph.tasks.run_view import RunView
+
+
+def _evaluations(steps: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r.step, r.values, r.score, r.feedback, r.graph_dot) for r in steps]
 
 
 def run_cli(*args: str) -> int:
@@ -61,13 +67,21 @@ def test_code_example_is_fixed_until_its_tests_pass(store: Path) -> None:
     assert "def strange_sort_list" in view.best()[1]["code"]
 
 
-def test_unusable_replies_leave_parameters_unchanged(store: Path) -> None:
-    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), "--steps", "2",
+def test_unusable_replies_leave_parameters_unchanged(store: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), "--steps", "3",
                    "--llm", scripted("broken_optimizer")) == 0
     view = RunView.load(only_run(store))
-    assert len(view.steps) == 2
-    assert all(r.note and r.note.startswith("no update") for r in view.steps)
+    assert len(view.steps) == 3  # two optimizer steps, and the evaluation after the last
+    assert all(r.note and r.note.startswith("no update") for r in view.steps[:-1])
     assert all(r.next_values == {"x": -1.0} for r in view.steps)
+    # the skipped step's reason is stored per step and shown by `show` and the report
+    capsys.readouterr()
+    assert main(["show", str(only_run(store))]) == 0
+    shown = capsys.readouterr().out
+    assert "step    1" in shown and "no usable reply" in shown
+    report = (only_run(store) / "report.html").read_text()
+    assert "no usable reply" in report
 
 
 def test_resume_continues_after_the_last_stored_step(store: Path) -> None:
@@ -81,8 +95,10 @@ def test_resume_continues_after_the_last_stored_step(store: Path) -> None:
                    "--resume", str(folder)) == 0
     resumed = RunView.load(folder)
     assert [r.step for r in resumed.steps] == [0, 1, 2, 3]
-    assert resumed.steps[:2] == first.steps  # nothing stored was lost or rewritten
-    assert resumed.steps[2].values == first.steps[1].next_values
+    assert resumed.steps[:1] == first.steps[:1]  # nothing stored was lost or rewritten
+    # the last evaluation is kept; the optimizer step that follows it is added to its row
+    assert _evaluations(resumed.steps[:2]) == _evaluations(first.steps)
+    assert resumed.steps[2].values == resumed.steps[1].next_values
     assert resumed.totals()["tokens"] > first.totals()["tokens"]
 
 
@@ -161,7 +177,7 @@ def test_evolution_task_searches_and_resumes_without_reevaluating(tmp_path: Path
     assert run_cli(str(tmp_path / "t.yaml"), "--store", str(store), "--resume", str(folder),
                    "--steps", "35") == 0
     resumed = RunView.load(folder)
-    assert resumed.steps[:25] == first.steps
+    assert _evaluations(resumed.steps[:25]) == _evaluations(first.steps)  # nothing lost
     keys = [tuple(r.values.values()) for r in resumed.steps]
     assert len(resumed.steps) == 35 and len(set(keys)) == 35
 
@@ -266,7 +282,8 @@ def test_token_budget_stops_the_run(tmp_path: Path) -> None:
     store = tmp_path / "runs"
     assert run_cli(str(task), "--store", str(store), "--llm", scripted("slow_numeric_optimizer")) == 0
     view = RunView.load(only_run(store))
-    assert len(view.steps) == 1 and view.status == "stopped: token budget of 1 reached"
+    # one optimizer step spends the budget; its proposal is evaluated, then the run stops
+    assert len(view.steps) == 2 and view.status.startswith("stopped: token budget 1 spent")
 
 
 def test_workflow_error_outside_traced_operations(tmp_path: Path,
@@ -288,3 +305,97 @@ def test_workflow_error_outside_traced_operations(tmp_path: Path,
     assert "the workflow failed outside its traced operations: KeyError: 'missing'" in err
     assert "wf.py:3)" in err
     assert RunView.load(only_run(store)).status == "failed"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--max-concurrency", "0"], "--max-concurrency: expected a whole number >= 1, got 0"),
+    (["--max-concurrency", "-3"], "--max-concurrency: expected a whole number >= 1, got -3"),
+    (["--executor", "dask"], "--executor: expected 'local', 'ray' or 'ray://HOST:PORT'"),
+    (["--executor", "ray://127.0.0.1:1"], "--executor: 'ray://127.0.0.1:1' cannot run a task"),
+])
+def test_bad_concurrency_settings_are_one_line_errors(store: Path, argv: list[str], message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(str(EXAMPLES / "numeric.yaml"), "--store", str(store), *argv,
+                   "--llm", scripted("numeric_optimizer")) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not store.exists() or not any(store.iterdir())  # no run folder was made
+
+
+def test_max_concurrency_in_a_task_file_and_on_the_command_line(tmp_path: Path) -> None:
+    text = (EXAMPLES / "prompt_qa.yaml").read_text() + "\nmax_concurrency: 0\n"
+    bad = tmp_path / "prompt_qa.yaml"
+    bad.write_text(text)
+    for name in ("prompt_qa.py", "data"):
+        source = EXAMPLES / name
+        target = tmp_path / name
+        if source.is_dir():
+            import shutil
+
+            shutil.copytree(source, target)
+        else:
+            target.write_text(source.read_text())
+    assert main(["run", str(bad), "--store", str(tmp_path / "runs")]) == 2
+    bad.write_text(text.replace("max_concurrency: 0", "max_concurrency: 4"))
+    store = tmp_path / "runs"
+    assert run_cli(str(bad), "--store", str(store), "--llm", scripted("prompt_optimizer")) == 0
+    parallel = RunView.load(only_run(store))
+    other = tmp_path / "seq"
+    assert run_cli(str(bad), "--store", str(other), "--max-concurrency", "1",
+                   "--llm", scripted("prompt_optimizer")) == 0
+    sequential = RunView.load(only_run(other))
+    assert [(r.values, r.score, r.feedback) for r in parallel.steps] == [
+        (r.values, r.score, r.feedback) for r in sequential.steps]
+
+
+def test_a_rate_limited_call_is_shown_on_the_progress_line(tmp_path: Path) -> None:
+    import io
+
+    from optograph.tasks.progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar("numeric", 3, stream, minimize=False, target=50)
+    bar.update(1, 6.0, 6.0, 100)
+    bar.notify("openai:gpt-4o-mini: rate limited, retrying in 7.3 s")
+    assert "numeric: openai:gpt-4o-mini: rate limited, retrying in 7.3 s" in stream.getvalue()
+    from optograph.tasks.llm_setup import TaskLLMs
+
+    seen: list[str] = []
+    task_llm = TaskLLMs(scripted("numeric_optimizer"), tmp_path, "--llm")
+    task_llm.on_retry = seen.append
+    assert task_llm.llm("optimizer").on_retry is not None
+    task_llm.llm("optimizer").on_retry("m: rate limited, retrying in 1.0 s")
+    assert seen == ["m: rate limited, retrying in 1.0 s"]
+
+
+def _copy_example(name: str, folder: Path, edit: Callable[[str], str]) -> Path:
+    import shutil
+
+    for item in (f"{name}.py", "data"):
+        source = EXAMPLES / item
+        if source.is_dir():
+            shutil.copytree(source, folder / item)
+        else:
+            shutil.copy(source, folder / item)
+    task = folder / f"{name}.yaml"
+    task.write_text(edit((EXAMPLES / f"{name}.yaml").read_text()))
+    return task
+
+
+def test_a_validation_split_chooses_the_best_and_the_report_shows_both(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = _copy_example("prompt_qa", tmp_path, lambda text: text.replace(
+        "  batch_size: 4", "  batch_size: 2\n  validation_size: 3"))
+    store = tmp_path / "runs"
+    assert run_cli(str(task), "--store", str(store), "--llm", scripted("prompt_optimizer")) == 0
+    assert "best score on the validation split 1 (higher is better" in capsys.readouterr().out
+    view = RunView.load(only_run(store))
+    assert [r.score for r in view.steps] == [0.0, 1.0]  # on the 3 held-out capitals
+    assert [view.train_scores[r.step] for r in view.steps] == [0.0, 1.0]  # on 2 of the 5 others
+    report = (only_run(store) / "report.html").read_text()
+    assert "validation score" in report and "train score" in report
+    (tmp_path / "bad").mkdir()
+    bad = _copy_example("prompt_qa", tmp_path / "bad", lambda text: text.replace(
+        "  batch_size: 4", "  validation_size: 8"))
+    assert main(["run", str(bad), "--store", str(store)]) == 2
+    assert "data.validation_size (8) leaves no training example of 8" in capsys.readouterr().err

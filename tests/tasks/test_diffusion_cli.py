@@ -194,3 +194,62 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
 
 def test_register_does_not_import_torch_heavy_modules():
     assert "evaluator" not in dir(diffusion_commands)
+
+
+def test_a_failing_baseline_is_a_row_and_the_result_is_written_first(common, tmp_path, capsys,
+                                                                      monkeypatch):
+    from diffusers import UniPCMultistepScheduler
+
+    def broken_step(self, *args, **kwargs):
+        raise IndexError("index 5 is out of bounds for dimension 0 with size 5")
+
+    monkeypatch.setattr(UniPCMultistepScheduler, "step", broken_step)
+    out = tmp_path / "run"
+    code, stdout, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "6",
+                                "--out", str(out)], capsys)
+    assert code == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["baselines"]["unipc"] == {
+        "failed": "IndexError: index 5 is out of bounds for dimension 0 with size 5"}
+    assert result["baselines"]["ddim-trailing"]["fid"] > 0
+    assert "unipc" in stderr and "failed" in stderr
+    # sample grids beside the FIDs: one PNG per row, shown in report.html
+    assert (out / result["samples"]).stat().st_size > 100
+    assert (out / result["baselines"]["ddim-trailing"]["samples"]).exists()
+    assert "data:image/png;base64" in (out / "report.html").read_text()
+    # compare likewise: the failed row is marked, the others are there
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--methods",
+                                "ddim-trailing,unipc", "--out", str(tmp_path / "cmp"),
+                                "--results", str(out / "result.json")], capsys)
+    assert code == 0, stderr
+    assert "| unipc | failed |" in stdout and "failed: unipc at 3 steps: IndexError" in stdout
+    assert "searched (ddim)" in stdout
+    assert (tmp_path / "cmp" / "report.html").exists()
+
+
+def test_the_result_is_safe_before_the_baselines_run(common, tmp_path, capsys, monkeypatch):
+    from optograph.tools.diffusion import extras
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(extras, "run_baselines", interrupted)
+    out = tmp_path / "run"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "6",
+                           "--out", str(out)], capsys)
+    assert code == 130
+    result = json.loads((out / "result.json").read_text())
+    assert len(result["timesteps"]) == 3 and result["evaluations"] == 6
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["--max-concurrency", "2"], "--max-concurrency: 2 needs the ray executor"),
+    (["--max-concurrency", "0"], "--max-concurrency: expected a whole number >= 1"),
+    (["--executor", "spark"], "--executor: expected 'local', 'ray' or 'ray://HOST:PORT'"),
+    (["--validate", "-1"], "--validate"),
+])
+def test_executor_flags_are_checked_before_any_work(common, tmp_path, capsys, argv, flag):
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--out",
+                           str(tmp_path / "x"), *argv], capsys)
+    assert code == 2 and flag in error_line(stderr)
+    assert not (tmp_path / "x").exists()

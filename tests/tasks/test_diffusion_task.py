@@ -33,7 +33,8 @@ def test_diffusion_example_searches_schedules(tiny_model: Path, tmp_path: Path) 
     assert len(view.steps) == 3
     first = view.steps[0]
     assert first.values["schedule"]["timesteps"] == [999, 749, 499, 249]  # uniform DDIM first
-    assert all(r.score is not None and r.score < 0 for r in view.steps)  # score = -FID
+    assert all(r.score is not None and r.score > 0 for r in view.steps)  # score = FID
+    assert not view.maximize  # lower is better
     assert "FID" in first.feedback
     timesteps = [tuple(r.values["schedule"]["timesteps"]) for r in view.steps]
     assert len(set(timesteps)) == 3
@@ -41,4 +42,9 @@ def test_diffusion_example_searches_schedules(tiny_model: Path, tmp_path: Path) 
     assert main(["run", str(task), "--store", str(store), "--steps", "4",
                  "--resume", str(folder)]) == 0
     resumed = RunView.load(folder)
-    assert resumed.steps[:3] == view.steps and len(resumed.steps) == 4
+    assert len(resumed.steps) == 4 and resumed.steps[:2] == view.steps[:2]
+    # the last stored step's evaluation is kept; the resumed run adds its proposal to it
+    kept = resumed.steps[2]
+    assert (kept.values, kept.score, kept.feedback) == (
+        view.steps[2].values, view.steps[2].score, view.steps[2].feedback)
+    assert kept.next_values == resumed.steps[3].values

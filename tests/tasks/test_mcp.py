@@ -13,8 +13,11 @@ from tasks_paths import EXAMPLES, REPO, scripted
 
 
 async def _session_calls(calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[Any], list[Any]]:
+    # the examples (in the repository) and the store (in tmp_path) are in different folders:
+    # serve the whole file system (confinement to --root: test_hostile_inputs.py)
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "optograph", "mcp", "--no-diffusion"], cwd=str(REPO))
+        command=sys.executable, args=["-m", "optograph", "mcp", "--no-diffusion", "--root", "/"],
+        cwd=str(REPO))
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()

@@ -44,7 +44,7 @@ def test_kill_9_then_resume(tmp_path: Path) -> None:
     process.wait(timeout=10)
     assert folder is not None
     killed = RunView.load(folder)
-    assert killed.status == "running"  # it never got to say otherwise
+    assert killed.status == "interrupted"  # no live process holds its lock (issue 15)
     kept = len(killed.steps)
     assert kept >= 3
     assert [r.step for r in killed.steps] == list(range(kept))
@@ -81,3 +81,26 @@ def test_ctrl_c_stops_with_a_resume_hint(tmp_path: Path) -> None:
     assert "Traceback" not in text
     assert "--resume" in text
     assert folder is not None and RunView.load(folder).status == "interrupted"
+
+
+def test_resume_keeps_the_options_the_run_was_started_with(tmp_path: Path) -> None:
+    """Started with --steps 6 and killed after 3: the printed resume command (no --steps, no
+    --llm) runs it to 6, as it was started."""
+    store = tmp_path / "runs"
+    task = str(EXAMPLES / "numeric.yaml")
+    process = _start(["run", task, "--store", str(store), "--steps", "6",
+                      "--llm", scripted("slow_numeric_optimizer")])
+    deadline = time.monotonic() + 60
+    folder, count = None, 0
+    while time.monotonic() < deadline and count < 3:
+        time.sleep(0.1)
+        folder, count = _stored_steps(store)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    assert folder is not None and 3 <= count < 6, count
+    done = subprocess.run([sys.executable, "-m", "optograph", "run", task, "--resume", str(folder)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    resumed = RunView.load(folder)
+    assert [r.step for r in resumed.steps] == list(range(6)) and resumed.status == "finished"
+    assert "6 steps" in done.stdout

@@ -107,3 +107,14 @@ def test_search_spaces_and_data_are_built(tmp_path: Path) -> None:
     assert prepared.spaces["c"].validate("blue") == "blue"
     params = prepared.make_parameters()
     assert params["a"].search_space is prepared.spaces["a"]
+
+
+def test_the_fid_builtin_is_lower_is_better_without_negating():
+    from pydantic import ValidationError
+
+    from optograph.tasks.task_file import FeedbackSpec
+
+    assert FeedbackSpec.model_validate({"builtin": "fid"}).maximize is False
+    assert FeedbackSpec.model_validate({"builtin": "exact_match"}).maximize is True
+    with pytest.raises(ValidationError, match="lower-is-better"):
+        FeedbackSpec.model_validate({"builtin": "fid", "maximize": True})

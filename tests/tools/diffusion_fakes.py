@@ -3,6 +3,8 @@ schedule, so search behaviour can be tested without sampling."""
 
 from __future__ import annotations
 
+import random
+
 from optograph.tools.diffusion.search import Evaluation
 from optograph.tools.diffusion.search_space import Schedule, SkipSet
 
@@ -28,3 +30,64 @@ class FakeEvaluator:
         damage = sum(UNIT_MACS[u] for s in schedule.skip_sets for u in s) / 100.0
         macs = sum(self.step_macs(s) for s in schedule.skip_sets)
         return Evaluation(distance / 10.0 + damage, macs, 0.0)
+
+
+class SlowFakeEvaluator(FakeEvaluator):
+    """FakeEvaluator taking `delay` seconds per evaluation (so that a worker or a driver can be
+    killed mid-search); with `die_on` and `marker`, the process evaluating that time-step
+    tuple dies the first time (os._exit, as a crashed GPU worker would), and never again."""
+
+    def __init__(self, delay: float = 0.2, die_on: tuple[int, ...] | None = None,
+                 marker: str | None = None) -> None:
+        super().__init__()
+        self.delay, self.die_on, self.marker = delay, die_on, marker
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        import os
+        import time
+        from pathlib import Path
+
+        if self.die_on is not None and self.marker and schedule.timesteps == self.die_on:
+            if not Path(self.marker).exists():
+                Path(self.marker).write_text(str(os.getpid()))
+                os._exit(1)
+        time.sleep(self.delay)
+        return super().__call__(schedule)
+
+
+FIDELITIES = (16, 64, 256)
+LUCKY = (990, 980, 970, 960)  # poor, but on the fewest images it looks like the best
+
+
+class Interrupted(Exception):
+    pass
+
+
+class FidelityFake(FakeEvaluator):
+    """The fake FID plus a bias and a noise that shrink with the image count; LUCKY scores
+    0.1 on the fewest images only. Every (schedule, images) scored is logged in `scored`."""
+
+    def __init__(self, die_at: int | None = None) -> None:
+        super().__init__()
+        self.scored: list[tuple[Schedule, int]] = []
+        self.die_at = die_at
+        self.images = FIDELITIES[-1]
+
+    @property
+    def num_images(self) -> int:
+        return self.images
+
+    def at_images(self, count: int) -> FidelityFake:
+        view = FidelityFake.__new__(FidelityFake)
+        view.__dict__ = {**self.__dict__, "images": count}  # shares the logs
+        return view
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        if self.die_at is not None and len(self.scored) == self.die_at:
+            raise Interrupted
+        self.scored.append((schedule, self.images))
+        result = super().__call__(schedule)
+        if schedule.timesteps == LUCKY and self.images == FIDELITIES[0]:
+            return Evaluation(0.1, result.macs, result.seconds)
+        wobble = random.Random(hash((schedule.timesteps, self.images))).gauss(0, 40 / self.images ** 0.5)
+        return Evaluation(result.fid + 64 / self.images + wobble, result.macs, result.seconds)

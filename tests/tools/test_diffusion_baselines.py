@@ -39,7 +39,7 @@ def test_baselines_run_in_the_same_protocol(evaluator):
 
 
 def test_unknown_method_names_the_option(evaluator):
-    with pytest.raises(DiffusionInputError, match="^--methods: unknown method 'ddpm'"):
+    with pytest.raises(DiffusionInputError, match="^methods: unknown method 'ddpm'"):
         run_baselines(evaluator, [2], ["ddpm"])
 
 

@@ -8,51 +8,14 @@ import sqlite3
 import statistics
 
 import pytest
-from diffusion_fakes import FakeEvaluator
+from diffusion_fakes import FIDELITIES, LUCKY, FakeEvaluator, FidelityFake, Interrupted
 
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.fidelity import Ladder, candidate_cost, total_budget
-from optograph.tools.diffusion.search import Evaluation, SearchConfig, run_search, uniform_timesteps
+from optograph.tools.diffusion.search import SearchConfig, run_search, uniform_timesteps
 from optograph.tools.diffusion.search_space import Schedule, ScheduleSpace
 from optograph.tools.diffusion.seeding import resize_timesteps
 from optograph.tools.diffusion.store import SearchStore
-
-FIDELITIES = (16, 64, 256)
-LUCKY = (990, 980, 970, 960)  # poor, but on the fewest images it looks like the best
-
-
-class Interrupted(Exception):
-    pass
-
-
-class FidelityFake(FakeEvaluator):
-    """The fake FID plus a bias and a noise that shrink with the image count; LUCKY scores
-    0.1 on the fewest images only. Every (schedule, images) scored is logged in `scored`."""
-
-    def __init__(self, die_at: int | None = None) -> None:
-        super().__init__()
-        self.scored: list[tuple[Schedule, int]] = []
-        self.die_at = die_at
-        self.images = FIDELITIES[-1]
-
-    @property
-    def num_images(self) -> int:
-        return self.images
-
-    def at_images(self, count: int) -> FidelityFake:
-        view = FidelityFake.__new__(FidelityFake)
-        view.__dict__ = {**self.__dict__, "images": count}  # shares the logs
-        return view
-
-    def __call__(self, schedule: Schedule) -> Evaluation:
-        if self.die_at is not None and len(self.scored) == self.die_at:
-            raise Interrupted
-        self.scored.append((schedule, self.images))
-        result = super().__call__(schedule)
-        if schedule.timesteps == LUCKY and self.images == FIDELITIES[0]:
-            return Evaluation(0.1, result.macs, result.seconds)
-        wobble = random.Random(hash((schedule.timesteps, self.images))).gauss(0, 40 / self.images ** 0.5)
-        return Evaluation(result.fid + 64 / self.images + wobble, result.macs, result.seconds)
 
 
 def config(**kwargs) -> SearchConfig:
@@ -111,6 +74,63 @@ def test_a_search_killed_between_fidelities_resumes_and_loses_nothing(tmp_path, 
     assert result.replayed == die_at and result.evaluated == len(resumed.scored)
     assert result.best.schedule == reference.best.schedule and result.best.fid == reference.best.fid
     assert result.images == reference.images
+
+
+class Batches:
+    """An `evaluate_many` as Ray's would be: each batch's results delivered in reverse order
+    (the order actors finish in is not the order asked), at the fidelity asked for. With
+    `die_after`, the process dies (Interrupted) once that many results were delivered."""
+
+    def __init__(self, evaluator: FidelityFake, die_after: int | None = None) -> None:
+        self.evaluator, self.die_after = evaluator, die_after
+        self.batches: list[tuple[int, int]] = []  # (images, size)
+        self.delivered = 0
+
+    def __call__(self, schedules, done, images=None) -> None:
+        self.batches.append((images, len(schedules)))
+        scorer = self.evaluator.at_images(images)
+        for index in reversed(range(len(schedules))):
+            if self.die_after is not None and self.delivered == self.die_after:
+                raise Interrupted
+            done(index, scorer(schedules[index]))
+            self.delivered += 1
+
+
+def rows(path) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT key, images, stage, fid FROM evaluations ORDER BY key, images"
+                          ).fetchall()
+
+
+def test_multi_fidelity_through_evaluate_many_is_the_in_process_search(tmp_path):
+    local = run_search(FidelityFake(), config(), SearchStore(tmp_path / "l.sqlite", {"a": 1}))
+    batches = Batches(FidelityFake())
+    many = run_search(FidelityFake(), config(), SearchStore(tmp_path / "m.sqlite", {"a": 1}),
+                      evaluate_many=batches)
+    assert (many.best.schedule, many.best.fid, many.best.images) == (
+        local.best.schedule, local.best.fid, local.best.images)
+    assert [(r.schedule, r.fid, r.images) for r in many.history] == [
+        (r.schedule, r.fid, r.images) for r in local.history]  # reported in the batch's order
+    assert rows(tmp_path / "m.sqlite") == rows(tmp_path / "l.sqlite")
+    assert many.images == local.images and many.evaluated == local.evaluated
+    # a rung's candidates go as one batch: generations of 12 at 16 images, fewer above
+    assert batches.batches[0] == (FIDELITIES[0], 12)
+    assert {images for images, _ in batches.batches} == set(FIDELITIES)
+
+
+@pytest.mark.parametrize("die_after", [3, 13, 40])
+def test_a_batch_killed_midway_keeps_what_arrived_and_resumes_in_process(tmp_path, die_after):
+    reference = run_search(FidelityFake(), config(), SearchStore(tmp_path / "r.sqlite", {"a": 1}))
+    path = tmp_path / "s.sqlite"
+    with pytest.raises(Interrupted):
+        run_search(FidelityFake(), config(), SearchStore(path, {"a": 1}),
+                   evaluate_many=Batches(FidelityFake(), die_after))
+    assert len(rows(path)) == die_after  # every delivered result was stored at once
+    resumed = FidelityFake()
+    result = run_search(resumed, config(), SearchStore(path, {"a": 1}, resume=True))
+    assert result.replayed == die_after and result.evaluated == len(resumed.scored)
+    assert (result.best.schedule, result.best.fid) == (reference.best.schedule, reference.best.fid)
+    assert rows(path) == rows(tmp_path / "r.sqlite")
 
 
 def test_an_old_single_fidelity_store_is_migrated_with_its_image_count(tmp_path):

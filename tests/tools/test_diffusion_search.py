@@ -205,7 +205,7 @@ def test_without_a_probe_the_budget_repair_takes_the_biggest_units(tmp_path):
 
 def test_budget_below_the_cheapest_schedule_is_refused(tmp_path):
     store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
-    with pytest.raises(DiffusionInputError, match="--macs-budget"):
+    with pytest.raises(DiffusionInputError, match="^macs_budget"):
         run_search(FakeEvaluator(), config(macs_budget=10.0), store)
 
 

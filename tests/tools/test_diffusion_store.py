@@ -51,9 +51,9 @@ def test_another_search_in_the_same_file_is_refused(tmp_path):
     store = SearchStore(path, CONFIG)
     store.record((1,), "timesteps", Schedule.full((3,)), 1.0, 1.0, 0.0)
     store.close()
-    with pytest.raises(DiffusionInputError, match="^--out: .* pass --resume"):
+    with pytest.raises(DiffusionInputError, match="^out: .* resume it"):
         SearchStore(path, CONFIG)
-    with pytest.raises(DiffusionInputError, match="^--resume: .*steps: stored 4, now 6"):
+    with pytest.raises(DiffusionInputError, match="^resume: .*steps: stored 4, now 6"):
         SearchStore(path, {**CONFIG, "steps": 6}, resume=True)
     assert len(SearchStore(path, CONFIG, resume=True)) == 1  # nothing was lost
 
@@ -110,6 +110,6 @@ def test_search_killed_with_sigkill_resumes_without_evaluating_anything_twice(tm
 def test_a_file_that_is_not_a_store_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "search.sqlite"
     path.write_text("my notes, not a database")
-    with pytest.raises(DiffusionInputError, match="--out: .*is not a search store"):
+    with pytest.raises(DiffusionInputError, match="^out: .*is not a search store"):
         SearchStore(path, {"a": 1}, resume=True)
     assert path.read_text() == "my notes, not a database"

@@ -20,7 +20,7 @@ from optograph.tools.diffusion.langchain_tools import (
     traced_evaluation,
 )
 from optograph.tools.diffusion.llm_guided import compare_guided
-from optograph.tools.diffusion.search import SearchConfig
+from optograph.tools.diffusion.session import SessionConfig
 
 
 def reply(timesteps: list[int]) -> str:
@@ -103,7 +103,8 @@ def test_fid_feedback_reaches_the_time_steps_and_optoprime_proposes_from_it():
 def test_llm_guided_evolution_against_plain_at_the_same_evaluations(tmp_path):
     proposals = [[900, 640, 300, 60], [899, 630, 312, 45], [899, 622, 310, 41]]
     chat = FakeListChatModel(responses=[reply(p) for p in proposals])
-    config = SearchConfig(steps=4, evaluations=30, population=10, top_k=3, mutants=4, crossovers=2)
+    config = SessionConfig(steps=4, evaluations=30, population=10, top_k=3, mutants=4,
+                           crossovers=2)
     result = compare_guided(FakeEvaluator(), config, chat, rounds=4, folder=tmp_path)
     assert result.plain_calls == result.guided_calls == 30
     assert len(result.llm_fids) == 4 and result.llm_fids[-1] < result.llm_fids[0]

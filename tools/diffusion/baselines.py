@@ -4,6 +4,7 @@ log-SNR spacing, and UniPC, as diffusers builds them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ class Row:
     seconds: float
     timesteps: list[int] = field(default_factory=list)
     skip_sets: list[list[str]] = field(default_factory=list)
+    error: str | None = None  # why the row failed (its FID is then NaN)
+    samples: str | None = None  # a PNG grid of its first samples, when written
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,7 +38,7 @@ def check_methods(methods: Sequence[str]) -> list[str]:
     unknown = [m for m in methods if m not in BASELINES]
     if unknown:
         raise DiffusionInputError(
-            "--methods", f"unknown method {unknown[0]!r}; known: {', '.join(BASELINE_METHODS)}")
+            "methods", f"unknown method {unknown[0]!r}; known: {', '.join(BASELINE_METHODS)}")
     return list(methods)
 
 
@@ -45,13 +48,19 @@ def run_baselines(
     methods: Sequence[str] | None = None,
     on_row: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """Every method at every step count, through evaluator.baseline (a ScheduleEvaluator)."""
+    """Every method at every step count, through evaluator.baseline (a ScheduleEvaluator).
+    A method that fails (a scheduler raising on this model) is a row marked with the error,
+    never the end of the comparison."""
     rows = []
     for method in check_methods(methods or BASELINE_METHODS):
         for count in steps:
-            result = evaluator.baseline(method, count)
-            grid = baseline_timesteps(evaluator.model, method, count)
-            row = Row(method, count, result.fid, result.macs, result.seconds, grid)
+            try:
+                result = evaluator.baseline(method, count)
+                grid = baseline_timesteps(evaluator.model, method, count)
+                row = Row(method, count, result.fid, result.macs, result.seconds, grid)
+            except Exception as error:  # noqa: BLE001 - an optional row: recorded, not fatal
+                reason = " ".join(f"{type(error).__name__}: {error}".split())
+                row = Row(method, count, math.nan, math.nan, 0.0, error=reason)
             rows.append(row)
             if on_row is not None:
                 on_row(row)

@@ -16,7 +16,8 @@ def comparison_table(rows: Sequence[Row]) -> str:
     steps = sorted({r.steps for r in rows})
     methods = list(dict.fromkeys(r.method for r in rows))
     by_cell = {(r.method, r.steps): r for r in rows}
-    full = {s: max(r.macs for r in rows if r.steps == s) for s in steps}
+    full = {s: max((r.macs for r in rows if r.steps == s and r.error is None), default=0.0)
+            for s in steps}
     header = "| method | " + " | ".join(f"{s} steps" for s in steps) + " |"
     lines = [header, "|" + "---|" * (len(steps) + 1)]
     for method in methods:
@@ -25,6 +26,8 @@ def comparison_table(rows: Sequence[Row]) -> str:
             row = by_cell.get((method, s))
             if row is None:
                 cells.append("")
+            elif row.error is not None:
+                cells.append("failed")
             elif row.macs < full[s] * 0.999:
                 cells.append(f"{row.fid:.2f} ({row.macs / 1e6:.0f} M)")
             else:
@@ -32,6 +35,7 @@ def comparison_table(rows: Sequence[Row]) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("| MACs per image (full network) | "
                  + " | ".join(f"{full[s] / 1e6:.0f} M" for s in steps) + " |")
+    lines += [f"\nfailed: {r.method} at {r.steps} steps: {r.error}" for r in rows if r.error]
     return "\n".join(lines)
 
 
@@ -44,7 +48,8 @@ def plot_comparison(rows: Sequence[Row], path: str | Path) -> Path:
 
     figure, (by_steps, by_macs) = plt.subplots(1, 2, figsize=(11, 4.2))
     for method in dict.fromkeys(r.method for r in rows):
-        points = sorted((r for r in rows if r.method == method), key=lambda r: r.steps)
+        points = sorted((r for r in rows if r.method == method and r.error is None),
+                        key=lambda r: r.steps)
         style = {"linewidth": 2.5, "marker": "*", "markersize": 10} if "search" in method else {
             "linewidth": 1, "marker": "o", "markersize": 4}
         by_steps.plot([r.steps for r in points], [r.fid for r in points], label=method, **style)

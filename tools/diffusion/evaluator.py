@@ -150,11 +150,11 @@ def build_evaluator(
     bank (num_images samples, labels balanced over the classes) and the MACs table."""
     loaded = model if isinstance(model, DiffusionModel) else load_model(model, device)
     extractor = load_extractor(features)
-    check_enough_images(num_images, extractor, "--images")
+    check_enough_images(num_images, extractor, "images")
     stats = load_reference(reference, loaded, extractor.to(loaded.device), cache_dir,
                            num_images, seed, batch_size)
     fid = FIDEvaluator(stats, extractor, loaded.device, batch_size)
     noise = NoiseBank.for_model(loaded, num_images, seed=seed)
     if solver not in ("ddim", "dpmpp2m"):
-        raise DiffusionInputError("--solver", f"unknown solver {solver!r}; expected ddim or dpmpp2m")
+        raise DiffusionInputError("solver", f"unknown solver {solver!r}; expected ddim or dpmpp2m")
     return ScheduleEvaluator(loaded, fid, noise, measure_macs(loaded), solver, batch_size)

@@ -75,11 +75,16 @@ def fidelity_levels(evaluator: Any, fidelities: tuple[int, ...] | None, store: A
     if fidelities is None:
         count = getattr(evaluator, "num_images", None) or getattr(store, "images", 0) or 1
         return [(int(count), evaluator)]
+    return [(n, on_images(evaluator, n)) for n in fidelities]
+
+
+def on_images(evaluator: Any, count: int) -> Any:
+    """`evaluator.at_images(count)`, refused naming the field when it has none."""
     at_images = getattr(evaluator, "at_images", None)
     if not callable(at_images):
         raise DiffusionInputError("fidelities", f"{type(evaluator).__name__} cannot score on "
                                   "fewer images (it has no at_images)")
-    return [(n, at_images(n)) for n in fidelities]
+    return at_images(count)
 
 
 def candidate_cost(fidelities: Sequence[int]) -> int:

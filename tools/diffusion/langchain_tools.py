@@ -10,11 +10,12 @@ feedback on the time-step parameter.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from langchain_core.callbacks import CallbackManagerForToolRun
+from langchain_core.callbacks.manager import dispatch_custom_event
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,7 @@ from optograph.graph.node import Node
 
 from .errors import DiffusionInputError
 from .search_space import ScheduleSpace
+from .session import SessionConfig
 
 Solver = Literal["ddim", "dpmpp2m"]
 
@@ -93,62 +95,108 @@ class EvaluateScheduleTool(_EvaluatorTool):
                 "seconds": round(float(result.seconds), 3)}
 
 
+_DEFAULTS = SessionConfig()  # one set of search defaults for every entry point (session.py)
+PROGRESS_EVENT = "diffusion_search_progress"
+
+
 class SearchScheduleArgs(BaseModel):
     steps: int = Field(ge=1, description="number of time steps K of the schedule")
-    evaluations: int = Field(default=60, ge=1, description="candidate evaluations")
+    evaluations: int = Field(default=_DEFAULTS.evaluations, ge=1,
+                             description="candidate evaluations")
     macs_budget: float | None = Field(
         default=None, gt=0, description="MACs per image for the second stage (skip sets)")
     out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
-    population: int = Field(default=50, ge=1)
+    population: int = Field(default=_DEFAULTS.population, ge=1)
+    top_k: int | None = Field(default=None, ge=1, description="parents per generation "
+                              "(default: a quarter of the population)")
+    mutants: int | None = Field(default=None, ge=0, description="default: 2/5 of the population")
+    crossovers: int | None = Field(default=None, ge=0,
+                                   description="default: 1/5 of the population")
     seed: int = 0
     validate_top: int = Field(
-        default=5, ge=0, description="re-score the best K schedules on fresh noise; the answer "
-        "has the lowest mean FID (counts among the evaluations, at most one in eight)")
+        default=_DEFAULTS.validate_top, ge=0, description="re-score the best K schedules on "
+        "fresh noise; the answer has the lowest mean FID (counts among the evaluations, at "
+        "most one in eight)")
+    executor: str = Field(default=_DEFAULTS.executor,
+                          description="local, ray (a local Ray cluster) or ray://HOST:PORT")
+    max_concurrency: int | None = Field(default=None, ge=1,
+                                        description="Ray evaluator actors (default: one per GPU)")
+    fidelities: list[int] | None = Field(
+        default=None, description="multi-fidelity: increasing image counts, e.g. [128, 512, "
+        "2048]; candidates are scored on the first and re-scored on the next ones only while "
+        "they rank well; the last is the images per FID, `evaluations` count evaluations at it")
+    image_budget: int | None = Field(default=None, ge=1,
+                                     description="images the search may sample, instead of "
+                                     "`evaluations`")
 
 
 class SearchScheduleTool(_EvaluatorTool):
-    """Run the two-stage evolutionary search and return the best schedule."""
+    """Run the two-stage evolutionary search and return the best schedule. Progress goes to
+    the run's callbacks: a custom event `diffusion_search_progress` per evaluation (and a
+    text line), and to `on_result` when set."""
 
     name: str = "search_diffusion_schedule"
     description: str = (
         "Search the K time steps (then per-step skip sets under a MACs budget) that give the "
         "lowest FID; returns the best schedule, its FID and MACs. Resumes from `out`.")
     args_schema: type[BaseModel] = SearchScheduleArgs
-    on_result: Any = None  # progress callback passed to run_search
+    on_result: Any = None  # progress callback, as run_search's on_result
 
-    def _run(self, steps: int, evaluations: int = 60, macs_budget: float | None = None,
-             out: str | None = None, population: int = 50, seed: int = 0,
-             validate_top: int = 5, **_: Any) -> dict[str, Any]:
-        from .search import SearchConfig, run_search
-        from .store import SearchStore
+    def _run(self, steps: int, out: str | None = None,
+             run_manager: CallbackManagerForToolRun | None = None, **options: Any
+             ) -> dict[str, Any]:
+        from .session import run_session
 
-        evaluator = self.get_evaluator()
-        # a custom evaluator (any search.CandidateEvaluator) may have no validation noise
-        make_validator = getattr(evaluator, "validation_evaluator", None)
-        validator = make_validator() if validate_top and make_validator else None
-        mutants, crossovers = population // 2, population // 5
-        config = SearchConfig(steps=steps, evaluations=evaluations, macs_budget=macs_budget,
-                              population=population, top_k=max(1, population // 5),
-                              mutants=mutants, crossovers=crossovers, seed=seed,
-                              validate_top=validate_top)
+        s = self.settings
+        known = set(SessionConfig.field_names())
+        settings = {"model": s.model, "reference": s.reference, "images": s.images,
+                    "solver": s.solver, "device": s.device, "features": s.features,
+                    "cache_dir": s.cache_dir, "seed": s.seed}
+        chosen = {k: v for k, v in options.items() if k in known and v is not None}
+        config = SessionConfig(steps=steps, baselines=False, samples=False,
+                               **(settings | chosen))
         folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="optograph-search-"))
-        identity = {**self.settings.model_dump(), "steps": steps, "macs_budget": macs_budget,
-                    "population": population, "seed": seed}
-        started = time.perf_counter()
         try:
-            store = SearchStore(folder / "search.sqlite", identity, resume=True)
-            try:
-                found = run_search(evaluator, config, store, self.on_result, validator=validator)
-            finally:
-                store.close()
+            # the tool's evaluator, unless the fidelities ask for another noise bank size:
+            # then the session builds one from the config
+            local = config.executor in ("local", "threads") and (
+                self.evaluator is not None or config.images == s.images)
+            result = run_session(config, folder, resume=True,
+                                 evaluator=self.get_evaluator() if local else None,
+                                 on_result=self._progress(run_manager))
         except DiffusionInputError as error:
             raise ToolException(str(error)) from None
-        return {"timesteps": list(found.best.schedule.timesteps),
-                "skip_sets": [list(s) for s in found.best.schedule.skip_sets],
-                "fid": found.best.fid, "macs": found.best.macs,
-                "validation_fid": found.validation[0].validation_fid if found.validation else None,
-                "evaluations": len(found.history), "store": str(folder / "search.sqlite"),
-                "seconds": round(time.perf_counter() - started, 2)}
+        return {"timesteps": result["timesteps"], "skip_sets": result["skip_sets"],
+                "fid": result["fid"], "macs": result["macs"],
+                "validation_fid": result.get("validation_fid"),
+                "evaluations": result["evaluations"], "images": result["images"],
+                "store": str(folder / "search.sqlite"),
+                "result": str(folder / "result.json"),
+                "seconds": round(result["search_seconds"], 2)}
+
+    def _progress(self, run_manager: CallbackManagerForToolRun | None) -> Any:
+        """on_result for the session: the tool's own callback, a custom event and a text
+        line to the run's callback handlers."""
+        best: list[float] = []
+
+        def report(index: int, total: int, result: Any, cached: bool, seconds: float) -> None:
+            if self.on_result is not None:
+                self.on_result(index, total, result, cached, seconds)
+            best.append(min([result.fid, *best[-1:]]))
+            data = {"index": index, "total": total, "stage": result.stage, "fid": result.fid,
+                    "best_fid": best[-1], "macs": result.macs, "stored": cached,
+                    "timesteps": list(result.schedule.timesteps), "seconds": seconds}
+            data["message"] = (f"[{index}/{total}] {result.stage} fid {result.fid:.3f} best "
+                               f"{best[-1]:.3f} t={data['timesteps']}")
+            if run_manager is None:
+                return
+            run_manager.on_text(f"{data['message']}\n")
+            try:
+                dispatch_custom_event(PROGRESS_EVENT, data)
+            except RuntimeError:  # called outside a LangChain run: no parent to report to
+                pass
+
+        return report
 
 
 def traced_evaluation(tool: EvaluateScheduleTool) -> Callable[[Node], Node]:

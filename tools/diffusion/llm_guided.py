@@ -11,6 +11,7 @@ from typing import Any
 
 from optograph.graph.run import Run
 
+from .fidelity import on_images
 from .langchain_tools import (
     EvaluateScheduleTool,
     fid_feedback,
@@ -19,6 +20,8 @@ from .langchain_tools import (
 )
 from .search import Evaluation, SearchConfig, SearchResult, run_search, uniform_timesteps
 from .search_space import Schedule, ScheduleSpace, SkipSet
+from .seeding import known_grids
+from .session import SessionConfig, run_session
 from .store import SearchStore
 
 OBJECTIVE = (
@@ -35,15 +38,31 @@ class CountingEvaluator:
         self.inner = inner
         self.num_train_timesteps = inner.num_train_timesteps
         self.units = inner.units
-        self.calls = 0
+        self.calls = 0  # at any fidelity
         self.memory: dict[Schedule, Evaluation] = {}
+        self.parent: CountingEvaluator | None = None  # the full evaluator of a fidelity view
 
     def step_macs(self, skip_set: SkipSet) -> float:
         return float(self.inner.step_macs(skip_set))
 
+    @property
+    def num_images(self) -> int | None:
+        return getattr(self.inner, "num_images", None)
+
+    def at_images(self, count: int) -> CountingEvaluator:
+        """The inner evaluator on its first `count` images (multi-fidelity), counted here."""
+        view = CountingEvaluator(on_images(self.inner, count))
+        view.parent = self
+        return view
+
+    def known_grids(self, steps: int) -> list[tuple[int, ...]]:
+        return known_grids(self.inner, steps)
+
     def __call__(self, schedule: Schedule) -> Evaluation:
         if schedule not in self.memory:
             self.calls += 1
+            if self.parent is not None:
+                self.parent.calls += 1
             self.memory[schedule] = self.inner(schedule)
         return self.memory[schedule]
 
@@ -83,15 +102,17 @@ def optoprime_proposals(evaluator: CountingEvaluator, steps: int, rounds: int, l
 
 
 def llm_guided_search(evaluator: Any, config: SearchConfig, llm: Any, rounds: int,
-                      store: SearchStore, on_result: Any = None) -> SearchResult:
+                      store: SearchStore, on_result: Any = None, validator: Any = None
+                      ) -> SearchResult:
     """OptoPrime proposes `rounds` schedules; they seed the first generation of the search.
-    The search's `config.evaluations` includes them (they are answered by the store)."""
+    The search's `config.evaluations` includes them (they are answered by the store).
+    Entry points reach it through session.run_session(..., llm=..., llm_rounds=...)."""
     counting = evaluator if isinstance(evaluator, CountingEvaluator) else CountingEvaluator(evaluator)
     proposals = optoprime_proposals(counting, config.steps, rounds, llm, store)
     seeds = [s.timesteps for s, _ in proposals]
     if config.population < len(seeds) + 1:
         config = replace(config, population=len(seeds) + 1)
-    return run_search(counting, config, store, on_result, seeds=seeds)
+    return run_search(counting, config, store, on_result, seeds=seeds, validator=validator)
 
 
 @dataclass
@@ -105,14 +126,19 @@ class GuidedComparison:
     llm_fids: list[float]
 
 
-def compare_guided(evaluator: Any, config: SearchConfig, llm: Any, rounds: int,
+def compare_guided(evaluator: Any, config: SessionConfig, llm: Any, rounds: int,
                    folder: str | Path) -> GuidedComparison:
-    """Plain evolution and LLM-guided evolution, same seed, same number of evaluations."""
+    """Plain evolution and LLM-guided evolution: two search sessions, same seed, same number
+    of evaluations (folder/plain and folder/guided; both resume)."""
     folder = Path(folder)
+    config = replace(config, baselines=False, samples=False)
     plain_eval, guided_eval = CountingEvaluator(evaluator), CountingEvaluator(evaluator)
-    plain = run_search(plain_eval, config, SearchStore(folder / "plain.sqlite", {"run": "plain"}))
-    guided_store = SearchStore(folder / "guided.sqlite", {"run": "guided"})
-    guided = llm_guided_search(guided_eval, config, llm, rounds, guided_store)
-    llm_fids = [e.fid for e in guided_store.evaluations() if e.stage == "llm"]
-    return GuidedComparison(plain.best.fid, guided.best.fid, plain_eval.calls, guided_eval.calls,
-                            plain.best.schedule, guided.best.schedule, llm_fids)
+    plain = run_session(config, folder / "plain", resume=True, evaluator=plain_eval)
+    guided = run_session(config, folder / "guided", resume=True, evaluator=guided_eval,
+                         llm=llm, llm_rounds=rounds)
+    return GuidedComparison(plain["fid"], guided["fid"], plain_eval.calls, guided_eval.calls,
+                            _schedule(plain), _schedule(guided), guided["llm_fids"])
+
+
+def _schedule(result: dict[str, Any]) -> Schedule:
+    return Schedule(tuple(result["timesteps"]), tuple(tuple(s) for s in result["skip_sets"]))

@@ -101,14 +101,23 @@ def _read_array_file(path: Path) -> np.ndarray:
     return loaded
 
 
-def _read_folder(path: Path, channels: int) -> np.ndarray:
-    from PIL import Image
+def _read_image(file: Path, mode: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
 
+    try:
+        with Image.open(file) as image:
+            return np.asarray(image.convert(mode), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DiffusionInputError(ARGUMENT, f"{file}: not a readable image ({reason})") from None
+
+
+def _read_folder(path: Path, channels: int) -> np.ndarray:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DiffusionInputError(ARGUMENT, f"{path}: no {'/'.join(IMAGE_SUFFIXES)} images")
     mode = "L" if channels == 1 else "RGB"
-    arrays = [np.asarray(Image.open(file).convert(mode), dtype=np.uint8) for file in files]
+    arrays = [_read_image(file, mode) for file in files]
     if len({a.shape for a in arrays}) != 1:
         raise DiffusionInputError(ARGUMENT, f"{path}: images differ in size")
     return np.stack(arrays)

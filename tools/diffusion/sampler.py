@@ -72,14 +72,22 @@ def validate_timesteps(timesteps: Sequence[int], num_train_timesteps: int,
 
 def solver_scheduler(model: DiffusionModel, solver: str, timesteps: Sequence[int]) -> Any:
     """A fresh scheduler of `solver` set to exactly `timesteps` (validated)."""
+    return searched_scheduler(model.scheduler_config, solver, timesteps, model.device)
+
+
+def searched_scheduler(scheduler_config: Mapping[str, Any], solver: str,
+                       timesteps: Sequence[int], device: torch.device | str | None = None) -> Any:
+    """diffusers' DPMSolverMultistepScheduler for `solver` (ddim: first order, exact DDIM;
+    dpmpp2m: second order) from a model's scheduler config, set to exactly `timesteps`:
+    what the search samples with, and what `export.py` hands to a user's pipeline."""
     if solver not in SOLVERS:
         raise ScheduleError("solver", f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
-    grid = validate_timesteps(timesteps, model.num_train_timesteps)
+    grid = validate_timesteps(timesteps, int(scheduler_config.get("num_train_timesteps", 1000)))
     scheduler = DPMSolverMultistepScheduler.from_config(
-        model.scheduler_config, solver_order=1 if solver == "ddim" else 2,
+        dict(scheduler_config), solver_order=1 if solver == "ddim" else 2,
         algorithm_type="dpmsolver++", lower_order_final=True, euler_at_final=False,
         **_COMMON, **_MULTISTEP, **_DPM_PLAIN)
-    scheduler.set_timesteps(timesteps=grid, device=model.device)
+    scheduler.set_timesteps(timesteps=grid, device=device)
     scheduler.set_begin_index(0)
     return scheduler
 

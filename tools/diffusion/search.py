@@ -72,12 +72,12 @@ class SearchConfig:
 
     def check(self) -> None:
         if self.steps < 1:
-            raise DiffusionInputError("--steps", f"must be at least 1; got {self.steps}")
+            raise DiffusionInputError("steps", f"must be at least 1; got {self.steps}")
         if self.evaluations < 1:
-            raise DiffusionInputError("--evaluations", f"must be at least 1; got {self.evaluations}")
+            raise DiffusionInputError("evaluations", f"must be at least 1; got {self.evaluations}")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
-                "--population", f"{self.population} is smaller than mutants + crossovers "
+                "population", f"{self.population} is smaller than mutants + crossovers "
                 f"({self.mutants + self.crossovers})")
 
 
@@ -103,6 +103,16 @@ class SearchResult:
 # index, total, result, cached, seconds; index and total count evaluations, or with
 # fidelities images
 OnResult = Callable[[int, int, Result, bool, float], None]
+Done = Callable[[int, Evaluation], None]
+
+
+class EvaluateMany(Protocol):
+    """Evaluates several schedules at once (on Ray actors, say: parallel.py), calling
+    done(index, evaluation) as each is known; the search stores each result in `done`. With
+    fidelities, `images` is the fidelity: the evaluator on the first `images` images."""
+
+    def __call__(self, schedules: Sequence[Schedule], done: Done, images: int | None = None
+                 ) -> None: ...
 
 
 def uniform_timesteps(steps: int, num_train_timesteps: int) -> tuple[int, ...]:
@@ -123,7 +133,7 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     cheapest = steps * evaluator.step_macs(cheapest_set)
     if budget < cheapest:
         raise DiffusionInputError(
-            "--macs-budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
+            "macs_budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
             f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g})")
 
 
@@ -135,19 +145,25 @@ def run_search(
     seeds: list[tuple[int, ...]] | None = None,
     validator: CandidateEvaluator | None = None,
     neighbours: Sequence[Sequence[int]] = (),
+    evaluate_many: EvaluateMany | None = None,
 ) -> SearchResult:
     """The two-stage search; `seeds` (time-step tuples, e.g. an LLM's proposals) are the first
     candidates of the first stage after the uniform schedule, then the solver's built-in grids
     (config.seed_known_grids) and `neighbours` (the best schedules of searches at other step
     counts, resized to config.steps). With a `validator`, the last evaluations re-score the
     best schedules on its noise (see validation.py). With config.fidelities, candidates are
-    scored by successive halving over image counts (fidelity.py)."""
+    scored by successive halving over image counts (fidelity.py).
+
+    Each generation is scored as one batch per fidelity: its candidates at the lowest, then
+    the promoted ones at the next, and so on; a batch goes to `evaluate_many` when given (Ray
+    actors), else to the evaluator one at a time. Results are stored as they arrive and
+    reported in the batch's order, so both paths give the same search."""
     config.check()
     fidelities = check_fidelities(config.fidelities)
     check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
     T = evaluator.num_train_timesteps
     if config.steps > T:
-        raise DiffusionInputError("--steps", f"{config.steps} is more than the model's {T} time steps")
+        raise DiffusionInputError("steps", f"{config.steps} is more than the model's {T} time steps")
     levels = fidelity_levels(evaluator, fidelities, store)
     images = tuple(n for n, _ in levels)
     budget = total_budget(images, config.evaluations, config.image_budget)
@@ -172,18 +188,50 @@ def run_search(
             on_result(index, total, result, cached, time.perf_counter() - last_report[0])
         last_report[0] = time.perf_counter()
 
-    def score(schedule: Schedule, key: object, stage: str, level: int) -> float:
-        """The FID of `schedule` at fidelity `level`: stored, or evaluated and stored now."""
+    def evaluate_level(level: int, schedules: Sequence[Schedule], done: Done) -> None:
         count, scorer = levels[level]
-        fid, cached = store.stored_or_record(key, stage, schedule,
-                                             lambda: tuple(scorer(schedule)), images=count)
-        note(schedule, fid, stage, cached, count)
-        return fid
+        if evaluate_many is None:
+            for index, schedule in enumerate(schedules):
+                done(index, scorer(schedule))
+        elif fidelities is None:
+            evaluate_many(schedules, done)
+        else:
+            evaluate_many(schedules, done, images=count)
+
+    def score(stage: str, space: ScheduleSpace, schedules: Sequence[Schedule], level: int
+              ) -> list[float]:
+        """The FIDs of `schedules` at fidelity `level`: stored ones from the store, the others
+        evaluated as one batch, each stored the moment it is known; reported in order."""
+        count = images[level]
+        keys = [(space.key(s),) for s in schedules]
+        fids = [store.lookup(key, count) for key in keys]
+        cached = [fid is not None for fid in fids]
+        missing = [i for i, fid in enumerate(fids) if fid is None]
+        reported = [0]
+
+        def flush() -> None:  # the results known so far, in the batch's order
+            while reported[0] < len(fids) and fids[reported[0]] is not None:
+                i = reported[0]
+                note(schedules[i], fids[i], stage, cached[i], count)  # type: ignore[arg-type]
+                reported[0] += 1
+
+        def done(index: int, result: Evaluation) -> None:
+            i = missing[index]
+            store.record(keys[i], stage, schedules[i], result.fid, result.macs, result.seconds,
+                         count)
+            fids[i] = result.fid
+            flush()
+
+        flush()
+        if missing:
+            evaluate_level(level, [schedules[i] for i in missing], done)
+        return [float(fid) for fid in fids]  # type: ignore[arg-type]
 
     def run_stage(name: str, space: ScheduleSpace, stage_budget: int, seed: int,
                   initial: Schedule) -> list[tuple[Schedule, float]]:
         """Candidates until `stage_budget` images are spent; each scored at the lowest
-        fidelity (the evolution's score) and promoted up the ladder while it ranks well."""
+        fidelity (the evolution's score) and promoted up the ladder while it ranks well and
+        the images left still cover the lowest fidelity of the candidates to come."""
         with Run():  # each stage names its own "schedule" parameter
             parameter = node(initial, trainable=True, name="schedule", search_space=space)
         candidates = max(1, stage_budget // candidate_cost(images))
@@ -194,35 +242,38 @@ def run_search(
             seed=seed)
         last_report[0] = time.perf_counter()
         ladder = Ladder(images)
-        scored: list[tuple[Schedule, float]] = []
         end = counts["images"] + stage_budget
-        while counts["images"] + images[0] <= end:
-            candidate = optimizer.ask()
-            if candidate is None:
-                break
-            schedule = candidate["schedule"]
-            assert isinstance(schedule, Schedule)
-            key = (space.key(schedule),)
-            first = level_score = score(schedule, key, name, 0)
-            level = 0
-            while ladder.add(level, level_score) and counts["images"] + images[level + 1] <= end:
-                level += 1
-                level_score = score(schedule, key, name, level)
-            optimizer.tell(candidate, first)
-            scored.append((schedule, first))
-        return scored
+
+        def evaluate_batch(batch: list[dict[str, object]]) -> list[float]:
+            schedules = [c["schedule"] for c in batch]
+            assert all(isinstance(s, Schedule) for s in schedules)
+            first = score(name, space, schedules, 0)  # type: ignore[arg-type]
+            to_come = max(0, candidates - len(optimizer.history) - len(batch)) * images[0]
+            rung, fids = list(range(len(batch))), first
+            for level in range(1, len(images)):
+                earned = [i for i, fid in zip(rung, fids, strict=True)
+                          if ladder.add(level - 1, fid)]
+                room = (end - to_come - counts["images"]) // images[level]
+                rung = earned[:max(0, room)]
+                if not rung:
+                    break
+                fids = score(name, space, [schedules[i] for i in rung], level)  # type: ignore[misc]
+            return first
+
+        optimizer.run(lambda candidate: evaluate_batch([candidate])[0], candidates,
+                      evaluate_batch=evaluate_batch)
+        return [(c["schedule"], s) for c, s in optimizer.history]  # type: ignore[misc]
 
     def probe_units(timesteps: tuple[int, ...], full_fid: float) -> list[str]:
         """The units, most skippable first: FID lost per MAC saved when each is skipped at
-        every step of `timesteps`, at the lowest fidelity (stored and resumed like every
-        other evaluation)."""
+        every step of `timesteps`, at the lowest fidelity (one batch, stored and resumed like
+        every other evaluation)."""
         space = ScheduleSpace(config.steps, T, units=evaluator.units)
-        cost: dict[str, float] = {}
         full_step = evaluator.step_macs(())
         last_report[0] = time.perf_counter()
-        for unit in evaluator.units:
-            schedule = Schedule(timesteps, tuple((unit,) for _ in timesteps))
-            fid = score(schedule, (space.key(schedule),), "probe", 0)
+        probes = [Schedule(timesteps, tuple((unit,) for _ in timesteps)) for unit in evaluator.units]
+        cost: dict[str, float] = {}
+        for unit, fid in zip(evaluator.units, score("probe", space, probes, 0), strict=True):
             saved = max(full_step - evaluator.step_macs((unit,)), 1.0)
             lost = fid - full_fid if math.isfinite(fid) else math.inf
             cost[unit] = max(lost, 0.0) / saved
@@ -257,8 +308,8 @@ def run_search(
                 and (config.macs_budget is None or r.macs <= config.macs_budget)]
     best = highest_fidelity(eligible)
     if best is None:
-        raise DiffusionInputError("--macs-budget", "no evaluated schedule fits the budget; "
-                                  "raise --evaluations or the budget")
+        raise DiffusionInputError("macs_budget", "no evaluated schedule fits the budget; "
+                                  "raise the evaluations or the budget")
     if len(images) > 1 and best.images <= images[0]:
         raise DiffusionInputError("image_budget", "no candidate within the MACs budget was "
                                   "scored above the lowest fidelity; raise the budget")

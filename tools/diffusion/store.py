@@ -73,27 +73,30 @@ class SearchStore(MutableMapping[Hashable, float]):
         # the image count of the mapping interface (the optimizer's cache) and of old rows
         self.images = images if isinstance(images, int) and not isinstance(images, bool) else 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)  # autocommit
+        # autocommit; usable from the threads of a parallel search (its writes are serialized)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate()
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:  # the file is left as it is
             self._db.close()
-            raise DiffusionInputError("--out", f"{self.path} is not a search store ({error})") from None
+            raise DiffusionInputError("out", f"{self.path} is not a search store ({error})") from None
         stored = self._meta("config")
         wanted = json.dumps(config, sort_keys=True)
-        if stored is None:
-            self._db.execute("INSERT INTO meta VALUES ('config', ?)", (wanted,))
+        if stored is None or (stored != wanted and not len(self)):
+            # a new store, or one whose search failed before its first evaluation (nothing
+            # of it to protect): it takes this search's configuration
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (wanted,))
         elif not resume and len(self):
             self._db.close()
             raise DiffusionInputError(
-                "--out", f"{self.path} already holds a search with {stored_count(path)} "
-                "evaluations; pass --resume to continue it or choose another folder")
+                "out", f"{self.path} already holds a search with {stored_count(path)} "
+                "evaluations; resume it or choose another folder")
         elif stored != wanted:
             self._db.close()
             raise DiffusionInputError(
-                "--resume", f"{self.path} holds a search with another configuration "
+                "resume", f"{self.path} holds a search with another configuration "
                 f"({_diff(json.loads(stored), config)})")
 
     def _migrate(self) -> None:

@@ -23,23 +23,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import GraphError
-from .langgraph_edges import TakenEdge
-from .langgraph_params import ParameterContext, ParameterDelivery, names_used_by, parameter_route
-from .langgraph_record import LangGraphTrace
-from .langgraph_runnable import TracedGraph, last_trace
-from .langgraph_wrap import _runnable_function, instrument
-from .node import Node, node
+from ..errors import GraphError
+from ..node import Node, node
+from ..sandbox import sandbox_config
+from .params import ParameterDelivery, names_used_by
+from .runnable import TracedGraph
+from .wrap import _runnable_function, instrument
 
-__all__ = [
-    "LangGraphTrace",
-    "ParameterContext",
-    "TakenEdge",
-    "TracedGraph",
-    "last_trace",
-    "parameter_route",
-    "trace_langgraph",
-]
+__all__ = ["trace_langgraph"]
 
 # -- building ------------------------------------------------------------------------------
 
@@ -123,7 +114,7 @@ def trace_langgraph(
     parameters: Mapping[str, Any] | Iterable[Node] | None = None,
     *,
     code: Iterable[str] | Mapping[str, Node] = (),
-    code_sandbox: str = "process",
+    code_sandbox: Any = None,
     code_timeout_s: float = 10.0,
     check_usage: bool = True,
     **compile_options: Any,
@@ -132,17 +123,16 @@ def trace_langgraph(
 
     parameters: {context field name: Node or value}; plain values become trainable nodes.
     code: graph nodes whose function source becomes a trainable parameter (`__code_<node>`);
-      changed code runs in a forked process (code_sandbox="process") or in this process.
+      changed code runs in the sandbox (code_sandbox: None or "bwrap", "process", "inline",
+      or a SandboxConfig; docs/sandbox.md): the state goes in as JSON, the runtime as a
+      read-only view of its data (runtime.context works; a store does not).
     check_usage: refuse a parameter that no node or router reads (by the names its code uses).
     compile_options: for a builder, what `StateGraph.compile` takes (checkpointer, store,
       interrupt_before, ...); for a compiled graph they replace its own."""
     builder, options, graph_name = _split(graph)
     options.update(compile_options)
     graph_name = options.get("name") or graph_name
-    if code_sandbox not in ("process", "inline"):
-        raise GraphError(
-            f"trace_langgraph(code_sandbox={code_sandbox!r}): expected 'process' or 'inline'"
-        )
+    code_sandbox = sandbox_config(code_sandbox, "trace_langgraph", code_timeout_s)
     params = _parameter_nodes(parameters)
     if isinstance(code, Mapping):
         code_params = dict(code)
@@ -153,7 +143,7 @@ def trace_langgraph(
             found = _runnable_function(spec.runnable) if spec is not None else None
             source = ""
             if found is not None:
-                from .bundle import function_source
+                from ..bundle import function_source
 
                 source = function_source(found[0])[0]
             code_params[name] = node(

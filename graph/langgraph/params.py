@@ -17,8 +17,8 @@ from typing import Any, Protocol, get_type_hints, is_typeddict
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .errors import GraphError
-from .node import Node
+from ..errors import GraphError
+from ..node import Node
 
 
 class ParameterReader(Protocol):

@@ -1,8 +1,9 @@
 """TracedGraph: a compiled LangGraph graph whose runs are recorded, and that otherwise
-behaves like the compiled graph (see optograph.graph.langgraph_trace)."""
+behaves like the compiled graph (see optograph.graph.langgraph)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -10,21 +11,25 @@ from typing import Any
 import networkx as nx
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig
-from langgraph._internal._constants import CONFIG_KEY_DURABILITY
 
-from .errors import ExecutionError, GraphError
-from .langgraph_chat import ChatCallRecorder
-from .langgraph_params import ParameterDelivery
-from .langgraph_record import LangGraphTrace
-from .langgraph_render import structure_graph, structure_to_dot, structure_to_mermaid
-from .langgraph_wrap import RECORDING_KEY
-from .node import Node
-from .run import current_run, is_tracing
+from ..errors import ExecutionError, GraphError
+from ..node import Node
+from ..run import current_run, is_tracing
+from .chat import ChatCallRecorder
+from .params import ParameterDelivery
+from .record import LangGraphTrace
+from .render import structure_graph, structure_to_dot, structure_to_mermaid
+from .streaming import SKIP, StreamPlan
+from .wrap import active_recording
 
 # The most recent record made in this thread or task (each context sees its own).
 _last_trace: ContextVar[LangGraphTrace | None] = ContextVar(
     "optograph_last_langgraph_trace", default=None
 )
+
+
+# The config key LangGraph reads a run's durability from (inherited from an enclosing graph).
+_DURABILITY_KEY = "__pregel_durability"
 
 
 def last_trace() -> LangGraphTrace | None:
@@ -57,6 +62,21 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             if type(channel).__name__ in ("BinaryOperatorAggregate", "Topic")
         )
 
+    @functools.cached_property
+    def _shape(self) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+        """The graph's channels, managed values, deferred nodes, nodes with outgoing edges."""
+        builder = self.builder
+        deferred = [name for name, spec in builder.nodes.items() if getattr(spec, "defer", False)]
+        with_edges = [s for s, _ in builder.edges]
+        with_edges += [s for starts, _ in builder.waiting_edges for s in starts]
+        with_edges += list(builder.branches)
+        return (
+            frozenset(builder.channels),
+            frozenset(getattr(builder, "managed", {}) or {}),
+            frozenset(deferred),
+            frozenset(with_edges),
+        )
+
     # -- parameters ------------------------------------------------------------------------
     @property
     def parameters(self) -> list[Node]:
@@ -82,11 +102,9 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             # makes LangGraph wait on a checkpoint save that never starts without a saver.
             base["configurable"] = {
                 **(base.get("configurable") or {}),
-                CONFIG_KEY_DURABILITY: "async",
+                _DURABILITY_KEY: "async",
             }
         if not is_tracing():
-            # shadow the record of an enclosing traced graph, so its nodes do not claim ours
-            base["configurable"] = {**(base.get("configurable") or {}), RECORDING_KEY: None}
             return None, base, run_context  # type: ignore[return-value]
         trace = LangGraphTrace(
             self.graph_name,
@@ -97,7 +115,9 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             set(self.builder.edges),
             set(self.builder.waiting_edges),
         )
-        base["configurable"] = {**(base.get("configurable") or {}), RECORDING_KEY: trace}
+        trace.owner = self
+        trace.channels, trace.managed, trace.deferred, trace.with_edges = self._shape
+        trace.checkpointed = self._checkpointed(base)
         base["callbacks"] = _with_handler(base.get("callbacks"), ChatCallRecorder(trace))
         return trace, base, run_context  # type: ignore[return-value]
 
@@ -129,12 +149,15 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Any:
         trace, run_config, run_context = self._session(input, config, context)
+        token = active_recording.set(trace)
         try:
             value = self.compiled.invoke(input, run_config, context=run_context, **kwargs)
         except BaseException as exc:
             self._fail(trace, exc)
             raise
-        self._finish(trace, value)
+        finally:
+            active_recording.reset(token)
+        self._finish(trace, self._final_state(trace, value, run_config))
         return value
 
     async def ainvoke(
@@ -146,14 +169,18 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Any:
         trace, run_config, run_context = self._session(input, config, context)
+        token = active_recording.set(trace)
         try:
             value = await self.compiled.ainvoke(input, run_config, context=run_context, **kwargs)
         except BaseException as exc:
             self._fail(trace, exc)
             raise
-        self._finish(trace, value)
+        finally:
+            active_recording.reset(token)
+        self._finish(trace, await self._afinal_state(trace, value, run_config))
         return value
 
+    # stream and astream are twins (sync / async): same plan, same record
     def stream(  # type: ignore[override]
         self,
         input: Any,
@@ -163,14 +190,30 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> Iterator[Any]:
         trace, run_config, run_context = self._session(input, config, context)
+        plan = StreamPlan(kwargs, self.compiled.stream_mode) if trace is not None else None
+        asked = plan.kwargs if plan is not None else kwargs
+        token = active_recording.set(trace)
         try:
-            yield from self.compiled.stream(input, run_config, context=run_context, **kwargs)
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._fail(trace, exc)
-            raise
-        self._finish(trace, self._final_state(trace, input, run_config))
+            chunks = self.compiled.stream(input, run_config, context=run_context, **asked)
+        finally:
+            active_recording.reset(token)
+        while True:
+            token = active_recording.set(trace)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except BaseException as exc:
+                self._fail(trace, exc)
+                raise
+            finally:
+                active_recording.reset(token)
+            out = plan.take(chunk) if plan is not None else chunk
+            if out is not SKIP:
+                yield out
+        if plan is not None:
+            final = plan.final if plan.seen_final else None
+            self._finish(trace, self._final_state(trace, final, run_config))
 
     async def astream(  # type: ignore[override]
         self,
@@ -181,40 +224,50 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         trace, run_config, run_context = self._session(input, config, context)
+        plan = StreamPlan(kwargs, self.compiled.stream_mode) if trace is not None else None
+        asked = plan.kwargs if plan is not None else kwargs
+        token = active_recording.set(trace)
         try:
-            async for chunk in self.compiled.astream(
-                input, run_config, context=run_context, **kwargs
-            ):
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._fail(trace, exc)
-            raise
-        self._finish(trace, self._final_state(trace, input, run_config))
+            chunks = self.compiled.astream(input, run_config, context=run_context, **asked)
+        finally:
+            active_recording.reset(token)
+        while True:
+            token = active_recording.set(trace)
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            except BaseException as exc:
+                self._fail(trace, exc)
+                raise
+            finally:
+                active_recording.reset(token)
+            out = plan.take(chunk) if plan is not None else chunk
+            if out is not SKIP:
+                yield out
+        if plan is not None:
+            final = plan.final if plan.seen_final else None
+            self._finish(trace, await self._afinal_state(trace, final, run_config))
 
-    def _final_state(
-        self, trace: LangGraphTrace | None, graph_input: Any, config: RunnableConfig
+    def _checkpointed(self, config: Mapping[str, Any]) -> bool:
+        return bool(self.compiled.checkpointer) and bool(
+            (config.get("configurable") or {}).get("thread_id")
+        )
+
+    def _final_state(self, trace: LangGraphTrace | None, value: Any, config: RunnableConfig) -> Any:
+        """The state the run ended with: the checkpointed state where there is one, else
+        what LangGraph returned (or streamed last as "values")."""
+        if trace is not None and self._checkpointed(config):
+            return self.compiled.get_state(config).values
+        return value
+
+    async def _afinal_state(
+        self, trace: LangGraphTrace | None, value: Any, config: RunnableConfig
     ) -> Any:
-        """After a stream: the checkpointed state if there is one, else the input with the
-        recorded updates applied (reducers included)."""
-        if trace is None:
-            return None
-        if self.compiled.checkpointer and (config.get("configurable") or {}).get("thread_id"):
-            return dict(self.compiled.get_state(config).values)
-        state: dict[str, Any] = dict(graph_input) if isinstance(graph_input, Mapping) else {}
-        for record in sorted(trace.steps, key=lambda s: (s.step, s.state.order)):
-            update = record.output._data if record.output is not None else None
-            if not isinstance(update, Mapping):
-                continue
-            for key, value in update.items():
-                channel = self.builder.channels.get(key)
-                operator = getattr(channel, "operator", None)
-                if key in state and key in self._aggregate and operator is not None:
-                    state[key] = operator(state[key], value)
-                else:
-                    state[key] = value
-        return state
+        """Twin of `_final_state` for the async path (the saver's async methods)."""
+        if trace is not None and self._checkpointed(config):
+            return (await self.compiled.aget_state(config)).values
+        return value
 
     def trace(
         self,
@@ -229,6 +282,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         trace, run_config, run_context = self._session(input, config, context)
         if trace is None:
             raise GraphError(f"graph {self.graph_name!r}: trace() called inside og.no_trace()")
+        token = active_recording.set(trace)
         try:
             value = self.compiled.invoke(input, run_config, context=run_context, **kwargs)
         except Exception as exc:
@@ -236,7 +290,9 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             if trace.exception is not None:
                 raise ExecutionError(trace.exception) from exc
             raise
-        self._finish(trace, value)
+        finally:
+            active_recording.reset(token)
+        self._finish(trace, self._final_state(trace, value, run_config))
         return trace
 
     async def atrace(
@@ -250,6 +306,7 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
         trace, run_config, run_context = self._session(input, config, context)
         if trace is None:
             raise GraphError(f"graph {self.graph_name!r}: atrace() called inside og.no_trace()")
+        token = active_recording.set(trace)
         try:
             value = await self.compiled.ainvoke(input, run_config, context=run_context, **kwargs)
         except Exception as exc:
@@ -257,8 +314,15 @@ class TracedGraph(Runnable):  # type: ignore[type-arg]
             if trace.exception is not None:
                 raise ExecutionError(trace.exception) from exc
             raise
-        self._finish(trace, value)
+        finally:
+            active_recording.reset(token)
+        self._finish(trace, await self._afinal_state(trace, value, run_config))
         return trace
+
+    def last_trace(self) -> LangGraphTrace | None:
+        """The record of this graph's latest traced run in this thread or asyncio task."""
+        record = _last_trace.get()
+        return record if record is not None and record.owner is self else None
 
     # -- structure -------------------------------------------------------------------------
     def structure(self, trace: LangGraphTrace | None = None) -> nx.DiGraph:

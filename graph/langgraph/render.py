@@ -9,8 +9,8 @@ from typing import Any
 
 import networkx as nx
 
-from .langgraph_record import END, START, LangGraphTrace
-from .preview import preview
+from ..preview import preview
+from .record import END, START, LangGraphTrace
 
 
 def structure_graph(compiled: Any, trace: LangGraphTrace | None = None) -> nx.DiGraph:

@@ -9,24 +9,25 @@ every parameter that shaped the result."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .langgraph_edges import (
+from ..node import INPUT, OPERATION, Node
+from ..op import OpInfo, record_failure
+from ..run import Run, _current_run
+from .edges import (
     END,
     START,
     TakenEdge,
+    channel_writes,
     destination,
     goto_targets,
     state_keys,
     taken_edges,
-    update_keys,
 )
-from .node import INPUT, OPERATION, Node
-from .op import OpInfo, record_failure
-from .run import Run, _current_run
 
 STATE_OP = OpInfo(
     name="read_state",
@@ -45,6 +46,31 @@ CHAT_OP = OpInfo(
     "`messages`), the reply text out.",
     builtin=True,
 )
+
+
+SEND_OP = OpInfo(
+    name="send",
+    doc="The payload of a LangGraph Send: the whole input of the task it starts.",
+    builtin=True,
+)
+
+
+def scope_of(namespace: str) -> str:
+    return namespace.rsplit("|", 1)[0] if "|" in namespace else ""
+
+
+def _sends(choice: Any, node: str, payload: Any) -> bool:
+    return getattr(choice, "node", None) == node and getattr(choice, "arg", None) == payload
+
+
+def _sent_by(result: Any, node: str, payload: Any) -> bool:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    for item in items:
+        goto = getattr(item, "goto", None)
+        for g in goto if isinstance(goto, (list, tuple)) else [goto]:
+            if _sends(g, node, payload):
+                return True
+    return False
 
 
 def _with_run(run: Run, make: Any, *args: Any, **kwargs: Any) -> Any:
@@ -70,6 +96,18 @@ class StepRecord:
     exception: Node | None = None
     update_keys: tuple[str, ...] = ()
     goto: tuple[str, ...] = ()
+    namespace: str = ""  # the task's namespace, relative to the traced graph's run
+    checkpoint_ns: str = ""  # LangGraph's checkpoint namespace of the task (absolute)
+    send: bool = False  # a task started by a Send: its input is the Send's payload
+    interrupted: bool = False  # the task paused in interrupt() (or handed off to the parent)
+    writes: dict[str, Any] = field(default_factory=dict)  # {channel: value written}
+    channels: frozenset[str] = frozenset()  # the channels of the (sub)graph the task is in
+
+    @property
+    def scope(self) -> str:
+        """The namespace of the graph the task ran in: "" for the traced graph, the parent
+        task's namespace for a task of a subgraph."""
+        return scope_of(self.namespace)
 
 
 @dataclass
@@ -84,6 +122,7 @@ class RouteRecord:
     decision: Node
     parameters_read: list[str] = field(default_factory=list)
     chosen_by: str | None = None  # the parameter a parameter_route router follows
+    scope: str = ""  # the namespace of the graph the router belongs to ("" at the top)
 
 
 class StepRecorder:
@@ -142,10 +181,14 @@ class StepRecorder:
         known = {p for _, p in parents}
         parents += [(n.name, n) for n in hidden if n not in known]
         parents += [("llm", c) for c in self.record.chats]
+        # a subgraph node: what its own steps wrote last, channel by channel
+        inner = self.trace.inner_outputs(self.record.namespace)
+        parents += [(n.name, n) for n in inner if n not in known]
         return tuple(parents)
 
     def finish(self, result: Any, hidden: Iterable[Node] = (), code: Node | None = None) -> None:
-        self.record.update_keys = update_keys(result)
+        self.record.writes = channel_writes(result, self.record.channels or self.trace.channels)
+        self.record.update_keys = tuple(self.record.writes)
         self.record.goto = goto_targets(result)
         self.record.output = _with_run(
             self.trace.run,
@@ -154,6 +197,35 @@ class StepRecorder:
             self.record.node,
             OPERATION,
             self._parents(hidden, code),
+            self.op,
+        )
+        self.trace.wrote(self.record)
+
+    def bubble_up(self, exc: BaseException, hidden: Iterable[Node] = ()) -> None:
+        """The task stopped in `interrupt()` or handed a Command to the parent graph."""
+        command = exc.args[0] if exc.args else None
+        handled_here = False
+        if hasattr(command, "_update_as_tuples"):  # Command(graph=Command.PARENT)
+            self.record.goto = goto_targets(command)
+            value: Any = command
+            # LangGraph applies it as this task's result when the task is the parent graph's
+            handled_here = getattr(command, "graph", None) == self.record.checkpoint_ns
+            if handled_here:
+                here = dataclasses.replace(value, graph=None)
+                channels = self.record.channels or self.trace.channels
+                self.record.writes = channel_writes(here, channels)
+                self.record.update_keys = tuple(self.record.writes)
+        else:
+            interrupts = command if isinstance(command, (list, tuple)) else [command]
+            value = {"__interrupt__": [getattr(i, "value", i) for i in interrupts]}
+        self.record.interrupted = not handled_here
+        self.record.output = _with_run(
+            self.trace.run,
+            Node.with_parents,
+            value,
+            self.record.node,
+            OPERATION,
+            self._parents(hidden, None),
             self.op,
         )
         self.trace.wrote(self.record)
@@ -224,9 +296,17 @@ class LangGraphTrace:
         self.exception: Node | None = None
         self.value: Any = None
         self._lock = threading.Lock()
-        self._writes: list[tuple[int, str, Node]] = []  # (step, channel, writer)
+        self._writes: list[tuple[int, str, Node, str]] = []  # (step, channel, writer, scope)
         self._restored: dict[str, Node] = {}
         self._by_task: dict[str, StepRecord] = {}
+        self._by_namespace: dict[str, StepRecord] = {}
+        self._root: str | None = None  # the namespace the traced graph runs in
+        self.owner: Any = None  # the TracedGraph that made the record
+        self.channels: frozenset[str] = frozenset()  # the graph's state channels
+        self.managed: frozenset[str] = frozenset()  # managed values (RemainingSteps, ...)
+        self.deferred: frozenset[str] = frozenset()  # nodes added with defer=True
+        self.with_edges: frozenset[str] = frozenset()  # nodes with an outgoing edge or router
+        self.checkpointed = False  # the run has a checkpointer and a thread
         self.input = _with_run(run, Node.make, graph_input, "graph_input", INPUT)
         self._input_keys = (
             frozenset(graph_input) if isinstance(graph_input, Mapping) else frozenset()
@@ -234,21 +314,45 @@ class LangGraphTrace:
 
     # -- recording (called from the node wrappers, possibly from several threads) -----------
     def begin_step(
-        self, node: str, step: int, task_id: str, state: Any, op: OpInfo
+        self,
+        node: str,
+        step: int,
+        task_id: str,
+        state: Any,
+        op: OpInfo,
+        send: bool = False,
+        namespace: str = "",
+        channels: frozenset[str] = frozenset(),
     ) -> StepRecorder:
-        keys = state_keys(state)
-        parents = self._state_parents(node, step, keys, state)
         data = dict(state) if isinstance(state, Mapping) else state
+        checkpoint_ns, namespace = namespace, self.relative(namespace, True)
+        scope = scope_of(namespace)
+        if send:
+            parents = self._send_parents(node, step, state, scope)
+            name, state_op = f"{node}_send", SEND_OP
+        else:
+            parents = self._state_parents(node, step, state_keys(state), state, scope)
+            name, state_op = f"{node}_state", STATE_OP
         slice_node = _with_run(
-            self.run, Node.with_parents, data, f"{node}_state", OPERATION, parents, STATE_OP
+            self.run, Node.with_parents, data, name, OPERATION, parents, state_op
         )
-        record = StepRecord(node=node, step=step, task_id=task_id, state=slice_node)
+        record = StepRecord(
+            node=node,
+            step=step,
+            task_id=task_id,
+            state=slice_node,
+            namespace=namespace,
+            checkpoint_ns=checkpoint_ns,
+            send=send,
+            channels=channels,
+        )
         with self._lock:
             self._by_task[task_id] = record
+            self._by_namespace[namespace] = record
         return StepRecorder(self, record, op)
 
     def _state_parents(
-        self, node: str, step: int, keys: Sequence[str], state: Any
+        self, node: str, step: int, keys: Sequence[str], state: Any, scope: str = ""
     ) -> tuple[tuple[str, Node], ...]:
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
@@ -259,13 +363,20 @@ class LangGraphTrace:
                 parents.append((arg, parent))
 
         with self._lock:
-            writes = list(self._writes)
-            routes = [r for r in self.routes if r.step == step - 1 and node in r.destinations]
+            writes = [(s, ch, w) for s, ch, w, sc in self._writes if sc == scope]
+            routes = [
+                r
+                for r in self.routes
+                if r.step == step - 1 and node in r.destinations and r.scope == scope
+            ]
+            outer = self._by_namespace.get(scope) if scope else None
         for key in keys:
             writers = [w for s, ch, w in writes if ch == key and s < step]
             if writers:
                 for writer in writers if key in self.aggregate_channels else writers[-1:]:
                     add(key, writer)
+            elif outer is not None:  # a subgraph's input: the state its parent task got
+                add(key, outer.state)
             elif key in self._input_keys:
                 add(key, self.input)
             else:
@@ -274,13 +385,60 @@ class LangGraphTrace:
             add("route", route.decision)
         return tuple(parents)
 
+    def inner_outputs(self, namespace: str) -> list[Node]:
+        """The last writer of each channel among the steps of the subgraph run by the task
+        at `namespace` (empty for a task that runs no subgraph)."""
+        last: dict[str, Node] = {}
+        with self._lock:
+            for _, channel, writer, scope in self._writes:
+                if scope == namespace:
+                    last[channel] = writer
+        return list(dict.fromkeys(last.values()))
+
+    def relative(self, namespace: str, of_task: bool = False) -> str:
+        """A namespace relative to the traced graph's own (which is not empty when the traced
+        graph runs inside a node of another graph). The first task that reports tells it."""
+        with self._lock:
+            if self._root is None:
+                self._root = scope_of(namespace) if of_task else namespace
+            root = self._root
+        if not root:
+            return namespace
+        if namespace == root:
+            return ""
+        return namespace[len(root) + 1 :] if namespace.startswith(root + "|") else namespace
+
+    def _send_parents(
+        self, node: str, step: int, payload: Any, scope: str = ""
+    ) -> tuple[tuple[str, Node], ...]:
+        """The decision that sent this payload: a router's Send, or a node's Command(goto=Send)."""
+        with self._lock:
+            routes = [
+                r
+                for r in self.routes
+                if r.step == step - 1 and node in r.destinations and r.scope == scope
+            ]
+            steps = [
+                s for s in self.steps if s.step == step - 1 and node in s.goto and s.scope == scope
+            ]
+        exact = [r for r in routes if any(_sends(c, node, payload) for c in r.choices)]
+        found = [("send", r.decision) for r in exact or routes]
+        for record in steps:
+            if record.output is not None and _sent_by(record.output._data, node, payload):
+                found.append(("send", record.output))
+        return tuple(found) or (("input", self.input),)
+
     def _restored_node(self, key: str, state: Any) -> Node:
-        """A channel value this run did not write: it came from a checkpoint."""
+        """A channel value this run did not write: a managed value (fresh each step), a
+        channel's default, or (with a checkpointer) a value from an earlier run."""
+        value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
+        if key in self.managed:
+            return _with_run(self.run, Node.make, value, f"managed_{key}", INPUT)
         with self._lock:
             found = self._restored.get(key)
         if found is None:
-            value = state.get(key) if isinstance(state, Mapping) else getattr(state, key, None)
-            found = _with_run(self.run, Node.make, value, f"restored_{key}", INPUT)
+            prefix = "restored" if self.checkpointed else "default"
+            found = _with_run(self.run, Node.make, value, f"{prefix}_{key}", INPUT)
             with self._lock:
                 found = self._restored.setdefault(key, found)
         return found
@@ -290,7 +448,7 @@ class LangGraphTrace:
         with self._lock:
             self.steps.append(record)
             for key in record.update_keys:
-                self._writes.append((record.step, key, record.output))
+                self._writes.append((record.step, key, record.output, record.scope))
 
     def failed(self, record: StepRecord) -> None:
         with self._lock:
@@ -311,6 +469,7 @@ class LangGraphTrace:
         ends: Mapping[Any, str] | None,
         reads: Sequence[str],
         chosen_by: str | None = None,
+        scope: str = "",
     ) -> RouteRecord:
         choices = tuple(result) if isinstance(result, (list, tuple)) else (result,)
         destinations = tuple(destination(c, ends) for c in choices)
@@ -324,8 +483,9 @@ class LangGraphTrace:
         data = destinations[0] if len(destinations) == 1 else list(destinations)
         base = "route_start" if source == START else f"route_{source}"
         decision = _with_run(self.run, Node.with_parents, data, base, OPERATION, tuple(parents), op)
+        scope = self.relative(scope)
         route = RouteRecord(
-            source, router, step, choices, destinations, decision, list(reads), chosen_by
+            source, router, step, choices, destinations, decision, list(reads), chosen_by, scope
         )
         with self._lock:
             self.routes.append(route)
@@ -334,8 +494,8 @@ class LangGraphTrace:
     def finish(self, value: Any, output_keys: Sequence[str]) -> Node:
         """Make the final-state node once the run has returned `value`."""
         with self._lock:
-            writes = list(self._writes)
-            end_routes = [r for r in self.routes if END in r.destinations]
+            writes = [(s, ch, w) for s, ch, w, scope in self._writes if not scope]
+            end_routes = [r for r in self.routes if END in r.destinations and not r.scope]
         parents: list[tuple[str, Node]] = []
         seen: set[Node] = set()
         for key in output_keys:

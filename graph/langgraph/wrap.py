@@ -11,30 +11,35 @@ import copy
 import dataclasses
 import functools
 import inspect
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from langgraph.errors import GraphBubbleUp
 
-from .code_function import CodeFunction, Sandbox, function_source
-from .errors import GraphError
-from .langgraph_params import current_reader
-from .langgraph_record import END, LangGraphTrace, RouteRecorder
-from .node import Node
-from .op import OpInfo
-from .run import _tracing, collect_data_reads
+from ..code_function import CodeFunction, Sandbox, function_source
+from ..errors import GraphError
+from ..node import Node
+from ..op import OpInfo
+from ..run import _tracing, collect_data_reads
+from .params import current_reader
+from .record import END, LangGraphTrace, RouteRecorder, scope_of
 
-RECORDING_KEY = "__optograph_trace"
+# The record of the traced run in progress in this thread or task. A ContextVar, not a config
+# key: LangGraph hands its config back to the user (checkpoints, debug chunks), and nothing of
+# optograph may appear there. LangGraph copies the context into the threads and tasks it runs
+# nodes in, so a node sees the record of the run that started it.
+active_recording: ContextVar[LangGraphTrace | None] = ContextVar(
+    "optograph_langgraph_recording", default=None
+)
 
 
 def recording_of(config: RunnableConfig | None) -> LangGraphTrace | None:
-    if not config:
-        return None
-    found = (config.get("configurable") or {}).get(RECORDING_KEY)
-    return found if isinstance(found, LangGraphTrace) else None
+    return active_recording.get()
 
 
 def _where(config: RunnableConfig) -> tuple[int, str]:
@@ -72,18 +77,18 @@ class NodeFunction(CodeFunction):
         name: str,
         fn: Callable[..., Any],
         code: Node | None = None,
-        sandbox: Sandbox = "process",
+        sandbox: Sandbox = None,
         timeout_s: float = 10.0,
         memory_mb: int = 1024,
     ) -> None:
         doc = inspect.getdoc(fn) or f"LangGraph node {name!r}."
         super().__init__(
-            fn, name, doc, code, sandbox, timeout_s, memory_mb, async_in_process=True
+            fn, name, doc, code, sandbox, timeout_s, memory_mb
         )
 
 
 def _node_wrappers(
-    call: NodeFunction,
+    call: NodeFunction, channels: frozenset[str] = frozenset()
 ) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     signature, accepts_config = _signature_with_config(call.fn)
 
@@ -95,7 +100,11 @@ def _node_wrappers(
             return fn, None, op
         step, task_id = _where(config or RunnableConfig())
         state = args[0] if args else None
-        return fn, trace.begin_step(call.name, step, task_id, state, op), op
+        metadata = (config or {}).get("metadata") or {}
+        send = (metadata.get("langgraph_path") or ("",))[0] == "__pregel_push"
+        namespace = str(metadata.get("langgraph_checkpoint_ns", ""))
+        recorder = trace.begin_step(call.name, step, task_id, state, op, send, namespace, channels)
+        return fn, recorder, op
 
     def sync_node(*args: Any, **kwargs: Any) -> Any:
         fn, recorder, op = begin(args, kwargs)
@@ -107,7 +116,8 @@ def _node_wrappers(
             with collect_data_reads() as reads:
                 try:
                     result = fn(*args, **kwargs)
-                except GraphBubbleUp:
+                except GraphBubbleUp as exc:
+                    recorder.bubble_up(exc, _hidden(reads))
                     raise
                 except Exception as exc:
                     error_line = getattr(exc, "error_line", None)
@@ -129,7 +139,8 @@ def _node_wrappers(
             with collect_data_reads() as reads:
                 try:
                     result = await fn(*args, **kwargs)
-                except GraphBubbleUp:
+                except GraphBubbleUp as exc:
+                    recorder.bubble_up(exc, _hidden(reads))
                     raise
                 except Exception as exc:
                     recorder.fail(exc, _hidden(reads), call.code, op)
@@ -150,11 +161,24 @@ def _node_wrappers(
     return sync_node, in_executor
 
 
+def _identity(state: Any) -> Any:
+    return state
+
+
+def node_runnable_class() -> type:
+    """The runnable LangGraph wraps a node function in, reached through its public API
+    (`StateGraph.add_node`), so that no private LangGraph module is imported. Its behaviour
+    (injection of config, runtime, store, writer) is what the conformance suite checks."""
+    from langgraph.graph import StateGraph
+
+    scratch: Any = StateGraph(dict)  # type: ignore[type-var]
+    scratch.add_node("node", _identity)
+    return type(scratch.nodes["node"].runnable)
+
+
 def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | None:
     """The user function behind a LangGraph RunnableCallable (sync first), if there is one."""
-    from langgraph._internal._runnable import RunnableCallable
-
-    if type(runnable) is not RunnableCallable:
+    if type(runnable) is not node_runnable_class():
         return None
     func = getattr(runnable, "func", None)
     afunc = getattr(runnable, "afunc", None)
@@ -168,9 +192,7 @@ def _runnable_function(runnable: Runnable) -> tuple[Callable[..., Any], bool] | 
 def _rebuild(
     runnable: Runnable, func: Callable[..., Any] | None, afunc: Callable[..., Any] | None
 ) -> Runnable:
-    from langgraph._internal._runnable import RunnableCallable
-
-    return RunnableCallable(
+    return node_runnable_class()(
         func,
         afunc,
         name=runnable.name,
@@ -200,7 +222,13 @@ def _as_function(name: str, runnable: Runnable) -> tuple[Callable[..., Any], Cal
     return call, acall
 
 
-def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: Any) -> Runnable:
+def wrap_node(
+    name: str,
+    runnable: Runnable,
+    code: Node | None,
+    channels: frozenset[str] = frozenset(),
+    **code_options: Any,
+) -> Runnable:
     found = _runnable_function(runnable)
     if found is None:
         if code is not None:
@@ -209,8 +237,8 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
                 "code cannot be a parameter"
             )
         call, acall = _as_function(name, runnable)
-        sync_fn, _ = _node_wrappers(NodeFunction(name, call))
-        _, async_fn = _node_wrappers(NodeFunction(name, acall))
+        sync_fn, _ = _node_wrappers(NodeFunction(name, call), channels)
+        _, async_fn = _node_wrappers(NodeFunction(name, acall), channels)
         return _rebuild(runnable, sync_fn, async_fn)
     fn, _is_async = found
     node_function = NodeFunction(name, fn, code, **code_options)
@@ -218,7 +246,12 @@ def wrap_node(name: str, runnable: Runnable, code: Node | None, **code_options: 
         raise GraphError(
             f"graph node {name!r}: its source is not available, so its code cannot be a parameter"
         )
-    sync_fn, async_fn = _node_wrappers(node_function)
+    sync_fn, async_fn = _node_wrappers(node_function, channels)
+    afunc = getattr(runnable, "afunc", None)
+    if sync_fn is not None and code is None and inspect.iscoroutinefunction(afunc):
+        # a node with its own async code (prebuilt agents): ainvoke must run that, not the
+        # sync code in a thread, so a traced graph calls exactly what the untraced one calls
+        _, async_fn = _node_wrappers(NodeFunction(name, afunc), channels)
     return _rebuild(runnable, sync_fn, async_fn)
 
 
@@ -278,6 +311,9 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
                 spec.ends,
                 reads.parameters_read,
                 getattr(fn, "__optograph_parameter__", None),
+                scope_of(
+                    str(((config or {}).get("metadata") or {}).get("langgraph_checkpoint_ns", ""))
+                ),
             )
 
     def sync_route(*args: Any, **kwargs: Any) -> Any:
@@ -318,9 +354,7 @@ def wrap_branch(source: str, branch_name: str, spec: Any) -> Any:
 
 
 def _plain(func: Any, afunc: Any, name: str) -> Runnable:
-    from langgraph._internal._runnable import RunnableCallable
-
-    return RunnableCallable(func, afunc, name=name, trace=True)
+    return node_runnable_class()(func, afunc, name=name, trace=True)
 
 
 # -- the instrumented builder --------------------------------------------------------------
@@ -334,10 +368,18 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
                 f"code parameter for graph node {name!r}: the graph has no such node "
                 f"(nodes: {', '.join(builder.nodes)})"
             )
+    channels = frozenset(builder.channels)
     new = copy.copy(builder)
     new.nodes = {
         name: dataclasses.replace(
-            spec, runnable=wrap_node(name, spec.runnable, code.get(name), **code_options)
+            spec,
+            runnable=wrap_node(
+                name,
+                _traced_subgraph(name, spec.runnable),
+                code.get(name),
+                channels,
+                **code_options,
+            ),
         )
         for name, spec in builder.nodes.items()
         if name != "__default_error_handler__"  # compile() adds it again
@@ -353,8 +395,35 @@ def instrument(builder: Any, code: Mapping[str, Node], **code_options: Any) -> A
     return new
 
 
+def _traced_subgraph(name: str, runnable: Any) -> Any:
+    """A compiled StateGraph used as a node, with its own nodes instrumented (recorded as
+    steps nested under the parent's step, by namespace); another Pregel graph as it is, with
+    a warning that its inner nodes are not recorded."""
+    from langgraph.graph.state import CompiledStateGraph
+    from langgraph.pregel import Pregel
+
+    if isinstance(runnable, CompiledStateGraph) and getattr(runnable, "builder", None):
+        inner = instrument(runnable.builder, {})
+        return inner.compile(
+            checkpointer=runnable.checkpointer,
+            store=runnable.store,
+            cache=runnable.cache,
+            interrupt_before=runnable.interrupt_before_nodes or None,
+            interrupt_after=runnable.interrupt_after_nodes or None,
+            debug=runnable.debug,
+            name=runnable.name,
+        )
+    if isinstance(runnable, Pregel):
+        warnings.warn(
+            f"trace_langgraph: graph node {name!r} is a {type(runnable).__name__} graph: "
+            "recorded as one step (its input and writes); its inner nodes are not recorded",
+            stacklevel=4,
+        )
+    return runnable
+
+
 def static_edges(builder: Any) -> set[tuple[str, str]]:
     return set(builder.edges)
 
 
-__all__ = ["END", "RECORDING_KEY", "instrument", "recording_of", "wrap_branch", "wrap_node"]
+__all__ = ["END", "active_recording", "instrument", "recording_of", "wrap_branch", "wrap_node"]

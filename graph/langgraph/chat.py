@@ -6,6 +6,7 @@ to the node step running in the same thread or task."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 from uuid import UUID
@@ -13,8 +14,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 
-from .langgraph_params import current_reader
-from .langgraph_record import LangGraphTrace, StepRecorder
+from .params import current_reader
+from .record import LangGraphTrace, StepRecorder
 
 
 def message_text(message: BaseMessage) -> str:
@@ -22,6 +23,17 @@ def message_text(message: BaseMessage) -> str:
     if not isinstance(content, str):  # content blocks: keep their text parts
         parts = [c.get("text", "") if isinstance(c, dict) else str(c) for c in content]
         content = "".join(parts)
+    calls = [
+        f"{call.get('name')}({json.dumps(call.get('args'), sort_keys=True, default=str)}) "
+        f"id={call.get('id')}"
+        for call in getattr(message, "tool_calls", None) or []
+    ]
+    if calls:  # a turn that calls tools: the calls are the reply
+        content = f"{content}\n" if content else ""
+        content += "tool calls: " + "; ".join(calls)
+    tool_call_id = getattr(message, "tool_call_id", None)
+    if tool_call_id:
+        content = f"[tool call {tool_call_id}] {content}"
     return f"{message.type}: {content}"
 
 
@@ -37,6 +49,12 @@ class ChatCallRecorder(BaseCallbackHandler):
     """Records the chat model calls of one traced run."""
 
     run_inline = True  # called in the node's own thread/task, so the step is known
+    # only chat model calls matter: LangChain skips this handler for everything else
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, trace: LangGraphTrace) -> None:
         self.trace = trace
