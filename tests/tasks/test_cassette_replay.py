@@ -73,18 +73,7 @@ def test_every_example_has_a_cassette() -> None:
     assert {"numeric", "prompt_qa", "code_fix", "langgraph_qa"} <= set(SHIPPED)
 
 
-# cassettes recorded before the replay used the task defaults, not yet re-recorded (the local
-# model takes most of an hour for langgraph_qa on a loaded 2-core machine): strict, so that
-# re-recording (python tests/tasks/record_cassettes.py langgraph_qa) makes this list shrink
-NOT_YET_RERECORDED = {"langgraph_qa"}
-
-
-@pytest.mark.parametrize("task", [
-    pytest.param(t, marks=pytest.mark.xfail(
-        strict=True, reason=f"re-record: python tests/tasks/record_cassettes.py {t}"))
-    if t in NOT_YET_RERECORDED else t
-    for t in SHIPPED
-])
+@pytest.mark.parametrize("task", SHIPPED)
 def test_shipped_cassette_replays_its_task_with_the_task_defaults(
         task: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     view = _replay(task, tmp_path / "runs", capsys)
