@@ -132,6 +132,30 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
+def test_compare_shows_searched_rows_at_several_step_counts(common, tmp_path, capsys):
+    # result.json files of searches at 2, 3 and 5 steps (issue 16: 4, 6 and 10 on the shipped
+    # model); 5 is not among --steps and still gets its column
+    schedules = {2: [40, 10], 3: [45, 25, 5], 5: [49, 38, 27, 16, 5]}
+    paths = []
+    for steps, timesteps in schedules.items():
+        path = tmp_path / f"result-{steps}.json"
+        path.write_text(json.dumps({"timesteps": timesteps, "skip_sets": [[]] * steps,
+                                    "solver": "ddim", "fid": 1.0, "steps": steps}))
+        paths.append(str(path))
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "2,3", "--methods",
+                                "ddim-trailing", "--out", str(out), "--results", *paths], capsys)
+    assert code == 0, stderr
+    rows = [r for r in json.loads((out / "compare.json").read_text())
+            if r["method"] == "searched (ddim)"]
+    assert {r["steps"]: r["timesteps"] for r in rows} == schedules
+    assert all(r["error"] is None and r["fid"] > 0 for r in rows)
+    header = next(line for line in stdout.splitlines() if line.startswith("| method |"))
+    assert "2 steps" in header and "3 steps" in header and "5 steps" in header
+    searched = next(line for line in stdout.splitlines() if line.startswith("| searched (ddim) |"))
+    assert all(cell.strip() for cell in searched.strip("|").split("|")[1:])  # no empty cell
+
+
 def test_evaluate_one_schedule(common, capsys):
     code, stdout, stderr = run(["diffusion", "evaluate", *common, "--timesteps", "900,500,100"],
                                capsys)
