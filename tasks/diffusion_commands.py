@@ -30,7 +30,8 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 def _macs(text: str | None) -> float | None:
-    if text is None:
+    """--macs-budget in MACs (None when absent, or given as a share: _macs_share)."""
+    if text is None or text.strip().endswith("%"):
         return None
     scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(text[-1:].lower(), 1.0)
     try:
@@ -40,6 +41,16 @@ def _macs(text: str | None) -> float | None:
     if value <= 0:
         raise DiffusionCommandError(f"--macs-budget: must be positive; got {text!r}")
     return value
+
+
+def _macs_share(text: str | None) -> float | None:
+    """--macs-budget 80%: a share of the full network's MACs at --steps (None otherwise)."""
+    if text is None or not text.strip().endswith("%"):
+        return None
+    try:
+        return float(text.strip()[:-1]) / 100
+    except ValueError:
+        raise DiffusionCommandError(f"--macs-budget: expected a percentage (e.g. 80%); got {text!r}") from None
 
 
 def _check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
@@ -136,7 +147,8 @@ def register(subparsers: Any) -> None:
                         help="candidate evaluations N (default 40)")
     search.add_argument("--out", required=True, help="folder for search.sqlite and result.json")
     search.add_argument("--macs-budget", default=None,
-                        help="MACs per image for the second stage (skip sets), e.g. 300M")
+                        help="MACs per image for the second stage (skip sets), e.g. 300M, or a "
+                        "share of the full network's MACs at --steps, e.g. 80%%")
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
@@ -215,7 +227,7 @@ def _progress_printer() -> Any:
 
 # Library fields whose flag is not "--" + the field with dashes.
 _FLAGS = {"cache_dir": "--cache", "validate_top": "--validate", "baselines": "--no-baselines",
-          "num_samples": "--images", "skip_set": "--skip-sets"}
+          "num_samples": "--images", "skip_set": "--skip-sets", "macs_share": "--macs-budget"}
 
 
 def flag_error(error: Exception) -> DiffusionCommandError:
@@ -229,13 +241,13 @@ def flag_error(error: Exception) -> DiffusionCommandError:
 
 
 def session_config(args: argparse.Namespace, steps: int, evaluations: int,
-                   budget: float | None, baselines: bool) -> Any:
+                   budget: float | None, baselines: bool, share: float | None = None) -> Any:
     from optograph.tools.diffusion.session import SessionConfig
 
     search = {"population": args.population, "top_k": args.top_k, "mutants": args.mutants,
               "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
               "max_concurrency": getattr(args, "max_concurrency", None),
-              "image_budget": args.image_budget,
+              "image_budget": args.image_budget, "macs_share": share,
               "fidelities": None if args.fidelities is None
               else _int_list(args.fidelities, "--fidelities")}
     return SessionConfig(
@@ -248,12 +260,13 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
 
 
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
-                out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
+                out: Path, budget: float | None, resume: bool, baselines: bool,
+                share: float | None = None) -> dict[str, Any]:
     """One search session (tools/diffusion/session.py) with the command's options."""
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
 
-    config = session_config(args, steps, evaluations, budget, baselines)
+    config = session_config(args, steps, evaluations, budget, baselines, share)
     try:
         return run_session(config, out, resume=resume, evaluator=evaluator,
                            on_result=_progress_printer(),
@@ -272,7 +285,7 @@ def run_search_command(args: argparse.Namespace) -> int:
 
     _check_flags(args, make_folders=False)
 
-    budget = _macs(args.macs_budget)
+    budget, share = _macs(args.macs_budget), _macs_share(args.macs_budget)
     _check_validate(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
@@ -284,7 +297,8 @@ def run_search_command(args: argparse.Namespace) -> int:
     if _stored_evaluations(out / "search.sqlite") and not args.resume:
         raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
                                     "continue it or choose another folder")
-    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines)
+    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines,
+                            share)
     try:
         config.check()
     except DiffusionInputError as error:
@@ -293,7 +307,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
                  else None)
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
-                         args.resume, not args.no_baselines)
+                         args.resume, not args.no_baselines, share)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
     versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
     if "validation_fid" in result:

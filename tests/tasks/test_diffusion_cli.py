@@ -132,6 +132,18 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
+def test_a_macs_budget_as_a_share_of_the_full_network(common, tmp_path, capsys):
+    out = tmp_path / "share"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
+                           "--macs-budget", "80%", "--validate", "0", "--no-baselines",
+                           "--out", str(out)], capsys)
+    assert code == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["config"]["macs_share"] == 0.8 and result["config"]["macs_budget"] is None
+    assert result["macs"] <= 0.8 * result["full_network_macs"] + 1e-6
+    assert "timesteps+skips" in stderr  # the second stage ran under the share's budget
+
+
 def test_compare_shows_searched_rows_at_several_step_counts(common, tmp_path, capsys):
     # result.json files of searches at 2, 3 and 5 steps (issue 16: 4, 6 and 10 on the shipped
     # model); 5 is not among --steps and still gets its column
@@ -206,6 +218,9 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--fidelities", "20,40", "--image-budget", "50"], "--image-budget", "need at least 60"),
         (["--image-budget", "10"], "--image-budget", "need at least 40"),
         (["--fidelities", "2,40"], "--fidelities", "too few"),
+        (["--macs-budget", "5%"], "--macs-budget", "below the cheapest"),  # unreachable
+        (["--macs-budget", "150%"], "--macs-budget", "in (0, 1]"),
+        (["--macs-budget", "x%"], "--macs-budget", "expected a percentage"),
     ]
     for extra, option, message in cases:
         argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "2",

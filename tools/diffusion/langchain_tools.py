@@ -105,6 +105,9 @@ class SearchScheduleArgs(BaseModel):
                              description="candidate evaluations")
     macs_budget: float | None = Field(
         default=None, gt=0, description="MACs per image for the second stage (skip sets)")
+    macs_share: float | None = Field(
+        default=None, gt=0, le=1, description="the MACs budget as a share of the full "
+        "network's MACs (0.8: 80 %), instead of macs_budget")
     out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
     population: int = Field(default=_DEFAULTS.population, ge=1)
     top_k: int | None = Field(default=None, ge=1, description="parents per generation "

@@ -45,7 +45,9 @@ class CandidateEvaluator(Protocol):
 class SearchConfig:
     steps: int
     evaluations: int = 100
-    macs_budget: float | None = None
+    macs_budget: float | None = None  # MACs per image of the second stage (skip sets)
+    # ... or as a share of the full network's MACs at `steps` (0.8: 80 %)
+    macs_share: float | None = None
     population: int = 50
     top_k: int = 10
     mutants: int = 25
@@ -75,6 +77,11 @@ class SearchConfig:
             raise DiffusionInputError("steps", f"must be at least 1; got {self.steps}")
         if self.evaluations < 1:
             raise DiffusionInputError("evaluations", f"must be at least 1; got {self.evaluations}")
+        if self.macs_share is not None and not 0 < self.macs_share <= 1:
+            raise DiffusionInputError("macs_share", "must be a share of the full network's MACs "
+                                      f"in (0, 1]; got {self.macs_share}")
+        if self.macs_share is not None and self.macs_budget is not None:
+            raise DiffusionInputError("macs_share", "give a MACs budget or a share, not both")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
                 "population", f"{self.population} is smaller than mutants + crossovers "
@@ -121,9 +128,18 @@ def uniform_timesteps(steps: int, num_train_timesteps: int) -> tuple[int, ...]:
     return tuple(sorted({max(0, p) for p in points}, reverse=True))
 
 
+def macs_budget_of(config: SearchConfig, evaluator: CandidateEvaluator) -> float | None:
+    """The search's MACs budget: config.macs_budget, or config.macs_share of the full
+    network's MACs at config.steps."""
+    if config.macs_share is None:
+        return config.macs_budget
+    return config.macs_share * config.steps * evaluator.step_macs(())
+
+
 def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None,
-                 max_skip_share: float) -> None:
-    """A budget below the cheapest schedule the space can reach is refused up front."""
+                 max_skip_share: float, field: str = "macs_budget") -> None:
+    """A budget below the cheapest schedule the space can reach is refused up front (the
+    error names `field`)."""
     if budget is None:
         return
     units = evaluator.units
@@ -133,7 +149,7 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     cheapest = steps * evaluator.step_macs(cheapest_set)
     if budget < cheapest:
         raise DiffusionInputError(
-            "macs_budget", f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
+            field, f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
             f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g})")
 
 
@@ -160,14 +176,16 @@ def run_search(
     reported in the batch's order, so both paths give the same search."""
     config.check()
     fidelities = check_fidelities(config.fidelities)
-    check_budget(evaluator, config.steps, config.macs_budget, config.max_skip_share)
+    macs_budget = macs_budget_of(config, evaluator)
+    check_budget(evaluator, config.steps, macs_budget, config.max_skip_share,
+                 "macs_budget" if config.macs_share is None else "macs_share")
     T = evaluator.num_train_timesteps
     if config.steps > T:
         raise DiffusionInputError("steps", f"{config.steps} is more than the model's {T} time steps")
     levels = fidelity_levels(evaluator, fidelities, store)
     images = tuple(n for n, _ in levels)
     budget = total_budget(images, config.evaluations, config.image_budget)
-    two_stages = config.macs_budget is not None and bool(evaluator.units)
+    two_stages = macs_budget is not None and bool(evaluator.units)
     validations = validation_count(config.validate_top, budget // images[-1]) if validator else 0
     searched = budget - validations * images[-1]
     first_budget = (max(1, round(searched * config.first_stage_share / images[-1])) * images[-1]
@@ -294,7 +312,7 @@ def run_search(
             preference = probe_units(ranked[0][0].timesteps, ranked[0][1])
         second_space = ScheduleSpace(
             config.steps, T, units=evaluator.units, step_cost=evaluator.step_macs,
-            macs_budget=config.macs_budget, max_skip_share=config.max_skip_share,
+            macs_budget=macs_budget, max_skip_share=config.max_skip_share,
             mutation_prob=config.mutation_prob, seeds=best_timesteps,
             unit_preference=preference)
         leader = highest_fidelity([r for r in history if r.stage == "timesteps"])
@@ -305,7 +323,7 @@ def run_search(
     stored = [Result(e.schedule, e.fid, e.macs, e.stage, e.images) for e in store.evaluations()]
     eligible = [r for r in [*history, *stored]
                 if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) == config.steps
-                and (config.macs_budget is None or r.macs <= config.macs_budget)]
+                and (macs_budget is None or r.macs <= macs_budget)]
     best = highest_fidelity(eligible)
     if best is None:
         raise DiffusionInputError("macs_budget", "no evaluated schedule fits the budget; "

@@ -36,6 +36,7 @@ class SessionConfig:
     steps: int = 4
     evaluations: int = 40
     macs_budget: float | None = None
+    macs_share: float | None = None  # the budget as a share of the full network (0.8: 80 %)
     model: str = "digits"
     reference: str = "digits"
     solver: str = "ddim"
@@ -109,7 +110,8 @@ class SessionConfig:
 
     def search_config(self) -> SearchConfig:
         return SearchConfig(steps=self.steps, evaluations=self.evaluations,
-                            macs_budget=self.macs_budget, population=self.population,
+                            macs_budget=self.macs_budget, macs_share=self.macs_share,
+                            population=self.population,
                             top_k=self.top_k, mutants=self.mutants,
                             mutation_prob=self.mutation_prob, crossovers=self.crossovers,
                             seed=self.seed, validate_top=self.validate_top,
@@ -127,6 +129,8 @@ class SessionConfig:
                     "mutation_prob": self.mutation_prob, "crossovers": self.crossovers}
         if self.fidelities is not None:
             identity["fidelities"] = list(self.fidelities)
+        if self.macs_share is not None:
+            identity["macs_share"] = self.macs_share
         return identity
 
     def evaluator_factory(self) -> Callable[[], Any]:
