@@ -132,13 +132,17 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
-def test_a_macs_budget_as_a_share_of_the_full_network(common, tmp_path, capsys):
-    out = tmp_path / "share"
-    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
-                           "--macs-budget", "80%", "--validate", "0", "--no-baselines",
+def searched(argv: list[str], out, capsys) -> tuple[dict, str]:
+    """A search without validation or baselines into `out`: its result.json and stderr."""
+    code, _, stderr = run(["diffusion", "search", *argv, "--validate", "0", "--no-baselines",
                            "--out", str(out)], capsys)
     assert code == 0, stderr
-    result = json.loads((out / "result.json").read_text())
+    return json.loads((out / "result.json").read_text()), stderr
+
+
+def test_a_macs_budget_as_a_share_of_the_full_network(common, tmp_path, capsys):
+    result, stderr = searched([*common, *SEARCH, "--evaluations", "8", "--macs-budget", "80%"],
+                              tmp_path / "share", capsys)
     assert result["config"]["macs_share"] == 0.8 and result["config"]["macs_budget"] is None
     assert result["macs"] <= 0.8 * result["full_network_macs"] + 1e-6
     assert "timesteps+skips" in stderr  # the second stage ran under the share's budget
@@ -187,11 +191,8 @@ def test_bad_time_steps(common, capsys, argv, option):
 
 def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp_path, capsys):
     out = tmp_path / "mf"
-    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--fidelities", "40,80",
-                           "--image-budget", "800", "--validate", "0", "--no-baselines",
-                           "--out", str(out)], capsys)
-    assert code == 0, stderr
-    result = json.loads((out / "result.json").read_text())
+    result, _ = searched([*common, *SEARCH, "--fidelities", "40,80", "--image-budget", "800"],
+                         out, capsys)
     assert result["images"] == 80 and result["images_spent"] <= 800
     assert result["config"]["fidelities"] == [40, 80] and result["config"]["images"] == 80
     with sqlite3.connect(out / "search.sqlite") as db:

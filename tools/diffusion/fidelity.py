@@ -2,9 +2,11 @@
 
 Every candidate is scored first on the fewest images (the lowest fidelity); it is re-scored on
 the next count only when its score ranks in the best 1/eta of the scores seen so far at its
-current count in the same stage (eta = the ratio of the two counts, at least 2: asynchronous
-successive halving). A candidate's images at a count are the first images of the noise bank,
-so every candidate is scored on the same noise and labels at each fidelity.
+current count in the same stage (eta = the ratio of the two counts, at least 2: successive
+halving, decided candidate by candidate in the generation's order, so the rungs of a
+generation can go out as batches: search.py). A candidate's images at a count are the first
+images of the noise bank, so every candidate is scored on the same noise and labels at each
+fidelity.
 
 The budget is counted in images: `image_budget`, or `evaluations` times the highest fidelity
 (image-equivalents of a full evaluation). Scores on different image counts are not compared
