@@ -261,7 +261,8 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
 
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
                 out: Path, budget: float | None, resume: bool, baselines: bool,
-                share: float | None = None) -> dict[str, Any]:
+                share: float | None = None, neighbours: list[list[int]] | None = None
+                ) -> dict[str, Any]:
     """One search session (tools/diffusion/session.py) with the command's options."""
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
@@ -269,6 +270,7 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     config = session_config(args, steps, evaluations, budget, baselines, share)
     try:
         return run_session(config, out, resume=resume, evaluator=evaluator,
+                           neighbours=list(neighbours or []),
                            on_result=_progress_printer(),
                            log=lambda line: print(line, file=sys.stderr, flush=True))
     except DiffusionInputError as error:
@@ -353,9 +355,11 @@ def run_compare_command(args: argparse.Namespace) -> int:
     loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
                                                                        strict=True)]
     out = Path(args.out)
+    searches: list[list[int]] = []  # each search's answer seeds the next step counts' searches
     for count in steps if args.search_evaluations > 0 else []:
         result = search_once(evaluator, args, count, args.search_evaluations,
-                             out / f"search-{count}", None, True, False)
+                             out / f"search-{count}", None, True, False, neighbours=searches)
+        searches.append(result["timesteps"])
         rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
                         result["search_seconds"], result["timesteps"], result["skip_sets"]))
     from optograph.tools.diffusion.extras import add_samples, write_report

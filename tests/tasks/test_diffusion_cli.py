@@ -172,6 +172,25 @@ def test_compare_shows_searched_rows_at_several_step_counts(common, tmp_path, ca
     assert all(cell.strip() for cell in searched.strip("|").split("|")[1:])  # no empty cell
 
 
+def test_compare_searches_each_step_count_seeded_by_the_ones_before(common, tmp_path, capsys):
+    from optograph.tools.diffusion.seeding import resize_timesteps
+
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "2,3", "--methods",
+                                "ddim-trailing", "--search-evaluations", "10", "--population",
+                                "10", "--top-k", "2", "--mutants", "2", "--crossovers", "2",
+                                "--validate", "0", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    rows = {r["steps"]: r for r in json.loads((out / "compare.json").read_text())
+            if r["method"].startswith("searched")}
+    assert set(rows) == {2, 3}
+    with sqlite3.connect(out / "search-3" / "search.sqlite") as db:
+        tried = {tuple(json.loads(text)["timesteps"])
+                 for (text,) in db.execute("SELECT schedule FROM evaluations")}
+    # the first generation: uniform, the built-in grids, then the 2-step answer resized
+    assert resize_timesteps(rows[2]["timesteps"], 3, 1000) in tried
+
+
 def test_evaluate_one_schedule(common, capsys):
     code, stdout, stderr = run(["diffusion", "evaluate", *common, "--timesteps", "900,500,100"],
                                capsys)

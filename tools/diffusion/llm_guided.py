@@ -5,6 +5,7 @@ evolution at the same number of evaluations (evaluator calls)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,8 @@ def optoprime_proposals(evaluator: CountingEvaluator, steps: int, rounds: int, l
 
 
 def llm_guided_search(evaluator: Any, config: SearchConfig, llm: Any, rounds: int,
-                      store: SearchStore, on_result: Any = None, validator: Any = None
-                      ) -> SearchResult:
+                      store: SearchStore, on_result: Any = None, validator: Any = None,
+                      neighbours: Sequence[Sequence[int]] = ()) -> SearchResult:
     """OptoPrime proposes `rounds` schedules; they seed the first generation of the search.
     The search's `config.evaluations` includes them (they are answered by the store).
     Entry points reach it through session.run_session(..., llm=..., llm_rounds=...)."""
@@ -112,7 +113,8 @@ def llm_guided_search(evaluator: Any, config: SearchConfig, llm: Any, rounds: in
     seeds = [s.timesteps for s, _ in proposals]
     if config.population < len(seeds) + 1:
         config = replace(config, population=len(seeds) + 1)
-    return run_search(counting, config, store, on_result, seeds=seeds, validator=validator)
+    return run_search(counting, config, store, on_result, seeds=seeds, validator=validator,
+                      neighbours=neighbours)
 
 
 @dataclass

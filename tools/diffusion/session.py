@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
@@ -157,11 +157,14 @@ def run_session(
     log: Log | None = None,
     llm: Any = None,
     llm_rounds: int = 0,
+    neighbours: Sequence[Sequence[int]] = (),
 ) -> dict[str, Any]:
     """Search (resuming the store in `out` when `resume`), write `out/result.json`, then run
     the optional extras. `evaluator` (in-process) or `factory` (also for Ray actors) replace
     the one the config describes. With `llm`, OptoPrime proposes `llm_rounds` schedules first
-    (llm_guided.py). Returns the result document."""
+    (llm_guided.py). `neighbours`: the best time steps of searches at other step counts, which
+    seed the first generation resized to config.steps (seeding.py). Returns the result
+    document."""
     config.check()
     if llm is not None and llm_rounds < 1:
         raise DiffusionInputError("llm_rounds", f"must be at least 1 with an llm; got {llm_rounds}")
@@ -190,7 +193,8 @@ def run_session(
         make_validator = getattr(searcher, "validation_evaluator", None)
         validator = make_validator() if config.validate_top and callable(make_validator) else None
         started = time.perf_counter()  # the search, after the evaluator (or actors) is built
-        found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool)
+        found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool,
+                        neighbours)
         llm_fids = [e.fid for e in store.evaluations() if e.stage == "llm"]
     finally:
         store.close()
@@ -211,14 +215,16 @@ def run_session(
 
 
 def _search(evaluator: Any, config: SessionConfig, store: SearchStore, on_result: OnResult | None,
-            validator: Any, llm: Any, rounds: int, pool: Any) -> SearchResult:
+            validator: Any, llm: Any, rounds: int, pool: Any,
+            neighbours: Sequence[Sequence[int]]) -> SearchResult:
     search_config = config.search_config()
     if llm is not None:
         from .llm_guided import llm_guided_search
 
         return llm_guided_search(evaluator, search_config, llm, rounds, store, on_result,
-                                 validator=validator)
+                                 validator=validator, neighbours=neighbours)
     return run_search(evaluator, search_config, store, on_result, validator=validator,
+                      neighbours=neighbours,
                       evaluate_many=pool.evaluate_many if pool is not None else None)
 
 
