@@ -30,7 +30,8 @@ def _int_list(text: str, option: str) -> list[int]:
 
 
 def _macs(text: str | None) -> float | None:
-    if text is None:
+    """--macs-budget in MACs (None when absent, or given as a share: _macs_share)."""
+    if text is None or text.strip().endswith("%"):
         return None
     scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(text[-1:].lower(), 1.0)
     try:
@@ -40,6 +41,16 @@ def _macs(text: str | None) -> float | None:
     if value <= 0:
         raise DiffusionCommandError(f"--macs-budget: must be positive; got {text!r}")
     return value
+
+
+def _macs_share(text: str | None) -> float | None:
+    """--macs-budget 80%: a share of the full network's MACs at --steps (None otherwise)."""
+    if text is None or not text.strip().endswith("%"):
+        return None
+    try:
+        return float(text.strip()[:-1]) / 100
+    except ValueError:
+        raise DiffusionCommandError(f"--macs-budget: expected a percentage (e.g. 80%); got {text!r}") from None
 
 
 def _check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
@@ -114,6 +125,14 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
                         help="re-score the best K schedules on fresh noise and answer with the "
                         "lowest mean FID; counts among the evaluations, at most one in eight "
                         "(default 5, 0: off)")
+    parser.add_argument("--fidelities", default=None,
+                        help="multi-fidelity: image counts, increasing, e.g. 128,512,2048; a "
+                        "candidate is scored on the first count and re-scored on the next ones "
+                        "only while it ranks well (successive halving). --images becomes the "
+                        "last count; --evaluations counts evaluations at the last count")
+    parser.add_argument("--image-budget", type=int, default=None,
+                        help="images the search may sample (evaluated or stored), instead of "
+                        "--evaluations x --images")
 
 
 def register(subparsers: Any) -> None:
@@ -128,7 +147,8 @@ def register(subparsers: Any) -> None:
                         help="candidate evaluations N (default 40)")
     search.add_argument("--out", required=True, help="folder for search.sqlite and result.json")
     search.add_argument("--macs-budget", default=None,
-                        help="MACs per image for the second stage (skip sets), e.g. 300M")
+                        help="MACs per image for the second stage (skip sets), e.g. 300M, or a "
+                        "share of the full network's MACs at --steps, e.g. 80%%")
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
@@ -165,17 +185,20 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(handler=run_evaluate_command)
 
 
-def _evaluator(args: argparse.Namespace) -> Any:
+def _evaluator(args: argparse.Namespace, images: int | None = None) -> Any:
+    """The command's evaluator, on `images` images (default --images; a search session's
+    own count with --fidelities)."""
     from optograph.tools.diffusion.evaluator import build_evaluator
 
-    if args.images < 2:
-        raise DiffusionCommandError(f"--images: must be at least 2; got {args.images}")
+    images = args.images if images is None else images
+    if images < 2:
+        raise DiffusionCommandError(f"--images: must be at least 2; got {images}")
     from optograph.tools.diffusion.errors import DiffusionInputError
 
     started = time.perf_counter()
     try:
         evaluator = build_evaluator(args.model, args.reference, args.solver, args.device,
-                                    args.images, args.seed, args.features, args.cache,
+                                    images, args.seed, args.features, args.cache,
                                     args.batch_size)
     except DiffusionInputError as error:
         raise flag_error(error) from None  # name the option as typed
@@ -204,7 +227,7 @@ def _progress_printer() -> Any:
 
 # Library fields whose flag is not "--" + the field with dashes.
 _FLAGS = {"cache_dir": "--cache", "validate_top": "--validate", "baselines": "--no-baselines",
-          "num_samples": "--images", "skip_set": "--skip-sets"}
+          "num_samples": "--images", "skip_set": "--skip-sets", "macs_share": "--macs-budget"}
 
 
 def flag_error(error: Exception) -> DiffusionCommandError:
@@ -218,12 +241,15 @@ def flag_error(error: Exception) -> DiffusionCommandError:
 
 
 def session_config(args: argparse.Namespace, steps: int, evaluations: int,
-                   budget: float | None, baselines: bool) -> Any:
+                   budget: float | None, baselines: bool, share: float | None = None) -> Any:
     from optograph.tools.diffusion.session import SessionConfig
 
     search = {"population": args.population, "top_k": args.top_k, "mutants": args.mutants,
               "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
-              "max_concurrency": getattr(args, "max_concurrency", None)}
+              "max_concurrency": getattr(args, "max_concurrency", None),
+              "image_budget": args.image_budget, "macs_share": share,
+              "fidelities": None if args.fidelities is None
+              else _int_list(args.fidelities, "--fidelities")}
     return SessionConfig(
         steps=steps, evaluations=evaluations, macs_budget=budget, model=str(args.model),
         reference=args.reference, solver=args.solver, images=args.images, seed=args.seed,
@@ -234,15 +260,18 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
 
 
 def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluations: int,
-                out: Path, budget: float | None, resume: bool, baselines: bool) -> dict[str, Any]:
+                out: Path, budget: float | None, resume: bool, baselines: bool,
+                share: float | None = None, neighbours: list[list[int]] | None = None
+                ) -> dict[str, Any]:
     """One search session (tools/diffusion/session.py) with the command's options."""
     from optograph.agent.executor import ExecutorError
     from optograph.tools.diffusion.errors import DiffusionInputError
     from optograph.tools.diffusion.session import run_session
 
-    config = session_config(args, steps, evaluations, budget, baselines)
+    config = session_config(args, steps, evaluations, budget, baselines, share)
     try:
         return run_session(config, out, resume=resume, evaluator=evaluator,
+                           neighbours=list(neighbours or []),
                            on_result=_progress_printer(),
                            log=lambda line: print(line, file=sys.stderr, flush=True))
     except (DiffusionInputError, ExecutorError) as error:  # Ray: not installed, unreachable
@@ -259,7 +288,7 @@ def run_search_command(args: argparse.Namespace) -> int:
 
     _check_flags(args, make_folders=False)
 
-    budget = _macs(args.macs_budget)
+    budget, share = _macs(args.macs_budget), _macs_share(args.macs_budget)
     _check_validate(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
@@ -271,15 +300,17 @@ def run_search_command(args: argparse.Namespace) -> int:
     if _stored_evaluations(out / "search.sqlite") and not args.resume:
         raise DiffusionCommandError(f"--out: {out} already holds a search; pass --resume to "
                                     "continue it or choose another folder")
-    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines)
+    config = session_config(args, args.steps, args.evaluations, budget, not args.no_baselines,
+                            share)
     try:
         config.check()
     except DiffusionInputError as error:
         raise flag_error(error) from None
     _check_flags(args)  # every flag is good: now the output folders are made
-    evaluator = _evaluator(args) if config.executor in ("local", "threads") else None
+    evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
+                 else None)
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
-                         args.resume, not args.no_baselines)
+                         args.resume, not args.no_baselines, share)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
     versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
     if "validation_fid" in result:
@@ -300,6 +331,7 @@ def _stored_evaluations(path: Path) -> int:
 def run_compare_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
     from optograph.tools.diffusion.compare import write_comparison
+    from optograph.tools.diffusion.errors import DiffusionInputError
 
     _check_flags(args)
     steps = _int_list(args.steps, "--steps")
@@ -308,7 +340,15 @@ def run_compare_command(args: argparse.Namespace) -> int:
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None
     searched = [_read_result(path) for path in args.results]
-    evaluator = _evaluator(args)
+    images = args.images
+    if args.search_evaluations > 0:  # the search options, checked before a model is loaded
+        config = session_config(args, steps[0], args.search_evaluations, None, False)
+        try:
+            config.check()
+        except DiffusionInputError as error:
+            raise flag_error(error) from None
+        images = config.images
+    evaluator = _evaluator(args, images)
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
         f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
                                                  f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
@@ -316,9 +356,11 @@ def run_compare_command(args: argparse.Namespace) -> int:
     loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
                                                                        strict=True)]
     out = Path(args.out)
+    searches: list[list[int]] = []  # each search's answer seeds the next step counts' searches
     for count in steps if args.search_evaluations > 0 else []:
         result = search_once(evaluator, args, count, args.search_evaluations,
-                             out / f"search-{count}", None, True, False)
+                             out / f"search-{count}", None, True, False, neighbours=searches)
+        searches.append(result["timesteps"])
         rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
                         result["search_seconds"], result["timesteps"], result["skip_sets"]))
     from optograph.tools.diffusion.extras import add_samples, write_report

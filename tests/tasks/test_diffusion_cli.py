@@ -132,6 +132,65 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
+def searched(argv: list[str], out, capsys) -> tuple[dict, str]:
+    """A search without validation or baselines into `out`: its result.json and stderr."""
+    code, _, stderr = run(["diffusion", "search", *argv, "--validate", "0", "--no-baselines",
+                           "--out", str(out)], capsys)
+    assert code == 0, stderr
+    return json.loads((out / "result.json").read_text()), stderr
+
+
+def test_a_macs_budget_as_a_share_of_the_full_network(common, tmp_path, capsys):
+    result, stderr = searched([*common, *SEARCH, "--evaluations", "8", "--macs-budget", "80%"],
+                              tmp_path / "share", capsys)
+    assert result["config"]["macs_share"] == 0.8 and result["config"]["macs_budget"] is None
+    assert result["macs"] <= 0.8 * result["full_network_macs"] + 1e-6
+    assert "timesteps+skips" in stderr  # the second stage ran under the share's budget
+
+
+def test_compare_shows_searched_rows_at_several_step_counts(common, tmp_path, capsys):
+    # result.json files of searches at 2, 3 and 5 steps (issue 16: 4, 6 and 10 on the shipped
+    # model); 5 is not among --steps and still gets its column
+    schedules = {2: [40, 10], 3: [45, 25, 5], 5: [49, 38, 27, 16, 5]}
+    paths = []
+    for steps, timesteps in schedules.items():
+        path = tmp_path / f"result-{steps}.json"
+        path.write_text(json.dumps({"timesteps": timesteps, "skip_sets": [[]] * steps,
+                                    "solver": "ddim", "fid": 1.0, "steps": steps}))
+        paths.append(str(path))
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "2,3", "--methods",
+                                "ddim-trailing", "--out", str(out), "--results", *paths], capsys)
+    assert code == 0, stderr
+    rows = [r for r in json.loads((out / "compare.json").read_text())
+            if r["method"] == "searched (ddim)"]
+    assert {r["steps"]: r["timesteps"] for r in rows} == schedules
+    assert all(r["error"] is None and r["fid"] > 0 for r in rows)
+    header = next(line for line in stdout.splitlines() if line.startswith("| method |"))
+    assert "2 steps" in header and "3 steps" in header and "5 steps" in header
+    searched = next(line for line in stdout.splitlines() if line.startswith("| searched (ddim) |"))
+    assert all(cell.strip() for cell in searched.strip("|").split("|")[1:])  # no empty cell
+
+
+def test_compare_searches_each_step_count_seeded_by_the_ones_before(common, tmp_path, capsys):
+    from optograph.tools.diffusion.seeding import resize_timesteps
+
+    out = tmp_path / "cmp"
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "2,3", "--methods",
+                                "ddim-trailing", "--search-evaluations", "10", "--population",
+                                "10", "--top-k", "2", "--mutants", "2", "--crossovers", "2",
+                                "--validate", "0", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    rows = {r["steps"]: r for r in json.loads((out / "compare.json").read_text())
+            if r["method"].startswith("searched")}
+    assert set(rows) == {2, 3}
+    with sqlite3.connect(out / "search-3" / "search.sqlite") as db:
+        tried = {tuple(json.loads(text)["timesteps"])
+                 for (text,) in db.execute("SELECT schedule FROM evaluations")}
+    # the first generation: uniform, the built-in grids, then the 2-step answer resized
+    assert resize_timesteps(rows[2]["timesteps"], 3, 1000) in tried
+
+
 def test_evaluate_one_schedule(common, capsys):
     code, stdout, stderr = run(["diffusion", "evaluate", *common, "--timesteps", "900,500,100"],
                                capsys)
@@ -149,6 +208,17 @@ def test_bad_time_steps(common, capsys, argv, option):
     assert code == 2 and option in error_line(stderr)
 
 
+def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp_path, capsys):
+    out = tmp_path / "mf"
+    result, _ = searched([*common, *SEARCH, "--fidelities", "40,80", "--image-budget", "800"],
+                         out, capsys)
+    assert result["images"] == 80 and result["images_spent"] <= 800
+    assert result["config"]["fidelities"] == [40, 80] and result["config"]["images"] == 80
+    with sqlite3.connect(out / "search.sqlite") as db:
+        counts = dict(db.execute("SELECT images, COUNT(*) FROM evaluations GROUP BY images"))
+    assert counts[40] > counts[80] >= 1
+
+
 def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
     not_model = tmp_path / "empty"
     not_model.mkdir()
@@ -163,6 +233,14 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--macs-budget", "1000"], "--macs-budget", "below the cheapest"),
         (["--macs-budget", "lots"], "--macs-budget", "expected a number"),
         (["--validate", "-1"], "--validate", "must be 0 or more"),
+        (["--fidelities", "40,20"], "--fidelities", "strictly increasing"),
+        (["--fidelities", "20,x"], "--fidelities", "expected integers"),
+        (["--fidelities", "20,40", "--image-budget", "50"], "--image-budget", "need at least 60"),
+        (["--image-budget", "10"], "--image-budget", "need at least 40"),
+        (["--fidelities", "2,40"], "--fidelities", "too few"),
+        (["--macs-budget", "5%"], "--macs-budget", "below the cheapest"),  # unreachable
+        (["--macs-budget", "150%"], "--macs-budget", "in (0, 1]"),
+        (["--macs-budget", "x%"], "--macs-budget", "expected a percentage"),
     ]
     for extra, option, message in cases:
         argv = ["diffusion", "search", *common, *SEARCH, "--evaluations", "2",

@@ -3,6 +3,8 @@ schedule, so search behaviour can be tested without sampling."""
 
 from __future__ import annotations
 
+import random
+
 from optograph.tools.diffusion.search import Evaluation
 from optograph.tools.diffusion.search_space import Schedule, SkipSet
 
@@ -51,3 +53,41 @@ class SlowFakeEvaluator(FakeEvaluator):
                 os._exit(1)
         time.sleep(self.delay)
         return super().__call__(schedule)
+
+
+FIDELITIES = (16, 64, 256)
+LUCKY = (990, 980, 970, 960)  # poor, but on the fewest images it looks like the best
+
+
+class Interrupted(Exception):
+    pass
+
+
+class FidelityFake(FakeEvaluator):
+    """The fake FID plus a bias and a noise that shrink with the image count; LUCKY scores
+    0.1 on the fewest images only. Every (schedule, images) scored is logged in `scored`."""
+
+    def __init__(self, die_at: int | None = None) -> None:
+        super().__init__()
+        self.scored: list[tuple[Schedule, int]] = []
+        self.die_at = die_at
+        self.images = FIDELITIES[-1]
+
+    @property
+    def num_images(self) -> int:
+        return self.images
+
+    def at_images(self, count: int) -> FidelityFake:
+        view = FidelityFake.__new__(FidelityFake)
+        view.__dict__ = {**self.__dict__, "images": count}  # shares the logs
+        return view
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        if self.die_at is not None and len(self.scored) == self.die_at:
+            raise Interrupted
+        self.scored.append((schedule, self.images))
+        result = super().__call__(schedule)
+        if schedule.timesteps == LUCKY and self.images == FIDELITIES[0]:
+            return Evaluation(0.1, result.macs, result.seconds)
+        wobble = random.Random(hash((schedule.timesteps, self.images))).gauss(0, 40 / self.images ** 0.5)
+        return Evaluation(result.fid + 64 / self.images + wobble, result.macs, result.seconds)

@@ -18,7 +18,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from diffusion_fakes import FakeEvaluator, SlowFakeEvaluator  # noqa: E402
+from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake, SlowFakeEvaluator  # noqa: E402
 
 from optograph.agent.executor import RayExecutor  # noqa: E402
 from optograph.tools.diffusion.parallel import RayCandidates  # noqa: E402
@@ -59,6 +59,17 @@ def test_the_same_search_as_in_process_for_the_same_seed(cluster, tmp_path):
     assert 0 <= on_ray["ray"]["wait_seconds"] <= on_ray["search_seconds"]
     assert (on_ray["timesteps"], on_ray["fid"]) == (local["timesteps"], local["fid"])
     assert on_ray["evaluated_now"] == local["evaluated_now"] == 24
+    assert stored(tmp_path / "ray") == stored(tmp_path / "local")
+
+
+def test_multi_fidelity_on_ray_is_the_in_process_search(cluster, tmp_path):
+    changes = {"fidelities": list(FIDELITIES), "evaluations": 12, "population": 12}
+    local = run_session(config(**changes), tmp_path / "local", evaluator=FidelityFake())
+    on_ray = run_session(config(executor="ray", max_concurrency=2, **changes), tmp_path / "ray",
+                         factory=FidelityFake)
+    assert local["images"] == FIDELITIES[-1] and local["config"]["fidelities"] == list(FIDELITIES)
+    assert (on_ray["timesteps"], on_ray["fid"], on_ray["images"], on_ray["images_spent"]) == (
+        local["timesteps"], local["fid"], local["images"], local["images_spent"])
     assert stored(tmp_path / "ray") == stored(tmp_path / "local")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from diffusion_fakes import UNITS, FakeEvaluator
@@ -246,3 +247,25 @@ def test_killed_search_resumes_without_evaluating_anything_twice(
     assert result.replayed == stop_after + reference.replayed
     assert result.evaluated + result.replayed == evaluations
     assert result.best.schedule == reference.best.schedule and result.best.fid == reference.best.fid
+
+
+def test_a_macs_share_is_the_budget_as_a_share_of_the_full_network(tmp_path):
+    config = SearchConfig(steps=4, evaluations=24, population=8, top_k=3, mutants=3,
+                          crossovers=2, macs_share=0.8)
+    result = run_search(FakeEvaluator(), config, SearchStore(tmp_path / "s.sqlite", {}))
+    full = 4 * FakeEvaluator().step_macs(())
+    assert result.best.macs <= 0.8 * full
+    assert any(r.stage == "timesteps+skips" for r in result.history)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"macs_share": 0.05}, "below the cheapest"),  # the skip sets cannot reach it
+    ({"macs_share": 1.5}, "in (0, 1]"),
+    ({"macs_share": 0.8, "macs_budget": 600.0}, "not both"),
+])
+def test_a_bad_macs_share_is_refused_naming_the_field(tmp_path, changes, message):
+    store = SearchStore(tmp_path / "s.sqlite", {})
+    with pytest.raises(DiffusionInputError, match="^macs_share: .*" + re.escape(message)):
+        run_search(FakeEvaluator(), SearchConfig(steps=4, evaluations=8, population=8, top_k=3,
+                                                 mutants=3, crossovers=2, **changes), store)
+    assert len(store) == 0

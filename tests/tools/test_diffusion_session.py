@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from diffusion_fakes import FakeEvaluator
+from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake
 from langchain_core.callbacks import BaseCallbackHandler
 
 from optograph.tools.diffusion.errors import DiffusionInputError
@@ -46,6 +46,9 @@ def test_a_store_written_by_the_session_resumes_in_the_tool_and_back(tmp_path):
     ({"solver": "euler"}, "solver"), ({"macs_budget": -1.0}, "macs_budget"),
     ({"max_concurrency": 2}, "max_concurrency"), ({"executor": "spark"}, "executor"),
     ({"population": 4, "mutants": 8}, "population"),
+    ({"fidelities": [64, 16]}, "fidelities"), ({"fidelities": [16, 64], "image_budget": 50},
+                                               "image_budget"),
+    ({"macs_share": 1.5}, "macs_share"),
 ])
 def test_errors_name_the_field_not_a_flag(tmp_path, change, field):
     with pytest.raises(DiffusionInputError, match=f"^{field}: "):
@@ -67,3 +70,25 @@ def test_the_tool_reports_progress_through_its_callbacks(tmp_path):
     assert {name for name, _ in events} == {"diffusion_search_progress"}
     assert all(data["total"] == 12 and data["message"].startswith(f"[{data['index']}/12]")
                for _, data in events)
+
+
+def test_fidelities_reach_every_entry_point_through_the_session(tmp_path):
+    config = SessionConfig(evaluations=12, fidelities=list(FIDELITIES), validate_top=0,
+                           baselines=False)
+    assert config.images == FIDELITIES[-1]  # the noise bank every fidelity takes from
+    direct = run_session(config, tmp_path / "session", evaluator=FidelityFake())
+    tool = SearchScheduleTool(evaluator=FidelityFake())
+    answer = tool.invoke({"steps": 4, "evaluations": 12, "validate_top": 0,
+                          "fidelities": list(FIDELITIES), "out": str(tmp_path / "tool")})
+    assert direct["images"] == answer["images"] == FIDELITIES[-1]
+    assert direct["images_spent"] <= 12 * FIDELITIES[-1]
+    assert (answer["timesteps"], answer["fid"]) == (direct["timesteps"], direct["fid"])
+    assert direct["config"]["fidelities"] == list(FIDELITIES)
+
+
+def test_neighbours_seed_the_first_generation(tmp_path):
+    evaluator = FakeEvaluator()
+    run_session(SessionConfig(evaluations=4, validate_top=0, baselines=False), tmp_path,
+                evaluator=evaluator, neighbours=[[950, 500, 50], [990, 800, 600, 400, 200]])
+    assert [c.timesteps for c in evaluator.calls[1:3]] == [(950, 500, 275, 50),
+                                                           (990, 600, 400, 200)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from diffusion_fakes import FakeEvaluator
+from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from optograph.agent.optoprime import OptoPrime
@@ -20,7 +20,8 @@ from optograph.tools.diffusion.langchain_tools import (
     traced_evaluation,
 )
 from optograph.tools.diffusion.llm_guided import compare_guided
-from optograph.tools.diffusion.session import SessionConfig
+from optograph.tools.diffusion.session import SessionConfig, run_session
+from optograph.tools.diffusion.store import SearchStore
 
 
 def reply(timesteps: list[int]) -> str:
@@ -109,6 +110,21 @@ def test_llm_guided_evolution_against_plain_at_the_same_evaluations(tmp_path):
     assert result.plain_calls == result.guided_calls == 30
     assert len(result.llm_fids) == 4 and result.llm_fids[-1] < result.llm_fids[0]
     assert result.guided_fid <= min(result.llm_fids) and result.guided_fid < result.plain_fid
+
+
+def test_llm_guided_search_takes_the_sessions_fidelities(tmp_path):
+    proposals = [[900, 640, 300, 60], [899, 630, 312, 45]]
+    chat = FakeListChatModel(responses=[reply(p) for p in proposals])
+    config = SessionConfig(steps=4, evaluations=12, population=10, top_k=3, mutants=4,
+                           crossovers=2, validate_top=0, baselines=False,
+                           fidelities=list(FIDELITIES))
+    evaluator = FidelityFake()
+    result = run_session(config, tmp_path, evaluator=evaluator, llm=chat, llm_rounds=3)
+    assert result["images"] == FIDELITIES[-1] and len(result["llm_fids"]) == 3
+    assert {n for _, n in evaluator.scored} == set(FIDELITIES)  # the ladder ran
+    store = SearchStore(tmp_path / "search.sqlite", result["config"], resume=True)
+    llm_rows = [e for e in store.evaluations() if e.stage == "llm"]
+    assert len(llm_rows) == 3 and {e.images for e in llm_rows} == {FIDELITIES[-1]}
 
 
 @pytest.mark.parametrize("tool_class", [EvaluateScheduleTool, SearchScheduleTool])

@@ -19,7 +19,7 @@ from .macs import MacsTable, measure_macs
 from .model import DiffusionModel, load_model
 from .noise import NoiseBank
 from .reference import ReferenceStats, check_enough_images, proxy_reference, reference_statistics
-from .sampler import sample, sample_baseline
+from .sampler import BASELINES, baseline_timesteps, sample, sample_baseline
 from .search import Evaluation, uniform_timesteps
 from .search_space import Schedule, SkipSet
 from .validation import VALIDATION_SEED_OFFSET
@@ -48,6 +48,29 @@ class ScheduleEvaluator:
 
     def step_macs(self, skip_set: SkipSet) -> float:
         return float(self.macs_table.step_macs(skip_set))
+
+    @property
+    def num_images(self) -> int:
+        return len(self.noise)
+
+    def at_images(self, count: int) -> ScheduleEvaluator:
+        """This evaluator on the first `count` images of its noise bank (same noise and
+        labels for every candidate at a fidelity; multi-fidelity search, fidelity.py)."""
+        if not 1 <= count <= len(self.noise):
+            raise DiffusionInputError("fidelities", f"{count} images: the noise bank has "
+                                      f"{len(self.noise)}")
+        check_enough_images(count, self.fid.extractor, "fidelities")
+        return dataclasses.replace(self, noise=self.noise.first(count))
+
+    def known_grids(self, steps: int) -> list[tuple[int, ...]]:
+        """diffusers' built-in grids at `steps` (sampler.BASELINES) that are `steps` distinct
+        descending time steps (seeding.py)."""
+        grids: list[tuple[int, ...]] = []
+        for method in BASELINES:
+            grid = tuple(baseline_timesteps(self.model, method, steps))
+            if len(set(grid)) == steps and list(grid) == sorted(grid, reverse=True):
+                grids.append(grid)
+        return list(dict.fromkeys(grids))
 
     def with_noise_seed(self, seed: int) -> ScheduleEvaluator:
         """The same model, reference, solver and sample count on another noise bank (the

@@ -105,6 +105,9 @@ class SearchScheduleArgs(BaseModel):
                              description="candidate evaluations")
     macs_budget: float | None = Field(
         default=None, gt=0, description="MACs per image for the second stage (skip sets)")
+    macs_share: float | None = Field(
+        default=None, gt=0, le=1, description="the MACs budget as a share of the full "
+        "network's MACs (0.8: 80 %), instead of macs_budget")
     out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
     population: int = Field(default=_DEFAULTS.population, ge=1)
     top_k: int | None = Field(default=None, ge=1, description="parents per generation "
@@ -121,6 +124,13 @@ class SearchScheduleArgs(BaseModel):
                           description="local, ray (a local Ray cluster) or ray://HOST:PORT")
     max_concurrency: int | None = Field(default=None, ge=1,
                                         description="Ray evaluator actors (default: one per GPU)")
+    fidelities: list[int] | None = Field(
+        default=None, description="multi-fidelity: increasing image counts, e.g. [128, 512, "
+        "2048]; candidates are scored on the first and re-scored on the next ones only while "
+        "they rank well; the last is the images per FID, `evaluations` count evaluations at it")
+    image_budget: int | None = Field(default=None, ge=1,
+                                     description="images the search may sample, instead of "
+                                     "`evaluations`")
 
 
 class SearchScheduleTool(_EvaluatorTool):
@@ -150,7 +160,10 @@ class SearchScheduleTool(_EvaluatorTool):
                                **(settings | chosen))
         folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="optograph-search-"))
         try:
-            local = config.executor in ("local", "threads")
+            # the tool's evaluator, unless the fidelities ask for another noise bank size:
+            # then the session builds one from the config
+            local = config.executor in ("local", "threads") and (
+                self.evaluator is not None or config.images == s.images)
             result = run_session(config, folder, resume=True,
                                  evaluator=self.get_evaluator() if local else None,
                                  on_result=self._progress(run_manager))
@@ -159,7 +172,8 @@ class SearchScheduleTool(_EvaluatorTool):
         return {"timesteps": result["timesteps"], "skip_sets": result["skip_sets"],
                 "fid": result["fid"], "macs": result["macs"],
                 "validation_fid": result.get("validation_fid"),
-                "evaluations": result["evaluations"], "store": str(folder / "search.sqlite"),
+                "evaluations": result["evaluations"], "images": result["images"],
+                "store": str(folder / "search.sqlite"),
                 "result": str(folder / "result.json"),
                 "seconds": round(result["search_seconds"], 2)}
 

@@ -5,12 +5,14 @@ evolution at the same number of evaluations (evaluator calls)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from optograph.graph.run import Run
 
+from .fidelity import on_images
 from .langchain_tools import (
     EvaluateScheduleTool,
     fid_feedback,
@@ -19,6 +21,7 @@ from .langchain_tools import (
 )
 from .search import Evaluation, SearchConfig, SearchResult, run_search, uniform_timesteps
 from .search_space import Schedule, ScheduleSpace, SkipSet
+from .seeding import known_grids
 from .session import SessionConfig, run_session
 from .store import SearchStore
 
@@ -36,15 +39,31 @@ class CountingEvaluator:
         self.inner = inner
         self.num_train_timesteps = inner.num_train_timesteps
         self.units = inner.units
-        self.calls = 0
+        self.calls = 0  # at any fidelity
         self.memory: dict[Schedule, Evaluation] = {}
+        self.parent: CountingEvaluator | None = None  # the full evaluator of a fidelity view
 
     def step_macs(self, skip_set: SkipSet) -> float:
         return float(self.inner.step_macs(skip_set))
 
+    @property
+    def num_images(self) -> int | None:
+        return getattr(self.inner, "num_images", None)
+
+    def at_images(self, count: int) -> CountingEvaluator:
+        """The inner evaluator on its first `count` images (multi-fidelity), counted here."""
+        view = CountingEvaluator(on_images(self.inner, count))
+        view.parent = self
+        return view
+
+    def known_grids(self, steps: int) -> list[tuple[int, ...]]:
+        return known_grids(self.inner, steps)
+
     def __call__(self, schedule: Schedule) -> Evaluation:
         if schedule not in self.memory:
             self.calls += 1
+            if self.parent is not None:
+                self.parent.calls += 1
             self.memory[schedule] = self.inner(schedule)
         return self.memory[schedule]
 
@@ -84,8 +103,8 @@ def optoprime_proposals(evaluator: CountingEvaluator, steps: int, rounds: int, l
 
 
 def llm_guided_search(evaluator: Any, config: SearchConfig, llm: Any, rounds: int,
-                      store: SearchStore, on_result: Any = None, validator: Any = None
-                      ) -> SearchResult:
+                      store: SearchStore, on_result: Any = None, validator: Any = None,
+                      neighbours: Sequence[Sequence[int]] = ()) -> SearchResult:
     """OptoPrime proposes `rounds` schedules; they seed the first generation of the search.
     The search's `config.evaluations` includes them (they are answered by the store).
     Entry points reach it through session.run_session(..., llm=..., llm_rounds=...)."""
@@ -94,7 +113,8 @@ def llm_guided_search(evaluator: Any, config: SearchConfig, llm: Any, rounds: in
     seeds = [s.timesteps for s, _ in proposals]
     if config.population < len(seeds) + 1:
         config = replace(config, population=len(seeds) + 1)
-    return run_search(counting, config, store, on_result, seeds=seeds, validator=validator)
+    return run_search(counting, config, store, on_result, seeds=seeds, validator=validator,
+                      neighbours=neighbours)
 
 
 @dataclass

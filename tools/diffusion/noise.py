@@ -43,6 +43,11 @@ class NoiseBank:
             conditions = torch.arange(num_samples) % count
         return cls(noise=noise, conditions=conditions, seed=seed)
 
+    def first(self, count: int) -> NoiseBank:
+        """The first `count` samples (a prefix: balanced labels stay balanced)."""
+        conditions = None if self.conditions is None else self.conditions[:count]
+        return NoiseBank(noise=self.noise[:count], conditions=conditions, seed=self.seed)
+
     def __len__(self) -> int:
         return len(self.noise)
 

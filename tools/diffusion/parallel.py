@@ -21,8 +21,10 @@ from typing import Any
 
 from optograph.agent.executor import ExecutorError, RayExecutor
 
+from .fidelity import on_images
 from .search import CandidateEvaluator, Evaluation
 from .search_space import Schedule, SkipSet
+from .seeding import known_grids
 
 EvaluatorFactory = Callable[[], CandidateEvaluator]
 # A candidate whose actor died this many times in a row is not tried again (the error says so).
@@ -37,6 +39,7 @@ class CandidateWorker:
         self.evaluator = factory()
         make_validator = getattr(self.evaluator, "validation_evaluator", None)
         self.validator = make_validator() if callable(make_validator) else None
+        self.fidelities: dict[int, CandidateEvaluator] = {}
 
     def info(self) -> dict[str, Any]:
         """What the driver needs to run the search without the model: T, the units, and
@@ -45,14 +48,25 @@ class CandidateWorker:
         return {"num_train_timesteps": evaluator.num_train_timesteps,
                 "units": tuple(evaluator.units), "full": float(evaluator.step_macs(())),
                 "single": {u: float(evaluator.step_macs((u,))) for u in evaluator.units},
-                "validation": self.validator is not None}
+                "validation": self.validator is not None,
+                "num_images": getattr(evaluator, "num_images", None)}
 
-    def evaluate(self, schedule: Schedule, validation: bool = False) -> Evaluation:
+    def at_images(self, count: int) -> CandidateEvaluator:
+        """The evaluator on its first `count` images (multi-fidelity), built once."""
+        if count not in self.fidelities:
+            self.fidelities[count] = on_images(self.evaluator, count)
+        return self.fidelities[count]
+
+    def known_grids(self, steps: int) -> list[tuple[int, ...]]:
+        return known_grids(self.evaluator, steps)
+
+    def evaluate(self, schedule: Schedule, validation: bool = False,
+                 images: int | None = None) -> Evaluation:
         if validation:
             if self.validator is None:
                 raise ValueError("validate_top: this evaluator has no validation noise")
             return self.validator(schedule)
-        return self.evaluator(schedule)
+        return (self.evaluator if images is None else self.at_images(images))(schedule)
 
 
 class RayCandidates:
@@ -71,6 +85,7 @@ class RayCandidates:
     def __init__(self, factory: EvaluatorFactory, executor: RayExecutor,
                  workers: int | None = None) -> None:
         self.validation = False
+        self.images: int | None = None  # a fidelity: the actors' evaluators on fewer images
         self._shared = self
         ray = self._ray = executor.connect()
         resources = ray.cluster_resources()
@@ -121,6 +136,25 @@ class RayCandidates:
             raise SkipSetError("skip_set", f"unknown unit {unknown[0]!r}")
         return float(full - sum(full - single[u] for u in set(skip_set)))
 
+    @property
+    def num_images(self) -> int | None:
+        return self.images if self.images is not None else self._info["num_images"]
+
+    def at_images(self, count: int) -> RayCandidates:
+        """The same actors scoring on the first `count` images (multi-fidelity, fidelity.py);
+        a count the evaluator cannot score is refused here, by the first actor."""
+        try:
+            self._ray.get(self._shared._actors[0].at_images.remote(count))
+        except Exception as error:  # noqa: BLE001 - the evaluator's own error, as raised
+            raise _cause(error) from None
+        view = copy.copy(self)  # shares the actors (and their replacements) with this one
+        view.images = count
+        return view
+
+    def known_grids(self, steps: int) -> list[tuple[int, ...]]:
+        """The evaluator's built-in grids at `steps` (seeding.py), from the first actor."""
+        return list(self._ray.get(self._shared._actors[0].known_grids.remote(steps)))
+
     def validation_evaluator(self) -> RayCandidates | None:
         """The same actors scoring on the validation noise (None: the evaluator has none)."""
         if not self._info["validation"]:
@@ -135,10 +169,12 @@ class RayCandidates:
         return results[0]
 
     def evaluate_many(self, schedules: Sequence[Schedule],
-                      done: Callable[[int, Evaluation], None]) -> None:
-        """Score every schedule on the actors, calling done(index, evaluation) on this
-        thread as each arrives. A dead actor is replaced and its candidate sent again."""
+                      done: Callable[[int, Evaluation], None], images: int | None = None) -> None:
+        """Score every schedule on the actors (on their first `images` images: default this
+        view's), calling done(index, evaluation) on this thread as each arrives. A dead actor
+        is replaced and its candidate sent again."""
         ray = self._ray
+        count = images if images is not None else self.images
         shared = self._shared
         waiting = list(range(len(schedules)))
         idle = list(shared._actors)
@@ -148,7 +184,7 @@ class RayCandidates:
             while waiting and idle:
                 index, actor = waiting.pop(0), idle.pop(0)
                 attempts[index] += 1
-                ref = actor.evaluate.remote(schedules[index], self.validation)
+                ref = actor.evaluate.remote(schedules[index], self.validation, count)
                 running[ref] = (index, actor)
             waiting_since = time.perf_counter()
             ready, _ = ray.wait(list(running), num_returns=1)

@@ -71,7 +71,13 @@ class ScheduleSpace:
     mutation_prob: float = 0.25
     seeds: list[tuple[int, ...]] = field(default_factory=list)
     unit_preference: Sequence[str] = ()
+    # A moved time step goes a normal distance whose scale (a share of the time range)
+    # shrinks from move_scale to min_move_scale over the generations; one move in five jumps
+    # anywhere, so that the search can still leave a basin.
+    move_scale: float = 0.15
+    min_move_scale: float = 0.02
     skip_share: float = field(init=False, default=0.0)
+    progress: float = field(init=False, default=0.0)
     _seeds_used: int = field(init=False, default=0, repr=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +100,9 @@ class ScheduleSpace:
 
     # -- protocol ---------------------------------------------------------------------------
     def start_generation(self, index: int, total: int) -> None:
-        """The allowed skip share rises linearly to max_skip_share over the generations."""
+        """The allowed skip share rises linearly to max_skip_share over the generations, and
+        the scale of time-step moves shrinks."""
+        self.progress = 0.0 if total <= 1 else min(1.0, index / (total - 1))
         if not self.units:
             return
         fraction = 1.0 if total <= 1 else min(1.0, (index + 1) / total)
@@ -222,11 +230,13 @@ class ScheduleSpace:
         return tuple(sorted(current))
 
     def _moved_timestep(self, t: int, taken: set[int], rng: random.Random) -> int:
-        """Half the time a local move (within a tenth of the range), else anywhere."""
+        """A normal move whose scale shrinks as the search goes on; one in five anywhere."""
+        scale = self.move_scale + (self.min_move_scale - self.move_scale) * self.progress
+        sigma = max(1.0, scale * self.num_train_timesteps)
         while True:
-            if rng.random() < 0.5:
-                width = max(1, self.num_train_timesteps // 10)
-                new = t + rng.randint(-width, width)
+            if rng.random() < 0.8:
+                step = round(rng.gauss(0.0, sigma))
+                new = t + (step if step else rng.choice((-1, 1)))
             else:
                 new = rng.randrange(self.num_train_timesteps)
             if 0 <= new < self.num_train_timesteps and new not in taken:

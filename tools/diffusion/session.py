@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .errors import DiffusionInputError
+from .fidelity import check_fidelities, total_budget
 from .search import CandidateEvaluator, OnResult, SearchConfig, SearchResult, run_search
 from .store import SearchStore
 
@@ -35,6 +36,7 @@ class SessionConfig:
     steps: int = 4
     evaluations: int = 40
     macs_budget: float | None = None
+    macs_share: float | None = None  # the budget as a share of the full network (0.8: 80 %)
     model: str = "digits"
     reference: str = "digits"
     solver: str = "ddim"
@@ -55,12 +57,21 @@ class SessionConfig:
     samples: bool = True  # a PNG grid of samples per row (the best schedule, each baseline)
     executor: str = "local"  # "local", "ray" (a local cluster) or "ray://HOST:PORT"
     max_concurrency: int | None = None  # Ray actors (None: one per GPU, else per CPU)
+    # Multi-fidelity (fidelity.py): increasing image counts, e.g. [128, 512, 2048]; `images`
+    # becomes the last (the noise bank every fidelity takes its first images from), and
+    # `evaluations` counts evaluations at it. `image_budget`: images instead of evaluations.
+    fidelities: list[int] | None = None
+    image_budget: int | None = None
 
     def __post_init__(self) -> None:
         population = self.population if isinstance(self.population, int) else 0
         for name, share, least in (("top_k", 5, 1), ("mutants", 8, 0), ("crossovers", 4, 0)):
             if getattr(self, name) is None:
                 setattr(self, name, max(least, population * share // DEFAULT_POPULATION))
+        if self.fidelities is not None:
+            self.fidelities = list(self.fidelities)
+            if self.fidelities and isinstance(self.fidelities[-1], int):
+                self.images = self.fidelities[-1]
 
     def check(self) -> None:
         """One-line errors naming the field."""
@@ -93,23 +104,34 @@ class SessionConfig:
             raise DiffusionInputError(
                 "max_concurrency", f"{self.max_concurrency} needs the ray executor: in-process, "
                 "the candidates share one model and are evaluated one at a time")
+        fidelities = check_fidelities(self.fidelities)
+        total_budget(fidelities or (self.images,), self.evaluations, self.image_budget)
         self.search_config().check()
 
     def search_config(self) -> SearchConfig:
         return SearchConfig(steps=self.steps, evaluations=self.evaluations,
-                            macs_budget=self.macs_budget, population=self.population,
+                            macs_budget=self.macs_budget, macs_share=self.macs_share,
+                            population=self.population,
                             top_k=self.top_k, mutants=self.mutants,
                             mutation_prob=self.mutation_prob, crossovers=self.crossovers,
-                            seed=self.seed, validate_top=self.validate_top)
+                            seed=self.seed, validate_top=self.validate_top,
+                            fidelities=tuple(self.fidelities) if self.fidelities else None,
+                            image_budget=self.image_budget)
 
     def identity(self) -> dict[str, Any]:
         """What a store must agree with to be resumed (not the executor, the device, the
-        cache or the evaluation count: a search resumes on another machine, longer)."""
-        return {"model": str(self.model), "reference": self.reference, "solver": self.solver,
-                "images": self.images, "seed": self.seed, "features": self.features,
-                "steps": self.steps, "macs_budget": self.macs_budget,
-                "population": self.population, "top_k": self.top_k, "mutants": self.mutants,
-                "mutation_prob": self.mutation_prob, "crossovers": self.crossovers}
+        cache or the evaluation count or image budget: a search resumes on another machine,
+        longer). The fidelities only when given, so stores of earlier versions resume."""
+        identity = {"model": str(self.model), "reference": self.reference, "solver": self.solver,
+                    "images": self.images, "seed": self.seed, "features": self.features,
+                    "steps": self.steps, "macs_budget": self.macs_budget,
+                    "population": self.population, "top_k": self.top_k, "mutants": self.mutants,
+                    "mutation_prob": self.mutation_prob, "crossovers": self.crossovers}
+        if self.fidelities is not None:
+            identity["fidelities"] = list(self.fidelities)
+        if self.macs_share is not None:
+            identity["macs_share"] = self.macs_share
+        return identity
 
     def evaluator_factory(self) -> Callable[[], Any]:
         """Builds the evaluator (model, reference statistics, noise bank); picklable, so a
@@ -135,11 +157,14 @@ def run_session(
     log: Log | None = None,
     llm: Any = None,
     llm_rounds: int = 0,
+    neighbours: Sequence[Sequence[int]] = (),
 ) -> dict[str, Any]:
     """Search (resuming the store in `out` when `resume`), write `out/result.json`, then run
     the optional extras. `evaluator` (in-process) or `factory` (also for Ray actors) replace
     the one the config describes. With `llm`, OptoPrime proposes `llm_rounds` schedules first
-    (llm_guided.py). Returns the result document."""
+    (llm_guided.py). `neighbours`: the best time steps of searches at other step counts, which
+    seed the first generation resized to config.steps (seeding.py). Returns the result
+    document."""
     config.check()
     if llm is not None and llm_rounds < 1:
         raise DiffusionInputError("llm_rounds", f"must be at least 1 with an llm; got {llm_rounds}")
@@ -168,7 +193,8 @@ def run_session(
         make_validator = getattr(searcher, "validation_evaluator", None)
         validator = make_validator() if config.validate_top and callable(make_validator) else None
         started = time.perf_counter()  # the search, after the evaluator (or actors) is built
-        found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool)
+        found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool,
+                        neighbours)
         llm_fids = [e.fid for e in store.evaluations() if e.stage == "llm"]
     finally:
         store.close()
@@ -190,14 +216,16 @@ def run_session(
 
 
 def _search(evaluator: Any, config: SessionConfig, store: SearchStore, on_result: OnResult | None,
-            validator: Any, llm: Any, rounds: int, pool: Any) -> SearchResult:
+            validator: Any, llm: Any, rounds: int, pool: Any,
+            neighbours: Sequence[Sequence[int]]) -> SearchResult:
     search_config = config.search_config()
     if llm is not None:
         from .llm_guided import llm_guided_search
 
         return llm_guided_search(evaluator, search_config, llm, rounds, store, on_result,
-                                 validator=validator)
+                                 validator=validator, neighbours=neighbours)
     return run_search(evaluator, search_config, store, on_result, validator=validator,
+                      neighbours=neighbours,
                       evaluate_many=pool.evaluate_many if pool is not None else None)
 
 
@@ -209,7 +237,8 @@ def result_document(config: SessionConfig, found: SearchResult, evaluator: Any, 
         "skip_sets": [list(s) for s in best.schedule.skip_sets],
         "solver": config.solver, "fid": best.fid, "macs": best.macs,
         "full_network_macs": config.steps * evaluator.step_macs(()), "steps": config.steps,
-        "stage": best.stage, "evaluations": len(found.history), "evaluated_now": found.evaluated,
+        "stage": best.stage, "images": best.images or config.images, "images_spent": found.images,
+        "evaluations": len(found.history), "evaluated_now": found.evaluated,
         "replayed_from_store": found.replayed, "search_seconds": seconds,
         "config": identity, "baselines": {},
     }

@@ -1,7 +1,12 @@
 """SQLite store of a search: every evaluated candidate is written (and committed) the moment
 its FID is known, so a search killed at any point resumes without evaluating anything twice.
 The store doubles as the evolutionary optimizer's evaluation cache (a MutableMapping keyed by
-the candidate's key)."""
+the candidate's key, at the store's own image count).
+
+Multi-fidelity: every row carries the number of images its FID was computed on, and one
+candidate may have a row per image count (fidelity). A store written before fidelities
+existed is migrated when opened: its rows get the image count of its configuration
+("images"; 0 when it has none)."""
 
 from __future__ import annotations
 
@@ -16,19 +21,21 @@ from typing import Any
 from .errors import DiffusionInputError
 from .search_space import Schedule, coerce_schedule
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+_EVALUATIONS = """
 CREATE TABLE IF NOT EXISTS evaluations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT UNIQUE NOT NULL,
+    key TEXT NOT NULL,
+    images INTEGER NOT NULL DEFAULT 0,
     stage TEXT NOT NULL,
     schedule TEXT NOT NULL,
     fid REAL NOT NULL,
     macs REAL NOT NULL,
     seconds REAL NOT NULL,
-    created REAL NOT NULL
-);
-"""
+    created REAL NOT NULL,
+    UNIQUE (key, images)
+)"""
+_SCHEMA = f"CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);{_EVALUATIONS};"
+_COLUMNS = "key, stage, schedule, fid, macs, seconds, created"
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class StoredEvaluation:
     fid: float
     macs: float
     seconds: float
+    images: int = 0
 
 
 def stored_count(path: str | Path) -> int:
@@ -61,19 +69,25 @@ class SearchStore(MutableMapping[Hashable, float]):
 
     def __init__(self, path: str | Path, config: dict[str, Any], resume: bool = False) -> None:
         self.path = Path(path)
+        images = config.get("images", 0)
+        # the image count of the mapping interface (the optimizer's cache) and of old rows
+        self.images = images if isinstance(images, int) and not isinstance(images, bool) else 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # autocommit; usable from the threads of a parallel search (its writes are serialized)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:  # the file is left as it is
             self._db.close()
             raise DiffusionInputError("out", f"{self.path} is not a search store ({error})") from None
         stored = self._meta("config")
         wanted = json.dumps(config, sort_keys=True)
-        if stored is None:
-            self._db.execute("INSERT INTO meta VALUES ('config', ?)", (wanted,))
+        if stored is None or (stored != wanted and not len(self)):
+            # a new store, or one whose search failed before its first evaluation (nothing
+            # of it to protect): it takes this search's configuration
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('config', ?)", (wanted,))
         elif not resume and len(self):
             self._db.close()
             raise DiffusionInputError(
@@ -84,6 +98,27 @@ class SearchStore(MutableMapping[Hashable, float]):
             raise DiffusionInputError(
                 "resume", f"{self.path} holds a search with another configuration "
                 f"({_diff(json.loads(stored), config)})")
+
+    def _migrate(self) -> None:
+        """A store without the images column (one fidelity, key unique): rebuilt in one
+        transaction with every row at the configuration's image count; nothing is lost."""
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(evaluations)")]
+        if not columns or "images" in columns:
+            return
+        config = self._db.execute("SELECT value FROM meta WHERE name = 'config'").fetchone()
+        stored = json.loads(config[0]).get("images", 0) if config else 0
+        images = stored if isinstance(stored, int) and not isinstance(stored, bool) else 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("ALTER TABLE evaluations RENAME TO evaluations_v1")
+            self._db.execute(_EVALUATIONS)
+            self._db.execute(f"INSERT INTO evaluations (id, images, {_COLUMNS}) SELECT id, ?, "
+                             f"{_COLUMNS} FROM evaluations_v1 ORDER BY id", (images,))
+            self._db.execute("DROP TABLE evaluations_v1")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -97,65 +132,76 @@ class SearchStore(MutableMapping[Hashable, float]):
         return None if text is None else json.loads(text)
 
     def record(self, key: Hashable, stage: str, schedule: Schedule, fid: float, macs: float,
-               seconds: float) -> None:
-        """Store one evaluation (committed at once); a key already stored is kept as it is."""
+               seconds: float, images: int | None = None) -> None:
+        """Store one evaluation on `images` images (default: the store's count), committed at
+        once; a (key, images) already stored is kept as it is."""
         self._db.execute(
-            "INSERT OR IGNORE INTO evaluations (key, stage, schedule, fid, macs, seconds, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key_text(key), stage, json.dumps(schedule.to_dict()), fid, macs, seconds, time.time()),
+            f"INSERT OR IGNORE INTO evaluations (images, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.images if images is None else images, key_text(key), stage,
+             json.dumps(schedule.to_dict()), fid, macs, seconds, time.time()),
         )
 
+    def lookup(self, key: Hashable, images: int | None = None) -> float | None:
+        """The stored FID of `key` on `images` images (default: the store's count), or None."""
+        row = self._db.execute("SELECT fid FROM evaluations WHERE key = ? AND images = ?",
+                               (key_text(key), self.images if images is None else images)
+                               ).fetchone()
+        return None if row is None else float(row[0])
+
     def stored_or_record(self, key: Hashable, stage: str, schedule: Schedule,
-                         evaluate: Callable[[], tuple[float, float, float]]) -> tuple[float, bool]:
-        """The stored FID of `key`, or `evaluate()` (fid, macs, seconds) recorded under it;
-        and whether it was stored. What is stored is never computed again."""
-        if key in self:
-            return self[key], True
+                         evaluate: Callable[[], tuple[float, float, float]],
+                         images: int | None = None) -> tuple[float, bool]:
+        """The stored FID of `key` on `images` images, or `evaluate()` (fid, macs, seconds)
+        recorded under it; and whether it was stored. What is stored is never computed again."""
+        stored = self.lookup(key, images)
+        if stored is not None:
+            return stored, True
         fid, macs, seconds = evaluate()
-        self.record(key, stage, schedule, fid, macs, seconds)
+        self.record(key, stage, schedule, fid, macs, seconds, images)
         return fid, False
 
     def evaluations(self) -> list[StoredEvaluation]:
         """The recorded evaluations, in order. Bare cache rows (a score the optimizer stored
         for a key that was never recorded) carry no schedule and are left out."""
         rows = self._db.execute(
-            "SELECT stage, schedule, fid, macs, seconds FROM evaluations WHERE stage != ''"
-            " ORDER BY id").fetchall()
-        return [StoredEvaluation(stage, coerce_schedule(json.loads(schedule)), fid, macs, seconds)
-                for stage, schedule, fid, macs, seconds in rows]
+            "SELECT stage, schedule, fid, macs, seconds, images FROM evaluations"
+            " WHERE stage != '' ORDER BY id").fetchall()
+        return [StoredEvaluation(stage, coerce_schedule(json.loads(schedule)), fid, macs, seconds,
+                                 images)
+                for stage, schedule, fid, macs, seconds, images in rows]
 
     def close(self) -> None:
         self._db.close()
 
     # -- MutableMapping: the optimizer's evaluation cache ------------------------------------
     def __getitem__(self, key: Hashable) -> float:
-        row = self._db.execute("SELECT fid FROM evaluations WHERE key = ?",
-                               (key_text(key),)).fetchone()
-        if row is None:
+        fid = self.lookup(key)
+        if fid is None:
             raise KeyError(key)
-        return float(row[0])
+        return fid
 
     def __setitem__(self, key: Hashable, value: float) -> None:
         # The optimizer writes the score after evaluate() already recorded it with details;
         # a score set without details (a plain cache write) is kept as a bare row.
         if key not in self:
             self._db.execute(
-                "INSERT OR IGNORE INTO evaluations (key, stage, schedule, fid, macs, seconds,"
-                " created) VALUES (?, '', '{}', ?, 0, 0, ?)", (key_text(key), value, time.time()))
+                "INSERT OR IGNORE INTO evaluations (key, images, stage, schedule, fid, macs, "
+                "seconds, created) VALUES (?, ?, '', '{}', ?, 0, 0, ?)",
+                (key_text(key), self.images, value, time.time()))
 
     def __delitem__(self, key: Hashable) -> None:
         raise TypeError("stored evaluations are never deleted")
 
     def __contains__(self, key: object) -> bool:
-        row = self._db.execute("SELECT 1 FROM evaluations WHERE key = ?",
-                               (key_text(key),)).fetchone()
-        return row is not None
+        return self.lookup(key) is not None  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Hashable]:
-        for (text,) in self._db.execute("SELECT key FROM evaluations ORDER BY id").fetchall():
+        for (text,) in self._db.execute("SELECT key FROM evaluations WHERE images = ? ORDER BY id",
+                                        (self.images,)).fetchall():
             yield _tuples(json.loads(text))
 
     def __len__(self) -> int:
+        """Every stored evaluation, at every image count."""
         return int(self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
 
 

@@ -56,9 +56,11 @@ def validate(
     space: ScheduleSpace,
     store: SearchStore,
     report: Callable[[Schedule, float, bool], None],
+    images: int | None = None,
 ) -> list[Validated]:
     """Score each (schedule, search fid, macs) with `score` (fid, macs, seconds on the
-    validation noise), best mean first. A stored validation is reused, never recomputed."""
+    validation noise, on `images` images: default the store's), best mean first. A stored
+    validation is reused, never recomputed."""
     validated = []
     for schedule, fid, macs in candidates:
         def scored(schedule: Schedule = schedule, macs: float = macs) -> tuple[float, float, float]:
@@ -66,7 +68,7 @@ def validate(
             return validation_fid, macs, seconds  # the search's MACs: the same network
 
         validation_fid, cached = store.stored_or_record(
-            (VALIDATION_STAGE, space.key(schedule)), VALIDATION_STAGE, schedule, scored)
+            (VALIDATION_STAGE, space.key(schedule)), VALIDATION_STAGE, schedule, scored, images)
         report(schedule, validation_fid, cached)
         validated.append(Validated(schedule, fid, validation_fid, macs))
     return sorted(validated, key=lambda v: v.mean_fid)
