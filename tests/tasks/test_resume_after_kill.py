@@ -25,8 +25,11 @@ def _stored_steps(store: Path) -> tuple[Path | None, int]:
 
 
 def _start(args: list[str]) -> subprocess.Popen[bytes]:
+    # Ctrl-C as at a terminal: a test run started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and so would the run (it then never sees the signal)
     return subprocess.Popen([sys.executable, "-m", "optograph", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_kill_9_then_resume(tmp_path: Path) -> None:
