@@ -20,7 +20,7 @@ from optograph.graph.summary import Summary, summarize
 
 from .errors import OptimizerError
 from .executor import Executor
-from .feedback import is_better, parse_feedback
+from .feedback import best_index, parse_feedback
 from .llm import LLM
 from .llm.messages import message_text
 from .optimizer import Optimizer, check_state_type
@@ -251,12 +251,9 @@ class OptoPrime(Optimizer):
         finally:
             for p, items in saved_feedback.items():
                 p.feedback = items
-        best = 0
-        for index, score in enumerate(scores):
-            if is_better(score, scores[best], self.minimize):  # type: ignore[arg-type]
-                best = index
         self.log.append({"step": self.steps_done + 1, "candidate_scores": scores})
-        return proposals[best]
+        best = best_index(scores, self.minimize)  # type: ignore[arg-type]
+        return proposals[best or 0]  # none scored: the first proposal, as before
 
 
 def _different_from(proposals: list[dict[Node, Any]]) -> HumanMessage:
