@@ -4,6 +4,7 @@ point resumes in another, errors name the field, progress reaches LangChain call
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -92,3 +93,19 @@ def test_neighbours_seed_the_first_generation(tmp_path):
                 evaluator=evaluator, neighbours=[[950, 500, 50], [990, 800, 600, 400, 200]])
     assert [c.timesteps for c in evaluator.calls[1:3]] == [(950, 500, 275, 50),
                                                            (990, 600, 400, 200)]
+
+
+def test_a_skip_set_store_of_the_papers_skip_is_not_resumed(tmp_path):
+    # skip sets are scored with reused residuals now (skips.py): a store whose skip sets were
+    # scored with zeroed residuals would mix two rules in one ranking
+    config = SessionConfig(evaluations=8, validate_top=0, baselines=False, macs_budget=4 * 150.0)
+    run_session(config, tmp_path, evaluator=FakeEvaluator())
+    store = tmp_path / "search.sqlite"
+    with sqlite3.connect(store) as db:  # the identity a store of the previous version holds
+        stored = json.loads(db.execute("SELECT value FROM meta WHERE name='config'").fetchone()[0])
+        del stored["skips"]
+        db.execute("UPDATE meta SET value=? WHERE name='config'", (json.dumps(stored, sort_keys=True),))
+    with pytest.raises(DiffusionInputError, match="skips"):
+        run_session(config, tmp_path, resume=True, evaluator=FakeEvaluator())
+    plain = SessionConfig(evaluations=8, validate_top=0, baselines=False)
+    assert "skips" not in plain.identity()  # time-step-only stores resume as before

@@ -25,21 +25,29 @@ from torch import nn
 from .errors import DiffusionInputError
 from .sampler import SOLVERS, searched_scheduler, validate_timesteps
 from .search_space import coerce_schedule
-from .skips import UnitSkipper
+from .skips import UnitSkipper, later_skips
 
 
 class SkippingUNet(nn.Module):
     """Wraps a diffusers UNet: at a call whose time step is one of the schedule's, that
-    step's skip set is skipped (resnet -> its shortcut, attention -> identity). Other
-    arguments and the output pass through unchanged; unknown time steps run the full UNet."""
+    step's skip set is skipped as the search's sampler skips it (a unit's shortcut plus its
+    residual from the latest earlier step, skips.py). A call at the schedule's first time step
+    starts a new sampling run. Other arguments and the output pass through unchanged; unknown
+    time steps run the full UNet."""
 
     def __init__(self, unet: nn.Module, timesteps: Sequence[int],
                  skip_sets: Sequence[Sequence[str]]) -> None:
         super().__init__()
         self.unet = unet
         self.skipper = UnitSkipper(unet)
-        self.skip_sets = {int(t): self.skipper.validate(s, f"skip_sets[{i}]")
-                          for i, (t, s) in enumerate(zip(timesteps, skip_sets, strict=True))}
+        checked = [self.skipper.validate(s, f"skip_sets[{i}]") for i, s in enumerate(skip_sets)]
+        steps = [int(t) for t in timesteps]
+        if len(steps) != len(checked):
+            raise DiffusionInputError("skip_sets", f"{len(checked)} skip sets for "
+                                      f"{len(steps)} time steps; give one per step")
+        self.first_step = steps[0] if steps else None
+        self.skip_sets = dict(zip(steps, checked, strict=True))
+        self.to_record = dict(zip(steps, later_skips(checked), strict=True))
 
     def __getattr__(self, name: str) -> Any:  # config, dtype, device, ... of the wrapped UNet
         try:
@@ -49,7 +57,9 @@ class SkippingUNet(nn.Module):
 
     def forward(self, sample: torch.Tensor, timestep: Any, *args: Any, **kwargs: Any) -> Any:
         step = int(timestep.flatten()[0]) if isinstance(timestep, torch.Tensor) else int(timestep)
-        with self.skipper.skip(self.skip_sets.get(step, ())):
+        if step == self.first_step:
+            self.skipper.new_run()
+        with self.skipper.skip(self.skip_sets.get(step, ()), record=self.to_record.get(step, ())):
             return self.unet(sample, timestep, *args, **kwargs)
 
 

@@ -26,7 +26,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, UniPCMultistep
 from .errors import ScheduleError
 from .model import DiffusionModel
 from .noise import NoiseBank
-from .skips import SkipSet, UnitSkipper
+from .skips import SkipSet, UnitSkipper, later_skips
 
 SOLVERS = ("ddim", "dpmpp2m")
 # method -> (scheduler class, config overrides), each run with set_timesteps(steps).
@@ -132,18 +132,21 @@ def run_scheduler(model: DiffusionModel, scheduler: Any, noise: NoiseBank,
                   progress: Progress | None = None, clamp: bool = True) -> torch.Tensor:
     """Denoise every sample of the bank with `scheduler` (already set to its steps; each batch
     runs on a fresh copy, since multistep schedulers keep state, and a copy costs a fraction
-    of from_config); skip_sets[i] applies at the scheduler's step i.
+    of from_config); skip_sets[i] applies at the scheduler's step i, and a skipped unit
+    reuses its residual from the latest earlier step of the same batch (skips.py).
     Returns (N, C, H, W) float32 images on the model's device, clamped to [-1, 1] unless
     clamp is False."""
     skipper = UnitSkipper(model.unet)
     steps = len(scheduler.timesteps)
     per_step = _check_skip_sets(skipper, skip_sets, steps)
+    to_record = later_skips(per_step)
     total, done, outputs = steps * len(noise), 0, []
     for start_noise, conditions in noise.batches(batch_size, model.device, model.dtype):
         fresh = copy.deepcopy(scheduler)
+        skipper.new_run()
         sample = start_noise * fresh.init_noise_sigma
         for index, timestep in enumerate(fresh.timesteps):
-            with skipper.skip(per_step[index]):
+            with skipper.skip(per_step[index], record=to_record[index]):
                 model_input = fresh.scale_model_input(sample, timestep)
                 prediction = model.predict_noise(model_input, timestep, conditions)
             sample = fresh.step(prediction, timestep, sample).prev_sample

@@ -284,12 +284,14 @@ def run_search(
 
     def probe_units(timesteps: tuple[int, ...], full_fid: float) -> list[str]:
         """The units, most skippable first: FID lost per MAC saved when each is skipped at
-        every step of `timesteps`, at the lowest fidelity (one batch, stored and resumed like
-        every other evaluation)."""
+        every step of `timesteps` after the first (where it reuses its residual, skips.py), at
+        the lowest fidelity (one batch, stored and resumed like every other evaluation)."""
         space = ScheduleSpace(config.steps, T, units=evaluator.units)
         full_step = evaluator.step_macs(())
         last_report[0] = time.perf_counter()
-        probes = [Schedule(timesteps, tuple((unit,) for _ in timesteps)) for unit in evaluator.units]
+        probes = [Schedule(timesteps, tuple((unit,) if i or len(timesteps) == 1 else ()
+                                            for i in range(len(timesteps))))
+                  for unit in evaluator.units]
         cost: dict[str, float] = {}
         for unit, fid in zip(evaluator.units, score("probe", space, probes, 0), strict=True):
             saved = max(full_step - evaluator.step_macs((unit,)), 1.0)

@@ -131,6 +131,10 @@ class SessionConfig:
             identity["fidelities"] = list(self.fidelities)
         if self.macs_share is not None:
             identity["macs_share"] = self.macs_share
+        if self.macs_budget is not None or self.macs_share is not None:
+            # skip sets are scored with the skipped units' residuals reused (skips.py); a
+            # store of the paper's skip is not resumed with them
+            identity["skips"] = "reuse-residual"
         return identity
 
     def evaluator_factory(self) -> Callable[[], Any]:

@@ -1,11 +1,17 @@
 """Per-step architecture: the UNet's skippable units and skipping a set of them for one network
 call, without copying the model.
 
-A unit is a resnet block or an attention block inside the UNet's down, mid or up blocks.
-A skipped resnet returns its shortcut (the input, resampled and passed through conv_shortcut
-where the block has them, divided by the block's output scale factor): the block's output with
-its residual branch zeroed. A skipped attention (diffusers' Attention, Transformer2DModel, ...)
-returns its input. Samplers, down- and upsamplers are never skipped: they change shapes.
+A unit is a resnet block or an attention block inside the UNet's down, mid or up blocks; its
+output is a shortcut of its input plus a residual. A skipped unit returns its shortcut (a
+resnet: the input, resampled and passed through conv_shortcut where the block has them, divided
+by the block's output scale factor; an attention: its input) plus the residual it computed at
+the latest earlier step of the same sampling run, or no residual where it has not run yet (the
+AutoDiffusion paper's skip, which zeroes the residual branch at every step). Reusing the
+residual is an addition to the paper in the spirit of DeepCache (Ma et al., CVPR 2024): a unit's
+residual changes slowly between neighbouring steps, and on the shipped model it turns a
+skip that ruins the samples (FID 619) into one that costs little (14.6 against 6.3 full).
+`UnitSkipper(unet, reuse=False)` gives the paper's skip. Samplers, down- and upsamplers are
+never skipped: they change shapes.
 
 Skipping swaps the modules' forward for the duration of a `with` block, so it is cheap enough
 to do at every step; a model must not be sampled from two threads while units are skipped."""
@@ -13,7 +19,7 @@ to do at every step; a model must not be sampled from two threads while units ar
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -64,43 +70,58 @@ def skippable_units(unet: nn.Module) -> list[SkipUnit]:
     return units
 
 
-def _skipped_resnet(block: Any) -> Callable[..., torch.Tensor]:
-    def forward(input_tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        shortcut = input_tensor
+def _resnet_shortcut(block: Any) -> Callable[..., torch.Tensor]:
+    def shortcut(input_tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        value = input_tensor
         if getattr(block, "upsample", None) is not None:
-            shortcut = block.upsample(shortcut)
+            value = block.upsample(value)
         elif getattr(block, "downsample", None) is not None:
-            shortcut = block.downsample(shortcut)
+            value = block.downsample(value)
         if getattr(block, "conv_shortcut", None) is not None:
-            shortcut = block.conv_shortcut(shortcut)
-        return shortcut / getattr(block, "output_scale_factor", 1.0)
+            value = block.conv_shortcut(value)
+        return value / getattr(block, "output_scale_factor", 1.0)
 
-    return forward
+    return shortcut
 
 
-def _skipped_attention(block: nn.Module) -> Callable[..., Any]:
-    returns_output = "return_dict" in inspect.signature(type(block).forward).parameters
+def _attention_shortcut(hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return hidden_states
 
-    def forward(hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        if not returns_output:
-            return hidden_states
+
+def _output_wrapper(block: nn.Module, kind: UnitKind) -> Callable[[torch.Tensor, dict[str, Any]], Any]:
+    """Puts a unit's output tensor into the type its forward returns (an attention block of
+    the Transformer2DModel kind returns an output object or a tuple)."""
+    if kind == "resnet" or "return_dict" not in inspect.signature(type(block).forward).parameters:
+        return lambda tensor, kwargs: tensor
+
+    def wrap(tensor: torch.Tensor, kwargs: dict[str, Any]) -> Any:
         if not kwargs.get("return_dict", True):
-            return (hidden_states,)
+            return (tensor,)
         from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
-        return Transformer2DModelOutput(sample=hidden_states)
+        return Transformer2DModelOutput(sample=tensor)
 
-    return forward
+    return wrap
+
+
+def _output_tensor(output: Any) -> torch.Tensor:
+    if isinstance(output, torch.Tensor):
+        return output
+    return output[0] if isinstance(output, tuple) else output.sample
 
 
 class UnitSkipper:
-    """Looks a UNet's units up once; `skip(skip_set)` is a context manager that skips them."""
+    """Looks a UNet's units up once; `skip(skip_set, record=...)` is a context manager that
+    skips them. With `reuse` (the default) it keeps, per sampling run, the latest residual of
+    each unit in `record`; `new_run()` forgets them (a new batch of noise)."""
 
-    def __init__(self, unet: nn.Module) -> None:
+    def __init__(self, unet: nn.Module, reuse: bool = True) -> None:
         self.unet = unet
+        self.reuse = reuse
         self.units = skippable_units(unet)
         self.by_name = {unit.name: unit for unit in self.units}
-        self._replacements: dict[str, Callable[..., Any]] = {}
+        self._shortcuts: dict[str, Callable[..., torch.Tensor]] = {}
+        self._residuals: dict[str, torch.Tensor] = {}
 
     @property
     def names(self) -> list[str]:
@@ -122,22 +143,53 @@ class UnitSkipper:
     def module(self, name: str) -> nn.Module:
         return self.unet.get_submodule(self.by_name[name].path)
 
-    def _replacement(self, name: str) -> Callable[..., Any]:
-        if name not in self._replacements:
+    def new_run(self) -> None:
+        """Forget the residuals of the previous sampling run."""
+        self._residuals.clear()
+
+    def _shortcut(self, name: str) -> Callable[..., torch.Tensor]:
+        if name not in self._shortcuts:
             unit, block = self.by_name[name], self.module(name)
-            self._replacements[name] = (
-                _skipped_resnet(block) if unit.kind == "resnet" else _skipped_attention(block))
-        return self._replacements[name]
+            self._shortcuts[name] = (_resnet_shortcut(block) if unit.kind == "resnet"
+                                     else _attention_shortcut)
+        return self._shortcuts[name]
+
+    def _skipped(self, name: str) -> Callable[..., Any]:
+        shortcut = self._shortcut(name)
+        wrap = _output_wrapper(self.module(name), self.by_name[name].kind)
+
+        def skipped_forward(*args: Any, **kwargs: Any) -> Any:
+            value = shortcut(*args, **kwargs)
+            residual = self._residuals.get(name) if self.reuse else None
+            if residual is not None and residual.shape == value.shape:
+                value = value + residual
+            return wrap(value, kwargs)
+
+        return skipped_forward
+
+    def _recording(self, name: str, forward: Callable[..., Any]) -> Callable[..., Any]:
+        shortcut = self._shortcut(name)
+
+        def recording_forward(*args: Any, **kwargs: Any) -> Any:
+            output = forward(*args, **kwargs)
+            self._residuals[name] = _output_tensor(output) - shortcut(*args, **kwargs)
+            return output
+
+        return recording_forward
 
     @contextmanager
-    def skip(self, skip_set: Iterable[str]) -> Iterator[SkipSet]:
+    def skip(self, skip_set: Iterable[str], record: Iterable[str] = ()) -> Iterator[SkipSet]:
+        """Skip `skip_set` inside the block; the units of `record` that run keep their residual
+        for a later step that skips them (only with reuse)."""
         names = self.validate(skip_set)
+        recorded = [n for n in self.validate(record, "record") if n not in names] if self.reuse else []
         swapped: list[tuple[nn.Module, object]] = []
         try:
-            for name in names:
+            for name in [*names, *recorded]:
                 block = self.module(name)
                 swapped.append((block, block.__dict__.get("forward", _NO_INSTANCE_FORWARD)))
-                block.forward = self._replacement(name)  # type: ignore[method-assign]
+                block.forward = (self._skipped(name) if name in names  # type: ignore[method-assign]
+                                 else self._recording(name, block.forward))
             yield names
         finally:
             for block, previous in reversed(swapped):
@@ -147,8 +199,19 @@ class UnitSkipper:
                     block.__dict__["forward"] = previous
 
 
+def later_skips(skip_sets: Sequence[SkipSet]) -> list[SkipSet]:
+    """Per step, the units that a later step skips: what that step must record for reuse."""
+    later: list[SkipSet] = []
+    union: set[str] = set()
+    for skip_set in reversed(skip_sets):
+        later.append(tuple(sorted(union)))
+        union |= set(skip_set)
+    return later[::-1]
+
+
 @contextmanager
 def skipping(unet: nn.Module, skip_set: Iterable[str]) -> Iterator[SkipSet]:
-    """Skip the named units of `unet` inside the block: `with skipping(unet, {"mid.attn.0"}):`."""
-    with UnitSkipper(unet).skip(skip_set) as names:
+    """Skip the named units of `unet` inside the block: `with skipping(unet, {"mid.attn.0"}):`
+    (one network call: there is no earlier residual to reuse, so this is the paper's skip)."""
+    with UnitSkipper(unet, reuse=False).skip(skip_set) as names:
         yield names
