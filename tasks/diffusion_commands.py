@@ -152,6 +152,9 @@ def register(subparsers: Any) -> None:
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    search.add_argument("--seed-from", nargs="*", default=[], metavar="RESULT",
+                        help="result.json of searches at other step counts (e.g. K-1, K+1): "
+                        "their best time steps, resized to K, seed the first generation")
     search.add_argument("--executor", default="local",
                         help="local (in-process, default), ray (a local Ray cluster) or "
                         "ray://HOST:PORT (an existing cluster): one evaluator actor per GPU")
@@ -306,11 +309,14 @@ def run_search_command(args: argparse.Namespace) -> int:
         config.check()
     except DiffusionInputError as error:
         raise flag_error(error) from None
+    # searches at other step counts (K-1, K+1): their answers seed the first generation
+    neighbours = [list(_read_result(path, "--seed-from")["schedule"].timesteps)
+                  for path in args.seed_from]
     _check_flags(args)  # every flag is good: now the output folders are made
     evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
                  else None)
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
-                         args.resume, not args.no_baselines, share)
+                         args.resume, not args.no_baselines, share, neighbours)
     uniform = result["baselines"].get("ddim-trailing", {}).get("fid")
     versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
     if "validation_fid" in result:
@@ -374,7 +380,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_result(path: str) -> dict[str, Any]:
+def _read_result(path: str, flag: str = "--results") -> dict[str, Any]:
     from optograph.tools.diffusion.search_space import coerce_schedule
 
     try:
@@ -382,9 +388,9 @@ def _read_result(path: str) -> dict[str, Any]:
         schedule = coerce_schedule(data)
         solver, search_fid = str(data["solver"]), float(data["fid"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DiffusionCommandError(f"--results: {path}: not a search result.json ({error})") from None
+        raise DiffusionCommandError(f"{flag}: {path}: not a search result.json ({error})") from None
     if solver not in ("ddim", "dpmpp2m"):
-        raise DiffusionCommandError(f"--results: {path}: unknown solver {solver!r}")
+        raise DiffusionCommandError(f"{flag}: {path}: unknown solver {solver!r}")
     return {"schedule": schedule, "solver": solver, "search_fid": search_fid}
 
 

@@ -57,7 +57,7 @@ def test_search_writes_result_json_and_resumes(common, tmp_path, capsys):
         assert db.execute("SELECT COUNT(*) FROM evaluations WHERE stage = 'validation'"
                           ).fetchone()[0] == 1
     # the same folder again without --resume is refused; with it, nothing is re-evaluated
-    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "8",
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "12",
                            "--out", str(out), "--macs-budget", "2.5M"], capsys)
     assert code == 2 and "--out" in stderr and "--resume" in stderr
 
@@ -337,3 +337,25 @@ def test_ray_unreachable_or_not_installed_on_resume_loses_nothing(common, tmp_pa
             ray.shutdown()
     assert code == 2 and error_line(stderr).startswith(f"optograph: error: {message}")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == stored
+
+
+def test_search_seeds_from_the_results_of_other_step_counts(common, tmp_path, capsys):
+    from optograph.tools.diffusion.seeding import resize_timesteps
+
+    other = tmp_path / "s4.json"  # a 4-step answer whose grid no built-in spacing has
+    other.write_text(json.dumps({"timesteps": [977, 611, 333, 17], "skip_sets": [[]] * 4,
+                                 "solver": "ddim", "fid": 1.0}))
+    out = tmp_path / "s3"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "12",
+                           "--population", "12", "--validate", "0", "--no-baselines",
+                           "--seed-from", str(other),
+                           "--out", str(out)], capsys)
+    assert code == 0, stderr
+    with sqlite3.connect(out / "search.sqlite") as db:
+        tried = {tuple(json.loads(text)["timesteps"])
+                 for (text,) in db.execute("SELECT schedule FROM evaluations")}
+    assert resize_timesteps([977, 611, 333, 17], 3, 1000) in tried
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--seed-from",
+                           str(tmp_path / "missing.json"), "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "--seed-from" in error_line(stderr) and "missing.json" in stderr
+    assert not (tmp_path / "x").exists()  # refused before any folder is made
