@@ -97,6 +97,13 @@ def test_transformer_attention_keeps_its_output_type(tmp_path: Path) -> None:
         assert transformer(x, encoder_hidden_states=context, return_dict=False)[0] is x
         output = transformer(x, encoder_hidden_states=context)
         assert isinstance(output, Transformer2DModelOutput) and output.sample is x
+    skipper = UnitSkipper(unet)  # reuse: the recorded residual comes back in the same type
+    with torch.no_grad():
+        with skipper.skip((), record=["down.1.attn.0"]):
+            full = transformer(x, encoder_hidden_states=context).sample
+        with skipper.skip(["down.1.attn.0"]):
+            reused = transformer(x, encoder_hidden_states=context, return_dict=False)
+    assert isinstance(reused, tuple) and torch.allclose(reused[0], full, atol=1e-6)
     model = load_model(save_pipeline(tmp_path / "cond", unet), prompt_embeds=torch.randn(2, 3, CROSS_DIM))
     bank = NoiseBank.for_model(model, 2)
     names = [u.name for u in skippable_units(unet)]
