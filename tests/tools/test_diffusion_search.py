@@ -180,7 +180,9 @@ class HarmfulUnits(FakeEvaluator):
 
 
 def test_unit_probe_steers_the_second_stage_to_the_harmless_units(tmp_path):
-    budget = 4 * 140.0  # 60 MACs per step to save: both harmless units are needed
+    # the first step runs the full network; 60 MACs to save at each other step: both
+    # harmless units are needed
+    budget = 200.0 + 3 * 140.0
     evaluator = HarmfulUnits()
     result = run_search(evaluator, config(macs_budget=budget, evaluations=60),
                         SearchStore(tmp_path / "s.sqlite", {"a": 1}))
@@ -199,11 +201,38 @@ def test_unit_probe_steers_the_second_stage_to_the_harmless_units(tmp_path):
 
 def test_without_a_probe_the_budget_repair_takes_the_biggest_units(tmp_path):
     # the comparison point of the test above: the same search without the probe
-    result = run_search(HarmfulUnits(), config(macs_budget=4 * 140.0, evaluations=60,
+    result = run_search(HarmfulUnits(), config(macs_budget=200.0 + 3 * 140.0, evaluations=60,
                                                probe_units=False),
                         SearchStore(tmp_path / "s.sqlite", {"a": 1}))
     assert "probe" not in {r.stage for r in result.history}
     assert result.best.fid >= 100.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules, st.integers(0, 10_000))
+def test_with_a_full_first_step_every_candidate_skips_nothing_there(data, seed):
+    parent = make(data)
+    steps = len(parent.timesteps)
+    space = ScheduleSpace(steps, 1000, units=UNITS, step_cost=COST,
+                          macs_budget=200.0 + (steps - 1) * 150.0, full_first_step=True)
+    rng = random.Random(seed)
+    for child in (space.sample(rng), space.mutate(parent, rng),
+                  space.crossover(parent, space.sample(rng), rng)):
+        assert child.skip_sets[0] == ()
+        assert space.macs(child) <= space.macs_budget
+
+
+def test_a_preferred_order_of_small_units_repairs_without_the_big_ones():
+    # 4 steps, the first full; each other step must save 60 MACs. The preference ranks the
+    # three small units first (10 + 20 + 30 = 60): the repair takes all three rather than
+    # falling back to the biggest unit (50), even where the share allows only two per step.
+    preference = [*UNITS[:3], *UNITS[3:]]
+    space = ScheduleSpace(4, 1000, units=UNITS, step_cost=COST, macs_budget=200.0 + 3 * 140.0,
+                          max_skip_share=0.4, unit_preference=preference, full_first_step=True)
+    for seed in range(20):
+        child = space.sample(random.Random(seed))
+        assert space.macs(child) <= space.macs_budget
+        assert UNITS[-1] not in {u for s in child.skip_sets for u in s}  # the biggest
 
 
 def test_budget_below_the_cheapest_schedule_is_refused(tmp_path):

@@ -146,11 +146,15 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     most = int(math.floor(max_skip_share * len(units) + 1e-9))
     savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
     cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
-    cheapest = steps * evaluator.step_macs(cheapest_set)
+    # the first of several steps keeps the full network (search_space.full_first_step)
+    skipping = steps - 1 if steps > 1 else steps
+    cheapest = ((steps - skipping) * evaluator.step_macs(())
+                + skipping * evaluator.step_macs(cheapest_set))
     if budget < cheapest:
         raise DiffusionInputError(
             field, f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
-            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g})")
+            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g}, and the "
+            "first step runs the full network)")
 
 
 def run_search(
@@ -316,7 +320,7 @@ def run_search(
             config.steps, T, units=evaluator.units, step_cost=evaluator.step_macs,
             macs_budget=macs_budget, max_skip_share=config.max_skip_share,
             mutation_prob=config.mutation_prob, seeds=best_timesteps,
-            unit_preference=preference)
+            unit_preference=preference, full_first_step=True)
         leader = highest_fidelity([r for r in history if r.stage == "timesteps"])
         run_stage("timesteps+skips", second_space, searched - counts["images"],
                   config.seed + 1, leader.schedule if leader else ranked[0][0])

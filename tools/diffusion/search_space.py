@@ -60,7 +60,9 @@ class ScheduleSpace:
     is mutated. seeds: time-step tuples that sampling starts from half of the time (the best
     ones of the first stage, or an LLM's proposals): each is sampled once first, in order.
     unit_preference: the units ranked most skippable first (a probe's result); when given,
-    new skips are drawn from the front of this ranking rather than uniformly or by size."""
+    new skips are drawn from the front of this ranking rather than uniformly or by size.
+    full_first_step: the first of several steps keeps the full network (a skipped unit reuses
+    its residual from an earlier step, skips.py, and the first step has none)."""
 
     steps: int
     num_train_timesteps: int = 1000
@@ -71,6 +73,7 @@ class ScheduleSpace:
     mutation_prob: float = 0.25
     seeds: list[tuple[int, ...]] = field(default_factory=list)
     unit_preference: Sequence[str] = ()
+    full_first_step: bool = False
     # A moved time step goes a normal distance whose scale (a share of the time range)
     # shrinks from move_scale to min_move_scale over the generations; one move in five jumps
     # anywhere, so that the search can still leave a basin.
@@ -242,13 +245,18 @@ class ScheduleSpace:
             if 0 <= new < self.num_train_timesteps and new not in taken:
                 return new
 
-    def _needed_skips(self) -> int:
-        """Skips per step that the budget needs when the biggest units go first."""
+    def _skipping_steps(self) -> int:
+        return self.steps - 1 if self.full_first_step and self.steps > 1 else self.steps
+
+    def _needed_skips(self, order: Sequence[str] | None = None) -> int:
+        """Skips per skipping step that the budget needs when units go in `order` (default:
+        the biggest first)."""
         if self.macs_budget is None or self.step_cost is None or not self.units:
             return 0
-        per_step = self.macs_budget / self.steps
+        full_steps = self.steps - self._skipping_steps()
+        per_step = (self.macs_budget - full_steps * self.step_cost(())) / self._skipping_steps()
         skipped: list[str] = []
-        for unit in self._by_saving():
+        for unit in order if order is not None else self._by_saving():
             if self.step_cost(tuple(skipped)) <= per_step:
                 break
             skipped.append(unit)
@@ -263,6 +271,8 @@ class ScheduleSpace:
         """Add skips until the budget holds; None when it cannot. New skips come from the
         preference (the most skippable units) when there is one, else from the biggest units;
         when the preferred, smaller units cannot reach the budget, the biggest ones do."""
+        if self.full_first_step and self.steps > 1 and schedule.skip_sets[0]:
+            schedule = Schedule(schedule.timesteps, ((), *schedule.skip_sets[1:]))
         if self.macs_budget is None or self.step_cost is None:
             return schedule
         orders = [list(self.unit_preference)] if self.unit_preference else []
@@ -275,12 +285,15 @@ class ScheduleSpace:
     def _add_skips(self, schedule: Schedule, order: list[str], rng: random.Random) -> Schedule | None:
         assert self.macs_budget is not None
         pairs = [(t, set(s)) for t, s in schedule.pairs()]
-        limit = max(self._max_skips(), self._needed_skips(), max(len(s) for _, s in pairs))
+        # as many skips per step as this order needs to reach the budget: a preference of
+        # small harmless units may need more of them than the biggest-first count
+        limit = max(self._max_skips(), self._needed_skips(order), max(len(s) for _, s in pairs))
+        first = 1 if self._skipping_steps() < self.steps else 0
         for _ in range(len(self.units) * len(pairs) + 1):
             candidate = Schedule.from_pairs([(t, tuple(s)) for t, s in pairs])
             if self.macs(candidate) <= self.macs_budget:
                 return candidate
-            open_steps = [i for i, (_, s) in enumerate(pairs) if len(s) < limit]
+            open_steps = [i for i, (_, s) in enumerate(pairs) if len(s) < limit and i >= first]
             if not open_steps:
                 return None
             _, skips = pairs[rng.choice(open_steps)]
