@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .errors import DiffusionInputError
-from .sampler import SOLVERS, searched_scheduler, validate_timesteps
+from .sampler import SOLVERS, _check_skip_sets, searched_scheduler, validate_timesteps
 from .search_space import coerce_schedule
 from .skips import UnitSkipper, later_skips
 
@@ -40,11 +40,8 @@ class SkippingUNet(nn.Module):
         super().__init__()
         self.unet = unet
         self.skipper = UnitSkipper(unet)
-        checked = [self.skipper.validate(s, f"skip_sets[{i}]") for i, s in enumerate(skip_sets)]
         steps = [int(t) for t in timesteps]
-        if len(steps) != len(checked):
-            raise DiffusionInputError("skip_sets", f"{len(checked)} skip sets for "
-                                      f"{len(steps)} time steps; give one per step")
+        checked = _check_skip_sets(self.skipper, skip_sets, len(steps))  # the sampler's check
         self.first_step = steps[0] if steps else None
         self.skip_sets = dict(zip(steps, checked, strict=True))
         self.to_record = dict(zip(steps, later_skips(checked), strict=True))

@@ -17,7 +17,7 @@ from optograph.graph.run import Run
 
 from .errors import DiffusionInputError
 from .fidelity import Ladder, candidate_cost, check_fidelities, fidelity_levels, total_budget
-from .search_space import Schedule, ScheduleSpace, SkipSet
+from .search_space import Schedule, ScheduleSpace, SkipSet, skipping_steps
 from .seeding import known_grids, start_seeds
 from .store import SearchStore
 from .validation import VALIDATION_STAGE, Validated, distinct_best, validate, validation_count
@@ -146,8 +146,7 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     most = int(math.floor(max_skip_share * len(units) + 1e-9))
     savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
     cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
-    # the first of several steps keeps the full network (search_space.full_first_step)
-    skipping = steps - 1 if steps > 1 else steps
+    skipping = skipping_steps(steps)
     cheapest = ((steps - skipping) * evaluator.step_macs(())
                 + skipping * evaluator.step_macs(cheapest_set))
     if budget < cheapest:
@@ -293,7 +292,8 @@ def run_search(
         space = ScheduleSpace(config.steps, T, units=evaluator.units)
         full_step = evaluator.step_macs(())
         last_report[0] = time.perf_counter()
-        probes = [Schedule(timesteps, tuple((unit,) if i or len(timesteps) == 1 else ()
+        first = len(timesteps) - skipping_steps(len(timesteps))
+        probes = [Schedule(timesteps, tuple((unit,) if i >= first else ()
                                             for i in range(len(timesteps))))
                   for unit in evaluator.units]
         cost: dict[str, float] = {}

@@ -48,6 +48,13 @@ def additive_step_cost(full_macs: float, unit_macs: Mapping[str, float]) -> Call
     return cost
 
 
+def skipping_steps(steps: int, full_first_step: bool = True) -> int:
+    """How many of `steps` may skip units: all, or all but the first of several when the
+    first keeps the full network (a skipped unit reuses an earlier step's residual, skips.py,
+    and the first step has none)."""
+    return steps - 1 if full_first_step and steps > 1 else steps
+
+
 @dataclass
 class ScheduleSpace:
     """Schedules of `steps` time steps out of 0..num_train_timesteps-1.
@@ -246,7 +253,7 @@ class ScheduleSpace:
                 return new
 
     def _skipping_steps(self) -> int:
-        return self.steps - 1 if self.full_first_step and self.steps > 1 else self.steps
+        return skipping_steps(self.steps, self.full_first_step)
 
     def _needed_skips(self, order: Sequence[str] | None = None) -> int:
         """Skips per skipping step that the budget needs when units go in `order` (default:
@@ -271,7 +278,7 @@ class ScheduleSpace:
         """Add skips until the budget holds; None when it cannot. New skips come from the
         preference (the most skippable units) when there is one, else from the biggest units;
         when the preferred, smaller units cannot reach the budget, the biggest ones do."""
-        if self.full_first_step and self.steps > 1 and schedule.skip_sets[0]:
+        if self._skipping_steps() < self.steps and schedule.skip_sets[0]:
             schedule = Schedule(schedule.timesteps, ((), *schedule.skip_sets[1:]))
         if self.macs_budget is None or self.step_cost is None:
             return schedule
@@ -288,7 +295,7 @@ class ScheduleSpace:
         # as many skips per step as this order needs to reach the budget: a preference of
         # small harmless units may need more of them than the biggest-first count
         limit = max(self._max_skips(), self._needed_skips(order), max(len(s) for _, s in pairs))
-        first = 1 if self._skipping_steps() < self.steps else 0
+        first = self.steps - self._skipping_steps()
         for _ in range(len(self.units) * len(pairs) + 1):
             candidate = Schedule.from_pairs([(t, tuple(s)) for t, s in pairs])
             if self.macs(candidate) <= self.macs_budget:
