@@ -148,7 +148,11 @@ def register(subparsers: Any) -> None:
     search.add_argument("--out", required=True, help="folder for search.sqlite and result.json")
     search.add_argument("--macs-budget", default=None,
                         help="MACs per image for the second stage (skip sets), e.g. 300M, or a "
-                        "share of the full network's MACs at --steps, e.g. 80%%")
+                        "share of the full network's MACs at --steps, e.g. 80%%; the search "
+                        "also tries the fewer full-network steps it pays for")
+    search.add_argument("--exact-steps", action="store_true",
+                        help="with --macs-budget: keep exactly --steps steps (skip sets only, "
+                        "as in the paper)")
     search.add_argument("--resume", action="store_true", help="continue the search in --out")
     _search_options(search)
     search.add_argument("--no-baselines", action="store_true", help="skip the baselines")
@@ -251,6 +255,7 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
               "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
               "max_concurrency": getattr(args, "max_concurrency", None),
               "image_budget": args.image_budget, "macs_share": share,
+              "exact_steps": getattr(args, "exact_steps", None),
               "fidelities": None if args.fidelities is None
               else _int_list(args.fidelities, "--fidelities")}
     return SessionConfig(
@@ -321,8 +326,11 @@ def run_search_command(args: argparse.Namespace) -> int:
     versus = f" (uniform DDIM trailing: {uniform:.3f})" if uniform is not None else ""
     if "validation_fid" in result:
         versus += f", on validation noise {result['validation_fid']:.3f}"
-    print(f"best {args.steps}-step schedule {result['timesteps']} fid {result['fid']:.3f}{versus}; "
-          f"macs {result['macs'] / 1e6:.1f}M; wrote {out / 'result.json'}")
+    steps = len(result["timesteps"])
+    fewer = f" (fewer full steps fit the MACs budget better than skip sets at {args.steps})"
+    print(f"best {steps}-step schedule {result['timesteps']} fid {result['fid']:.3f}{versus}; "
+          f"macs {result['macs'] / 1e6:.1f}M{fewer if steps < args.steps else ''}; "
+          f"wrote {out / 'result.json'}")
     return 0
 
 

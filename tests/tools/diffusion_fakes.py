@@ -17,8 +17,10 @@ class FakeEvaluator:
     num_train_timesteps = 1000
     units = UNITS
 
-    def __init__(self, target: tuple[int, ...] = (899, 620, 310, 40)) -> None:
+    def __init__(self, target: tuple[int, ...] = (899, 620, 310, 40),
+                 missing_step_fid: float = 100.0) -> None:
         self.target = target
+        self.missing_step_fid = missing_step_fid
         self.calls: list[Schedule] = []
 
     def step_macs(self, skip_set: SkipSet) -> float:
@@ -28,6 +30,8 @@ class FakeEvaluator:
         self.calls.append(schedule)
         distance = sum(abs(t - g) for t, g in zip(schedule.timesteps, self.target, strict=False))
         damage = sum(UNIT_MACS[u] for s in schedule.skip_sets for u in s) / 100.0
+        # a schedule shorter than the target misses steps: far worse than any skip
+        damage += self.missing_step_fid * max(0, len(self.target) - len(schedule.timesteps))
         macs = sum(self.step_macs(s) for s in schedule.skip_sets)
         return Evaluation(distance / 10.0 + damage, macs, 0.0)
 

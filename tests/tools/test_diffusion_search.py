@@ -6,18 +6,24 @@ import random
 import re
 
 import pytest
-from diffusion_fakes import UNITS, FakeEvaluator
+from diffusion_fakes import FULL_MACS, UNITS, FakeEvaluator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optograph.tools.diffusion.errors import DiffusionInputError
-from optograph.tools.diffusion.search import SearchConfig, run_search, uniform_timesteps
+from optograph.tools.diffusion.search import (
+    SearchConfig,
+    fewer_full_steps,
+    run_search,
+    uniform_timesteps,
+)
 from optograph.tools.diffusion.search_space import (
     Schedule,
     ScheduleSpace,
     additive_step_cost,
     coerce_schedule,
 )
+from optograph.tools.diffusion.seeding import resize_timesteps
 from optograph.tools.diffusion.store import SearchStore
 
 COST = additive_step_cost(200.0, {u: 10.0 * (i + 1) for i, u in enumerate(UNITS)})
@@ -165,7 +171,51 @@ def test_second_stage_meets_the_budget_with_skips(tmp_path):
     result = run_search(evaluator, config(macs_budget=budget, evaluations=80), store)
     assert result.best.macs <= budget and result.best.stage in ("probe", "timesteps+skips")
     assert any(s for s in result.best.schedule.skip_sets)
-    assert {r.stage for r in result.history} == {"timesteps", "probe", "timesteps+skips"}
+    assert {r.stage for r in result.history} == {"timesteps", "fewer-steps", "probe",
+                                                 "timesteps+skips"}
+
+
+def test_a_macs_budget_may_drop_a_whole_step_when_that_costs_less(tmp_path):
+    # 3.4 full steps' worth of MACs; here a missing step costs less FID than skipped units
+    evaluator = HarmfulUnits(missing_step_fid=0.5)
+    budget = 4 * 170.0
+    result = run_search(evaluator, config(macs_budget=budget, evaluations=60),
+                        SearchStore(tmp_path / "s.sqlite", {"a": 1}))
+    assert result.best.stage == "fewer-steps"
+    assert len(result.best.schedule.timesteps) == 3 and not any(result.best.schedule.skip_sets)
+    assert result.best.macs == 3 * FULL_MACS <= budget
+    # the fewer-steps stage starts from the best full-network time steps found at 4 steps
+    first = [r for r in result.history if r.stage == "timesteps"]
+    fewer = [r for r in result.history if r.stage == "fewer-steps"]
+    best_four = min(first, key=lambda r: r.fid).schedule.timesteps
+    assert fewer[0].schedule.timesteps == resize_timesteps(best_four, 3, 1000)
+    assert all(len(r.schedule.timesteps) == 3 for r in fewer)
+
+
+def test_a_macs_budget_keeps_the_steps_when_skips_cost_less(tmp_path):
+    result = run_search(FakeEvaluator(), config(macs_budget=4 * 170.0, evaluations=60),
+                        SearchStore(tmp_path / "s.sqlite", {"a": 1}))
+    assert "fewer-steps" in {r.stage for r in result.history}
+    assert len(result.best.schedule.timesteps) == 4 and result.best.macs <= 4 * 170.0
+
+
+def test_exact_steps_never_drops_a_step(tmp_path):
+    evaluator = HarmfulUnits(missing_step_fid=0.5)
+    result = run_search(evaluator, config(macs_budget=4 * 170.0, evaluations=60,
+                                          exact_steps=True),
+                        SearchStore(tmp_path / "s.sqlite", {"a": 1}))
+    assert "fewer-steps" not in {r.stage for r in result.history}
+    assert {len(c.timesteps) for c in evaluator.calls} == {4}
+    assert len(result.best.schedule.timesteps) == 4 and any(result.best.schedule.skip_sets)
+    assert result.best.macs <= 4 * 170.0
+
+
+@pytest.mark.parametrize("steps, budget, fewer", [
+    (4, 680.0, 3), (4, 800.0, None), (4, 599.9, 2), (4, 199.0, None), (1, 150.0, None),
+    (4, None, None),
+])
+def test_fewer_full_steps_is_the_most_the_budget_pays_for(steps, budget, fewer):
+    assert fewer_full_steps(steps, budget, 200.0) == fewer
 
 
 class HarmfulUnits(FakeEvaluator):

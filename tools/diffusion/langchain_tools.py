@@ -108,6 +108,10 @@ class SearchScheduleArgs(BaseModel):
     macs_share: float | None = Field(
         default=None, gt=0, le=1, description="the MACs budget as a share of the full "
         "network's MACs (0.8: 80 %), instead of macs_budget")
+    exact_steps: bool = Field(
+        default=False, description="under a MACs budget, keep exactly `steps` steps (skip sets "
+        "only); by default the search also tries the fewer full-network steps the budget pays "
+        "for and answers with the better")
     out: str | None = Field(default=None, description="folder for search.sqlite (resumable)")
     population: int = Field(default=_DEFAULTS.population, ge=1)
     top_k: int | None = Field(default=None, ge=1, description="parents per generation "

@@ -1,6 +1,11 @@
 """The two-stage search of AutoDiffusion on agent/'s evolutionary optimizer: first the time
 steps with the full network, then time steps and skip sets together under a MACs budget (the
-allowed skip share rising per generation), every result stored as soon as it is known."""
+allowed skip share rising per generation), every result stored as soon as it is known.
+
+Under a MACs budget (an addition to the paper, which keeps K steps), the search also spends
+part of the evaluations on schedules of the fewer full-network steps the budget pays for, and
+answers with whichever scored better: what a user fixes is the compute, and on a small UNet a
+dropped step costs less than units skipped at every step (`exact_steps` keeps the paper's)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ from .search_space import Schedule, ScheduleSpace, SkipSet, skipping_steps
 from .seeding import known_grids, start_seeds
 from .store import SearchStore
 from .validation import VALIDATION_STAGE, Validated, distinct_best, validate, validation_count
+
+# The stage of schedules with fewer full-network steps under a MACs budget (exact_steps=False)
+FEWER_STEPS_STAGE = "fewer-steps"
 
 
 class Evaluation(NamedTuple):
@@ -71,6 +79,11 @@ class SearchConfig:
     image_budget: int | None = None
     # Seed the first generation with the solver's built-in grids at `steps` (seeding.py).
     seed_known_grids: bool = True
+    # Under a MACs budget the search also tries the fewer full-network steps the budget pays
+    # for (fewer_full_steps) beside `steps` steps with skip sets, and answers with the better:
+    # the budget is what the user fixes, and on a small network a dropped step can cost less
+    # than skipped units at every step. True: `steps` steps only, as in the paper.
+    exact_steps: bool = False
 
     def check(self) -> None:
         if self.steps < 1:
@@ -136,6 +149,15 @@ def macs_budget_of(config: SearchConfig, evaluator: CandidateEvaluator) -> float
     return config.macs_share * config.steps * evaluator.step_macs(())
 
 
+def fewer_full_steps(steps: int, budget: float | None, full_step_macs: float) -> int | None:
+    """The most full-network steps that `budget` pays for, when that is fewer than `steps`
+    (and at least one); None otherwise."""
+    if budget is None or full_step_macs <= 0:
+        return None
+    fewer = int(math.floor(budget / full_step_macs + 1e-9))
+    return fewer if 1 <= fewer < steps else None
+
+
 def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None,
                  max_skip_share: float, field: str = "macs_budget") -> None:
     """A budget below the cheapest schedule the space can reach is refused up front (the
@@ -171,7 +193,9 @@ def run_search(
     (config.seed_known_grids) and `neighbours` (the best schedules of searches at other step
     counts, resized to config.steps). With a `validator`, the last evaluations re-score the
     best schedules on its noise (see validation.py). With config.fidelities, candidates are
-    scored by successive halving over image counts (fidelity.py).
+    scored by successive halving over image counts (fidelity.py). Under a MACs budget that
+    pays for fewer full-network steps, half of what the first stage leaves goes to schedules
+    of that many steps (seeded with the first stage's best, resized), the rest to skip sets.
 
     Each generation is scored as one batch per fidelity: its candidates at the lowest, then
     the promoted ones at the next, and so on; a batch goes to `evaluate_many` when given (Ray
@@ -311,6 +335,19 @@ def run_search(
         start = first_space.sample(random.Random(config.seed))
     ranked = sorted(run_stage("timesteps", first_space, first_budget, config.seed, start),
                     key=lambda item: item[1])
+    fewer = (fewer_full_steps(config.steps, macs_budget, evaluator.step_macs(()))
+             if two_stages and not config.exact_steps else None)
+    if fewer is not None and counts["images"] + 2 * images[-1] <= searched:
+        # half of what is left: the K-step time steps found so far seed it, resized
+        fewer_space = ScheduleSpace(fewer, T, mutation_prob=config.mutation_prob)
+        fewer_space.seeds = start_seeds(
+            fewer_space, known_grids(evaluator, fewer) if config.seed_known_grids else [],
+            [*(s.timesteps for s, _ in ranked[: config.top_k]), *neighbours])
+        fewer_start = (Schedule.full(fewer_space.seeds[0]) if fewer_space.seeds
+                       else fewer_space.sample(random.Random(config.seed + 2)))
+        left = (searched - counts["images"]) // images[-1]
+        run_stage(FEWER_STEPS_STAGE, fewer_space, max(1, left // 2) * images[-1],
+                  config.seed + 2, fewer_start)
     if two_stages and counts["images"] + images[0] <= searched:
         best_timesteps = list(dict.fromkeys(s.timesteps for s, _ in ranked[: config.top_k]))
         preference: list[str] = []
@@ -327,8 +364,9 @@ def run_search(
     # Everything stored counts, also results a resumed search no longer proposes (after a
     # change of code, say): nothing stored is lost.
     stored = [Result(e.schedule, e.fid, e.macs, e.stage, e.images) for e in store.evaluations()]
+    lengths = {config.steps} if fewer is None else {config.steps, fewer}
     eligible = [r for r in [*history, *stored]
-                if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) == config.steps
+                if r.stage != VALIDATION_STAGE and len(r.schedule.timesteps) in lengths
                 and (macs_budget is None or r.macs <= macs_budget)]
     best = highest_fidelity(eligible)
     if best is None:

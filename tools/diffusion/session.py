@@ -37,6 +37,8 @@ class SessionConfig:
     evaluations: int = 40
     macs_budget: float | None = None
     macs_share: float | None = None  # the budget as a share of the full network (0.8: 80 %)
+    # under a MACs budget, K steps with skip sets only (else fewer full steps compete too)
+    exact_steps: bool = False
     model: str = "digits"
     reference: str = "digits"
     solver: str = "ddim"
@@ -111,6 +113,7 @@ class SessionConfig:
     def search_config(self) -> SearchConfig:
         return SearchConfig(steps=self.steps, evaluations=self.evaluations,
                             macs_budget=self.macs_budget, macs_share=self.macs_share,
+                            exact_steps=self.exact_steps,
                             population=self.population,
                             top_k=self.top_k, mutants=self.mutants,
                             mutation_prob=self.mutation_prob, crossovers=self.crossovers,
