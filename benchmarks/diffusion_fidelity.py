@@ -41,6 +41,7 @@ from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
 from optograph.tools.diffusion.noise import NoiseBank
 from optograph.tools.diffusion.reference import check_enough_images
+from optograph.tools.diffusion.sampler import SOLVERS
 from optograph.tools.diffusion.search import SearchConfig, check_budget, macs_budget_of
 from optograph.tools.diffusion.search_space import coerce_schedule
 from optograph.tools.diffusion.session import SessionConfig, run_session
@@ -114,7 +115,7 @@ def main() -> int:
                         help="step counts of (a), on every seed (default 4; none: skip (a))")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="seeds of (a); (b) at the other step counts uses the first")
-    parser.add_argument("--solver", default="dpmpp2m", choices=["ddim", "dpmpp2m"])
+    parser.add_argument("--solver", default="dpmpp2m", choices=SOLVERS)
     parser.add_argument("--fidelities", default="128,512,2048")
     parser.add_argument("--evaluations", type=int, default=40,
                         help="the budget: evaluations at the highest fidelity (default 40)")

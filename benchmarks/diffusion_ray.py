@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tools"))
 
 from diffusion_fakes import FakeEvaluator  # noqa: E402
 
+from optograph.tools.diffusion.sampler import SOLVERS  # noqa: E402
 from optograph.tools.diffusion.session import SessionConfig, run_session  # noqa: E402
 
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--solver", default="ddim", choices=("ddim", "dpmpp2m"))
+    parser.add_argument("--solver", default="ddim", choices=SOLVERS)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--evaluations", type=int, default=16)
     parser.add_argument("--images", type=int, default=128)

@@ -19,6 +19,7 @@ import time
 
 from optograph.tools.diffusion.evaluator import build_evaluator
 from optograph.tools.diffusion.llm_guided import compare_guided
+from optograph.tools.diffusion.sampler import SOLVERS
 from optograph.tools.diffusion.session import SessionConfig
 
 
@@ -26,7 +27,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm", default="local", help="model spec (default: the embedded SmolLM2)")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--solver", default="ddim", choices=["ddim", "dpmpp2m"])
+    parser.add_argument("--solver", default="ddim", choices=SOLVERS)
     parser.add_argument("--evaluations", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=8, help="OptoPrime rounds (default 8)")
     parser.add_argument("--images", type=int, default=512)

@@ -100,7 +100,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", default="digits",
                         help="'digits' (train split, default), 'digits-test', a .npy/.npz file, a "
                         "folder of images, or proxy[:STEPS]")
-    parser.add_argument("--solver", default="ddim", help="ddim or dpmpp2m (default ddim)")
+    parser.add_argument("--solver", default="ddim",
+                        help="ddim, dpmpp2m (DPM-Solver++(2M)) or unipc (default ddim)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--images", type=int, default=512, help="images per FID (default 512)")
     parser.add_argument("--features", default=None,
@@ -389,6 +390,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
 
 
 def _read_result(path: str, flag: str = "--results") -> dict[str, Any]:
+    from optograph.tools.diffusion.sampler import SOLVERS
     from optograph.tools.diffusion.search_space import coerce_schedule
 
     try:
@@ -397,7 +399,7 @@ def _read_result(path: str, flag: str = "--results") -> dict[str, Any]:
         solver, search_fid = str(data["solver"]), float(data["fid"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise DiffusionCommandError(f"{flag}: {path}: not a search result.json ({error})") from None
-    if solver not in ("ddim", "dpmpp2m"):
+    if solver not in SOLVERS:
         raise DiffusionCommandError(f"{flag}: {path}: unknown solver {solver!r}")
     return {"schedule": schedule, "solver": solver, "search_fid": search_fid}
 
@@ -459,5 +461,5 @@ def run_export_command(args: argparse.Namespace) -> int:
     skips = " and a UNet wrapper for its skip sets" if exported.skips_units else ""
     print(f"wrote {out}/scheduler and {out}/schedule.json ({exported.solver}, "
           f"{len(exported.timesteps)} steps{skips}); in your pipeline:\n")
-    print(usage_snippet(out))
+    print(usage_snippet(out, exported.solver))
     return 0

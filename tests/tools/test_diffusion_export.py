@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from diffusers import DPMSolverMultistepScheduler, UNet2DModel
+from diffusers import UNet2DModel
 from diffusion_tiny import one_thread, save_pipeline, tiny_unet
 
 from optograph.tasks.cli import main
@@ -15,7 +15,7 @@ from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.export import SkippingUNet, export_result
 from optograph.tools.diffusion.model import load_model
 from optograph.tools.diffusion.noise import NoiseBank
-from optograph.tools.diffusion.sampler import sample
+from optograph.tools.diffusion.sampler import SOLVERS, sample
 from optograph.tools.diffusion.skips import skippable_units
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_thread)
@@ -37,7 +37,7 @@ def diffusers_loop(scheduler, unet, bank: NoiseBank) -> torch.Tensor:
     return sample_
 
 
-@pytest.mark.parametrize("solver", ["ddim", "dpmpp2m"])
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("skips", [False, True])
 def test_exported_scheduler_gives_the_samplers_images(folder, solver, skips):
     model = load_model(folder, "cpu")
@@ -61,19 +61,23 @@ def test_exported_scheduler_gives_the_samplers_images(folder, solver, skips):
         assert not torch.allclose(plain, ours, atol=1e-3)
 
 
-def test_the_export_command_writes_what_from_pretrained_loads(folder, tmp_path, capsys):
+@pytest.mark.parametrize("solver", ["dpmpp2m", "unipc"])
+def test_the_export_command_writes_what_from_pretrained_loads(folder, tmp_path, capsys, solver):
     result = tmp_path / "result.json"
     result.write_text(json.dumps({"timesteps": TIMESTEPS, "skip_sets": [[]] * 4,
-                                  "solver": "dpmpp2m", "config": {"model": str(folder)}}))
+                                  "solver": solver, "config": {"model": str(folder)}}))
     assert main(["diffusion", "export", str(result), "--out", str(tmp_path / "exp")]) == 0
     out = capsys.readouterr().out
-    assert "set_timesteps(timesteps=" in out
-    schedule = json.loads((tmp_path / "exp" / "schedule.json").read_text())
-    scheduler = DPMSolverMultistepScheduler.from_pretrained(tmp_path / "exp" / "scheduler")
-    scheduler.set_timesteps(timesteps=schedule["timesteps"])
+    # the printed lines, as a user pastes them (all but the UNet line, which needs a pipeline)
+    snippet = out[out.index("import json"):].splitlines()
+    names: dict = {}
+    exec("\n".join(line for line in snippet if "pipeline" not in line), names)  # noqa: S102
+    scheduler = names["scheduler"]
+    assert type(scheduler).__name__ == {"dpmpp2m": "DPMSolverMultistepScheduler",
+                                        "unipc": "GridUniPCScheduler"}[solver]
     model = load_model(folder, "cpu")
     bank = NoiseBank.for_model(model, 4, seed=1)
-    ours = sample(model, TIMESTEPS, bank, "dpmpp2m", clamp=False)
+    ours = sample(model, TIMESTEPS, bank, solver, clamp=False)
     with torch.no_grad():
         theirs = diffusers_loop(scheduler, model.unet, bank)
     torch.testing.assert_close(theirs, ours, rtol=1e-4, atol=1e-5)

@@ -3,7 +3,7 @@ with, set to its time steps (`set_timesteps(timesteps=...)`), and a UNet wrapper
 each step's units.
 
     exported = export_result("runs/s4/result.json", "runs/model")   # or a result dict
-    scheduler = exported.scheduler               # DPMSolverMultistepScheduler, steps set
+    scheduler = exported.scheduler               # the solver's scheduler, steps set
     unet = exported.wrap(pipeline.unet)           # the unet itself when nothing is skipped
     pipeline.scheduler, pipeline.unet = scheduler, unet
 
@@ -65,7 +65,7 @@ class ExportedSchedule:
     timesteps: list[int]
     skip_sets: list[list[str]]
     solver: str
-    scheduler: Any  # a diffusers DPMSolverMultistepScheduler set to `timesteps`
+    scheduler: Any  # DPMSolverMultistepScheduler (ddim, dpmpp2m) or GridUniPCScheduler (unipc)
 
     @property
     def skips_units(self) -> bool:
@@ -126,14 +126,18 @@ def export_result(result: str | Path | Mapping[str, Any], model: Any = None,
     return ExportedSchedule(data["timesteps"], data["skip_sets"], data["solver"], scheduler)
 
 
-def usage_snippet(folder: str | Path) -> str:
+def usage_snippet(folder: str | Path, solver: str = "dpmpp2m") -> str:
     """The lines that use an exported folder in a diffusers pipeline."""
+    # diffusers' UniPC cannot take a grid of time steps; the project's subclass can
+    scheduler_import = ("from optograph.tools.diffusion.unipc_grid import GridUniPCScheduler"
+                        if solver == "unipc" else "from diffusers import DPMSolverMultistepScheduler")
+    scheduler_class = "GridUniPCScheduler" if solver == "unipc" else "DPMSolverMultistepScheduler"
     return (
         "import json\n"
-        "from diffusers import DPMSolverMultistepScheduler\n"
+        f"{scheduler_import}\n"
         "from optograph.tools.diffusion.export import SkippingUNet\n"
         f"schedule = json.load(open('{folder}/schedule.json'))\n"
-        f"scheduler = DPMSolverMultistepScheduler.from_pretrained('{folder}/scheduler')\n"
+        f"scheduler = {scheduler_class}.from_pretrained('{folder}/scheduler')\n"
         "scheduler.set_timesteps(timesteps=schedule['timesteps'])\n"
         "unet = SkippingUNet(pipeline.unet, schedule['timesteps'], schedule['skip_sets'])"
         "  # only when a step skips units\n")

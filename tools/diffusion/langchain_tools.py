@@ -26,7 +26,7 @@ from .errors import DiffusionInputError
 from .search_space import ScheduleSpace
 from .session import SessionConfig
 
-Solver = Literal["ddim", "dpmpp2m"]
+Solver = Literal["ddim", "dpmpp2m", "unipc"]  # sampler.SOLVERS (a test keeps them equal)
 
 
 class EvaluatorSettings(BaseModel):

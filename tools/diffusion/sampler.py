@@ -8,6 +8,8 @@ Solvers on a custom grid (any strictly descending time steps in [0, T-1]):
   custom grid (it derives the previous step from a fixed stride).
 - "dpmpp2m": the same scheduler with solver_order=2 (DPM-Solver++(2M)), first order at the
   first and the last step.
+- "unipc": UniPC as diffusers' UniPC baseline runs it (order 2, bh2, predicting x0, with its
+  corrector), on the grid: GridUniPCScheduler (unipc_grid.py).
 Sample clipping, thresholding and sigma re-spacing are turned off so that the grid is exactly
 the one asked for. The model's output is taken as its training prediction type (epsilon,
 v_prediction or sample) from the model's scheduler config.
@@ -27,8 +29,10 @@ from .errors import ScheduleError
 from .model import DiffusionModel
 from .noise import NoiseBank
 from .skips import SkipSet, UnitSkipper, later_skips
+from .unipc_grid import GridUniPCScheduler
 
-SOLVERS = ("ddim", "dpmpp2m")
+SOLVERS = ("ddim", "dpmpp2m", "unipc")  # the one list of solvers on a custom grid
+_UNIPC = {"solver_order": 2, "predict_x0": True}  # the baseline's and the grid solver's
 # method -> (scheduler class, config overrides), each run with set_timesteps(steps).
 BASELINES: Mapping[str, tuple[type[Any], dict[str, Any]]] = MappingProxyType({
     "ddim-linspace": (DDIMScheduler, {"timestep_spacing": "linspace"}),
@@ -77,12 +81,20 @@ def solver_scheduler(model: DiffusionModel, solver: str, timesteps: Sequence[int
 
 def searched_scheduler(scheduler_config: Mapping[str, Any], solver: str,
                        timesteps: Sequence[int], device: torch.device | str | None = None) -> Any:
-    """diffusers' DPMSolverMultistepScheduler for `solver` (ddim: first order, exact DDIM;
-    dpmpp2m: second order) from a model's scheduler config, set to exactly `timesteps`:
-    what the search samples with, and what `export.py` hands to a user's pipeline."""
+    """diffusers' scheduler for `solver` (ddim: DPMSolverMultistepScheduler of first order,
+    exact DDIM; dpmpp2m: of second order; unipc: GridUniPCScheduler) from a model's scheduler
+    config, set to exactly `timesteps`: what the search samples with, and what `export.py`
+    hands to a user's pipeline."""
     if solver not in SOLVERS:
         raise ScheduleError("solver", f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
     grid = validate_timesteps(timesteps, int(scheduler_config.get("num_train_timesteps", 1000)))
+    if solver == "unipc":
+        unipc = GridUniPCScheduler.from_config(
+            dict(scheduler_config), **_UNIPC, lower_order_final=True, **_COMMON, **_MULTISTEP,
+            **{k: v for k, v in _DPM_PLAIN.items() if k != "use_lu_lambdas"})
+        unipc.set_timesteps(timesteps=grid, device=device)
+        unipc.set_begin_index(0)
+        return unipc
     scheduler = DPMSolverMultistepScheduler.from_config(
         dict(scheduler_config), solver_order=1 if solver == "ddim" else 2,
         algorithm_type="dpmsolver++", lower_order_final=True, euler_at_final=False,
@@ -105,7 +117,7 @@ def baseline_scheduler(model: DiffusionModel, method: str, steps: int) -> Any:
     if scheduler_class is DPMSolverMultistepScheduler:
         settings |= {**_DPM_PLAIN, "solver_order": 2, "algorithm_type": "dpmsolver++"}
     if scheduler_class is UniPCMultistepScheduler:
-        settings |= {"solver_order": 2, "predict_x0": True}
+        settings |= _UNIPC
     scheduler = scheduler_class.from_config(model.scheduler_config, **(settings | overrides))
     scheduler.set_timesteps(steps, device=model.device)
     return scheduler
@@ -162,7 +174,7 @@ def sample(model: DiffusionModel, timesteps: Sequence[int], noise: NoiseBank,
            batch_size: int = 256, progress: Progress | None = None, clamp: bool = True
            ) -> torch.Tensor:
     """Images for every sample of the noise bank, denoised on `timesteps` (strictly
-    descending) with `solver` ("ddim" or "dpmpp2m"); skip_sets[i] is skipped at timesteps[i].
+    descending) with `solver` (one of SOLVERS); skip_sets[i] is skipped at timesteps[i].
     Returns (N, C, H, W) float32 on the model's device in [-1, 1] (unless clamp is False)."""
     return run_scheduler(model, solver_scheduler(model, solver, timesteps), noise,
                          skip_sets, batch_size, progress, clamp)
