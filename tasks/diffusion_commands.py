@@ -5,7 +5,6 @@ runs, so `optograph --help` stays fast."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -137,6 +136,8 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
+    from .diffusion_compare import run_compare_command  # it imports this module's helpers
+
     group = subparsers.add_parser("diffusion", help="diffusion time-step and architecture search")
     commands = group.add_subparsers(dest="diffusion_command", metavar="COMMAND")
     group.set_defaults(handler=lambda args: group.print_help() or 0)
@@ -316,7 +317,7 @@ def run_search_command(args: argparse.Namespace) -> int:
     except DiffusionInputError as error:
         raise flag_error(error) from None
     # searches at other step counts (K-1, K+1): their answers seed the first generation
-    neighbours = [list(_read_result(path, "--seed-from")["schedule"].timesteps)
+    neighbours = [list(read_result_file(path, "--seed-from")["schedule"].timesteps)
                   for path in args.seed_from]
     _check_flags(args)  # every flag is good: now the output folders are made
     evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
@@ -343,53 +344,7 @@ def _stored_evaluations(path: Path) -> int:
     return stored_count(path) if path.exists() else 0
 
 
-def run_compare_command(args: argparse.Namespace) -> int:
-    from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
-    from optograph.tools.diffusion.compare import write_comparison
-    from optograph.tools.diffusion.errors import DiffusionInputError
-
-    _check_flags(args)
-    steps = _int_list(args.steps, "--steps")
-    _check_validate(args)
-    if any(s < 1 for s in steps):
-        raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
-    methods = check_methods(args.methods.split(",")) if args.methods else None
-    searched = [_read_result(path) for path in args.results]
-    images = args.images
-    if args.search_evaluations > 0:  # the search options, checked before a model is loaded
-        config = session_config(args, steps[0], args.search_evaluations, None, False)
-        try:
-            config.check()
-        except DiffusionInputError as error:
-            raise flag_error(error) from None
-        images = config.images
-    evaluator = _evaluator(args, images)
-    rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
-        f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
-                                                 f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
-        file=sys.stderr))
-    loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
-                                                                       strict=True)]
-    out = Path(args.out)
-    searches: list[list[int]] = []  # each search's answer seeds the next step counts' searches
-    for count in steps if args.search_evaluations > 0 else []:
-        result = search_once(evaluator, args, count, args.search_evaluations,
-                             out / f"search-{count}", None, True, False, neighbours=searches)
-        searches.append(result["timesteps"])
-        rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
-                        result["search_seconds"], result["timesteps"], result["skip_sets"]))
-    from optograph.tools.diffusion.extras import add_samples, write_report
-
-    everything = [*rows, *loaded]
-    out.mkdir(parents=True, exist_ok=True)
-    add_samples(evaluator, everything, out, args.solver,
-                lambda line: print(line, file=sys.stderr, flush=True))
-    write_comparison(everything, out)
-    print(f"wrote {write_report(everything, out, 'diffusion compare')}")
-    return 0
-
-
-def _read_result(path: str, flag: str = "--results") -> dict[str, Any]:
+def read_result_file(path: str, flag: str = "--results") -> dict[str, Any]:
     from optograph.tools.diffusion.sampler import SOLVERS
     from optograph.tools.diffusion.search_space import coerce_schedule
 
@@ -402,29 +357,6 @@ def _read_result(path: str, flag: str = "--results") -> dict[str, Any]:
     if solver not in SOLVERS:
         raise DiffusionCommandError(f"{flag}: {path}: unknown solver {solver!r}")
     return {"schedule": schedule, "solver": solver, "search_fid": search_fid}
-
-
-def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
-    """A searched schedule scored by this comparison's own evaluator (its noise, images and
-    reference), like the baselines, with the solver it was searched for: with another --seed
-    it is a check on fresh noise."""
-    from optograph.tools.diffusion.baselines import Row
-
-    scorer = dataclasses.replace(evaluator, solver=data["solver"])
-    schedule = data["schedule"]
-    label = f"searched ({scorer.solver})"
-    try:
-        result = scorer(schedule)
-    except Exception as error:  # noqa: BLE001 - a row marked failed, never the end of compare
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        print(f"{label} {len(schedule.timesteps):>3} steps failed: {reason} ({path})",
-              file=sys.stderr)
-        return Row(label, len(schedule.timesteps), float("nan"), float("nan"), 0.0,
-                   list(schedule.timesteps), [list(s) for s in schedule.skip_sets], error=reason)
-    print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
-          f"(in its search: {data['search_fid']:.3f}; {path})", file=sys.stderr)
-    return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
-               list(schedule.timesteps), [list(s) for s in schedule.skip_sets])
 
 
 def run_evaluate_command(args: argparse.Namespace) -> int:
