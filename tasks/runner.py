@@ -73,6 +73,11 @@ class RunResult:
     summary: str = ""
 
 
+def _proposes(updates: Any, note: Any, values: Any, next_values: Any) -> bool:
+    """Whether a step's row carries the optimizer's part: changes, a note, or other values next."""
+    return bool(updates) or bool(note) or next_values != values
+
+
 class TaskRun:
     """One run of a prepared task in a run folder."""
 
@@ -167,8 +172,15 @@ class TaskRun:
         )
         calls = self.llms.new_calls(step)
         if self.store.has_step(step):
-            if entry.get("updates") or entry.get("note") or entry.get("next_values") != entry.get(
-                    "values"):
+            # The row of a run's last step gets its proposal when a finished run is resumed
+            # with more steps. A row that has one already was written just before a kill: the
+            # loop checkpoints after the row, so the resumed loop records that step again; the
+            # row is kept as it was (the same proposal, this process's own usage counts).
+            stored = self.store.last_step()
+            completed = stored is not None and stored.step == step and _proposes(
+                stored.updates, stored.note, stored.values, stored.next_values)
+            if not completed and _proposes(entry.get("updates"), entry.get("note"),
+                                           entry.get("values"), entry.get("next_values")):
                 self.store.complete_step(record, calls)
         else:
             self.store.add_step(record, calls)
