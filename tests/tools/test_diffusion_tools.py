@@ -58,6 +58,18 @@ def test_search_tool_runs_a_resumable_search(tmp_path):
     assert len(evaluator.calls) == calls and again["timesteps"] == first["timesteps"]
 
 
+@pytest.mark.parametrize("exact_steps", [False, True])
+def test_search_tool_takes_a_macs_share_and_exact_steps(tmp_path, exact_steps):
+    # a missing step costs little here: the fewer full steps win unless exact_steps
+    evaluator = FakeEvaluator(missing_step_fid=0.5)
+    result = SearchScheduleTool(evaluator=evaluator).invoke(
+        {"steps": 4, "evaluations": 40, "population": 10, "macs_share": 0.8,
+         "exact_steps": exact_steps, "validate_top": 0, "out": str(tmp_path)})
+    assert result["macs"] <= 0.8 * 4 * evaluator.step_macs(())
+    assert len(result["timesteps"]) == (4 if exact_steps else 3)
+    assert {len(c.timesteps) for c in evaluator.calls} == ({4} if exact_steps else {3, 4})
+
+
 class ShiftedNoise(FakeEvaluator):
     def __call__(self, schedule):
         result = super().__call__(schedule)
