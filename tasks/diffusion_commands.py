@@ -393,5 +393,5 @@ def run_export_command(args: argparse.Namespace) -> int:
     skips = " and a UNet wrapper for its skip sets" if exported.skips_units else ""
     print(f"wrote {out}/scheduler and {out}/schedule.json ({exported.solver}, "
           f"{len(exported.timesteps)} steps{skips}); in your pipeline:\n")
-    print(usage_snippet(out, exported.solver))
+    print(usage_snippet(out, type(exported.scheduler)))
     return 0

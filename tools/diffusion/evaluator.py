@@ -19,7 +19,7 @@ from .macs import MacsTable, measure_macs
 from .model import DiffusionModel, load_model
 from .noise import NoiseBank
 from .reference import ReferenceStats, check_enough_images, proxy_reference, reference_statistics
-from .sampler import BASELINES, SOLVERS, baseline_timesteps, sample, sample_baseline
+from .sampler import BASELINES, baseline_timesteps, check_solver, sample, sample_baseline
 from .search import Evaluation, uniform_timesteps
 from .search_space import Schedule, SkipSet
 from .validation import VALIDATION_SEED_OFFSET
@@ -155,7 +155,5 @@ def build_evaluator(
                            num_images, seed, batch_size)
     fid = FIDEvaluator(stats, extractor, loaded.device, batch_size)
     noise = NoiseBank.for_model(loaded, num_images, seed=seed)
-    if solver not in SOLVERS:
-        raise DiffusionInputError("solver", f"unknown solver {solver!r}; expected one of "
-                                  f"{', '.join(SOLVERS)}")
+    check_solver(solver)
     return ScheduleEvaluator(loaded, fid, noise, measure_macs(loaded), solver, batch_size)

@@ -126,18 +126,18 @@ def export_result(result: str | Path | Mapping[str, Any], model: Any = None,
     return ExportedSchedule(data["timesteps"], data["skip_sets"], data["solver"], scheduler)
 
 
-def usage_snippet(folder: str | Path, solver: str = "dpmpp2m") -> str:
-    """The lines that use an exported folder in a diffusers pipeline."""
-    # diffusers' UniPC cannot take a grid of time steps; the project's subclass can
-    scheduler_import = ("from optograph.tools.diffusion.unipc_grid import GridUniPCScheduler"
-                        if solver == "unipc" else "from diffusers import DPMSolverMultistepScheduler")
-    scheduler_class = "GridUniPCScheduler" if solver == "unipc" else "DPMSolverMultistepScheduler"
+def usage_snippet(folder: str | Path, scheduler_class: type) -> str:
+    """The lines that use an exported folder in a diffusers pipeline; `scheduler_class` is the
+    exported scheduler's (searched_scheduler's choice for its solver)."""
+    name = scheduler_class.__name__
+    module = "diffusers" if scheduler_class.__module__.startswith("diffusers") \
+        else scheduler_class.__module__  # diffusers' own: its top-level name
     return (
         "import json\n"
-        f"{scheduler_import}\n"
+        f"from {module} import {name}\n"
         "from optograph.tools.diffusion.export import SkippingUNet\n"
         f"schedule = json.load(open('{folder}/schedule.json'))\n"
-        f"scheduler = {scheduler_class}.from_pretrained('{folder}/scheduler')\n"
+        f"scheduler = {name}.from_pretrained('{folder}/scheduler')\n"
         "scheduler.set_timesteps(timesteps=schedule['timesteps'])\n"
         "unet = SkippingUNet(pipeline.unet, schedule['timesteps'], schedule['skip_sets'])"
         "  # only when a step skips units\n")

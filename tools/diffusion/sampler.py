@@ -74,6 +74,13 @@ def validate_timesteps(timesteps: Sequence[int], num_train_timesteps: int,
     return values
 
 
+def check_solver(solver: str) -> str:
+    """`solver` when it is one of SOLVERS; else a one-line ScheduleError naming the field."""
+    if solver not in SOLVERS:
+        raise ScheduleError("solver", f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+    return solver
+
+
 def solver_scheduler(model: DiffusionModel, solver: str, timesteps: Sequence[int]) -> Any:
     """A fresh scheduler of `solver` set to exactly `timesteps` (validated)."""
     return searched_scheduler(model.scheduler_config, solver, timesteps, model.device)
@@ -85,8 +92,7 @@ def searched_scheduler(scheduler_config: Mapping[str, Any], solver: str,
     exact DDIM; dpmpp2m: of second order; unipc: GridUniPCScheduler) from a model's scheduler
     config, set to exactly `timesteps`: what the search samples with, and what `export.py`
     hands to a user's pipeline."""
-    if solver not in SOLVERS:
-        raise ScheduleError("solver", f"unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+    check_solver(solver)
     grid = validate_timesteps(timesteps, int(scheduler_config.get("num_train_timesteps", 1000)))
     if solver == "unipc":
         unipc = GridUniPCScheduler.from_config(

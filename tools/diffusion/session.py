@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import DiffusionInputError
 from .fidelity import check_fidelities, total_budget
-from .sampler import SOLVERS
+from .sampler import check_solver
 from .search import CandidateEvaluator, OnResult, SearchConfig, SearchResult, run_search
 from .store import SearchStore
 
@@ -93,9 +93,7 @@ class SessionConfig:
             raise DiffusionInputError("mutation_prob", f"must lie in [0, 1]; got {self.mutation_prob}")
         if self.macs_budget is not None and not (self.macs_budget > 0 and math.isfinite(self.macs_budget)):
             raise DiffusionInputError("macs_budget", f"must be a positive number; got {self.macs_budget}")
-        if self.solver not in SOLVERS:
-            raise DiffusionInputError("solver", f"unknown solver {self.solver!r}; expected one "
-                                      f"of {', '.join(SOLVERS)}")
+        check_solver(self.solver)
         try:
             if self.max_concurrency is not None:
                 check_max_concurrency(self.max_concurrency)
