@@ -49,4 +49,3 @@ class GridUniPCScheduler(UniPCMultistepScheduler):
             final = train_sigmas[:1]
         self.sigmas = torch.cat([train_sigmas[grid], final]).to(torch.float32)
         self.timesteps = torch.tensor(grid, dtype=torch.int64, device=device)
-        self.num_inference_steps = len(grid)
