@@ -116,7 +116,9 @@ def optimize(
             _checkpointer(checkpoint) as saver:
         app = build_loop_graph(runtime).compile(checkpointer=saver)
         snapshot = app.get_state(config)
-        if snapshot.values and snapshot.next:
+        # `next` leaves out the tasks whose writes were stored before a kill stopped the next
+        # checkpoint (their writes are applied on resume): those are in `tasks` only
+        if snapshot.values and (snapshot.next or snapshot.tasks):
             _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
             runtime.emit("resume", step=snapshot.values.get("step", 0), at=list(snapshot.next))
             final = app.invoke(None, config, durability="sync")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -294,3 +295,34 @@ def test_an_interrupted_evolutionary_search_resumes_with_the_same_candidates(tmp
     assert resumed.history == straight.history
     assert len(resumed.history) == 19  # 18 candidates, then the best one again
     assert resumed.best_values == straight.best_values
+
+
+def test_a_kill_between_a_nodes_writes_and_the_next_checkpoint_resumes(tmp_path: Path) -> None:
+    """kill -9 after SQLite stored the `record` node's writes but before the checkpoint that
+    follows them: LangGraph's snapshot then lists no next node (the step's only task has its
+    writes), yet the loop is not done; the resumed loop goes on to its last step."""
+    def run(path: Path, interrupt_at: int | None) -> Any:
+        with og.Run():
+            x = og.node(0.0, trainable=True, name="x")
+
+        def feedback(y: og.Node) -> float:
+            if interrupt_at is not None and x.data == interrupt_at:
+                raise KeyboardInterrupt
+            return y.data
+
+        return optimize(lambda: loss(x), feedback, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
+                        steps=4, checkpoint=path, minimize=True)
+
+    straight = run(tmp_path / "straight.sqlite", None)
+    path = tmp_path / "c.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        run(path, interrupt_at=4)  # in the third evaluation
+    # What the kill leaves on disk: drop every checkpoint after the last one that carries the
+    # `record` node's pending writes (the run was killed before the next one was saved).
+    with sqlite3.connect(path) as db:
+        (last,) = db.execute("SELECT max(checkpoint_id) FROM writes WHERE channel = 'history'").fetchone()
+        db.execute("DELETE FROM checkpoints WHERE checkpoint_id > ?", (last,))
+        db.execute("DELETE FROM writes WHERE checkpoint_id > ?", (last,))
+    resumed = run(path, None)
+    assert resumed.stop_reason == straight.stop_reason == "4 steps done"
+    assert resumed.history == straight.history
