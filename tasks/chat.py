@@ -44,7 +44,7 @@ class JsonToolCaller:
             'Reply with JSON only: {"tool": "<tool name or none>", "arguments": {...}, '
             '"answer": "<your answer when tool is none>"}.'
         )
-        self.schema = {
+        self.schema: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "tool": {"type": "string", "enum": [*self.tools, "none"]},
@@ -105,7 +105,8 @@ class JsonToolCaller:
         if not isinstance(data, dict):
             return AIMessage(text)
         tool = data.get("tool")
-        args = data.get("arguments") if isinstance(data.get("arguments"), dict) else {}
+        given = data.get("arguments")
+        args: dict[str, Any] = given if isinstance(given, dict) else {}
         if tool in self.tools:  # small models echo schema keys back: keep the real arguments
             args = {k: v for k, v in args.items() if k in self.tools[tool].args}
         repeated = (tool, json.dumps(args, sort_keys=True)) in calls

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import ValidationError
 
@@ -117,7 +118,7 @@ def build_server(tools: Sequence[BaseTool], root: Path | None = None) -> Any:
         if tool is None:
             return _error_result(types, f"unknown tool {params.name!r}; known: {sorted(by_name)}")
         arguments = dict(params.arguments or {})
-        config = {"callbacks": _progress_callbacks(ctx)}
+        config: RunnableConfig = {"callbacks": _progress_callbacks(ctx)}
         try:
             check_arguments(arguments, root)
             # tools block (a run takes a while): keep the server's event loop responsive

@@ -83,7 +83,8 @@ def reply_text(llm: Any, messages: list[BaseMessage], max_tokens: int | None) ->
     return (content if isinstance(content, str) else str(content)).strip()
 
 
-def build_graph(llm: Any = None, max_reply_tokens: int | None = 48) -> StateGraph:
+def build_graph(llm: Any = None, max_reply_tokens: int | None = 48
+                ) -> StateGraph[QAState, QAContext, QAState, QAState]:
     """The graph. `llm`: a chat model (or an optograph LLM); None: the embedded local model.
     `max_reply_tokens` caps every reply (short answers are all the graph needs, and a small
     local model otherwise rambles to its limit); None leaves the model's own limit."""

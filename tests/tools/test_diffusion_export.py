@@ -90,3 +90,8 @@ def test_bad_results_are_one_line_errors(folder, tmp_path, capsys):
         export_result({"timesteps": [1200, 10], "solver": "ddim"}, folder)
     assert main(["diffusion", "export", str(tmp_path / "missing.json")]) == 2
     assert "--result" not in capsys.readouterr().err  # a positional: named as the file
+    listed = tmp_path / "list.json"
+    listed.write_text("[999, 500]")  # JSON, but not a search result
+    assert main(["diffusion", "export", str(listed)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "list.json: not a readable result.json" in error and "\n" not in error

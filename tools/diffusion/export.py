@@ -90,8 +90,8 @@ def read_result(result: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(result, Mapping):
         where = str(result)
         try:
-            result = json.loads(Path(result).read_text())
-        except (OSError, ValueError) as error:
+            result = dict(json.loads(Path(result).read_text()))
+        except (OSError, ValueError, TypeError) as error:
             raise DiffusionInputError("result", f"{where}: not a readable result.json ({error})") from None
     try:
         schedule = coerce_schedule(dict(result))  # type: ignore[arg-type]

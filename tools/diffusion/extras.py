@@ -31,7 +31,7 @@ def save_grid(images: Any, path: Path, columns: int = 8) -> Path:
         grid[top:top + height, left:left + width] = array[index].transpose(1, 2, 0)
     picture = Image.fromarray(grid[:, :, 0] if channels == 1 else grid[:, :, :3])
     scale = max(1, 256 // max(grid.shape[:2]))
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     path.parent.mkdir(parents=True, exist_ok=True)
     picture.save(path)
     return path

@@ -156,7 +156,7 @@ class SearchScheduleTool(_EvaluatorTool):
 
         s = self.settings
         known = set(SessionConfig.field_names())
-        settings = {"model": s.model, "reference": s.reference, "images": s.images,
+        settings: dict[str, Any] = {"model": s.model, "reference": s.reference, "images": s.images,
                     "solver": s.solver, "device": s.device, "features": s.features,
                     "cache_dir": s.cache_dir, "seed": s.seed}
         chosen = {k: v for k, v in options.items() if k in known and v is not None}

@@ -30,8 +30,8 @@ def resize_timesteps(timesteps: Sequence[int], steps: int, num_train_timesteps: 
         del points[1 + gaps.index(min(gaps))]
     while len(points) < steps:
         bounds = [*points, -1] if points else [num_train_timesteps, -1]
-        gaps = [(bounds[i] - bounds[i + 1], i) for i in range(len(bounds) - 1)]
-        width, index = max(gaps)
+        widths = [(bounds[i] - bounds[i + 1], i) for i in range(len(bounds) - 1)]
+        width, index = max(widths)
         if width < 2:
             break
         new = bounds[index] - width // 2

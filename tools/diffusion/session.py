@@ -110,6 +110,8 @@ class SessionConfig:
         self.search_config().check()
 
     def search_config(self) -> SearchConfig:
+        # __post_init__ has filled in the population's shares
+        assert self.top_k is not None and self.mutants is not None and self.crossovers is not None
         return SearchConfig(steps=self.steps, evaluations=self.evaluations,
                             macs_budget=self.macs_budget, macs_share=self.macs_share,
                             exact_steps=self.exact_steps,
