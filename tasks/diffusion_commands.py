@@ -345,18 +345,14 @@ def _stored_evaluations(path: Path) -> int:
 
 
 def read_result_file(path: str, flag: str = "--results") -> dict[str, Any]:
-    from optograph.tools.diffusion.sampler import SOLVERS
-    from optograph.tools.diffusion.search_space import coerce_schedule
+    """A search's result.json named by `flag`: export's reader, its errors named by the flag."""
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.export import read_result
 
     try:
-        data = json.loads(Path(path).read_text())
-        schedule = coerce_schedule(data)
-        solver, search_fid = str(data["solver"]), float(data["fid"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise DiffusionCommandError(f"{flag}: {path}: not a search result.json ({error})") from None
-    if solver not in SOLVERS:
-        raise DiffusionCommandError(f"{flag}: {path}: unknown solver {solver!r}")
-    return {"schedule": schedule, "solver": solver, "search_fid": search_fid}
+        return read_result(path)
+    except DiffusionInputError as error:
+        raise DiffusionCommandError(f"{flag}: {str(error).removeprefix('result: ')}") from None
 
 
 def run_evaluate_command(args: argparse.Namespace) -> int:

@@ -85,7 +85,8 @@ def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
               file=sys.stderr)
         return Row(label, len(schedule.timesteps), float("nan"), float("nan"), 0.0,
                    list(schedule.timesteps), [list(s) for s in schedule.skip_sets], error=reason)
+    in_search = "" if data["fid"] is None else f"in its search: {data['fid']:.3f}; "
     print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
-          f"(in its search: {data['search_fid']:.3f}; {path})", file=sys.stderr)
+          f"({in_search}{path})", file=sys.stderr)
     return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
                list(schedule.timesteps), [list(s) for s in schedule.skip_sets])

@@ -85,7 +85,9 @@ class ExportedSchedule:
 
 
 def read_result(result: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """A search's result.json (or its dict): the schedule and the solver, checked."""
+    """A search's result.json (or its dict), checked: its schedule (a `Schedule`, and its
+    time steps and skip sets as lists), solver, model and FID (None when absent). Every reader
+    of a result (export, `compare --results`, `search --seed-from`) comes through here."""
     where = "result"
     if not isinstance(result, Mapping):
         where = str(result)
@@ -96,11 +98,12 @@ def read_result(result: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     try:
         schedule = coerce_schedule(dict(result))  # type: ignore[arg-type]
         solver = str(result["solver"])
+        fid = None if result.get("fid") is None else float(result["fid"])
     except (KeyError, TypeError, ValueError) as error:
         raise DiffusionInputError("result", f"{where}: not a search result ({error})") from None
     if solver not in SOLVERS:
         raise DiffusionInputError("result", f"{where}: unknown solver {solver!r}")
-    return {"timesteps": list(schedule.timesteps),
+    return {"schedule": schedule, "fid": fid, "timesteps": list(schedule.timesteps),
             "skip_sets": [list(s) for s in schedule.skip_sets], "solver": solver,
             "model": (result.get("config") or {}).get("model")}
 
