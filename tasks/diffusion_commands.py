@@ -18,7 +18,7 @@ class DiffusionCommandError(OptographError, ValueError):
     """Bad command-line input; one line naming the option."""
 
 
-def _int_list(text: str, option: str) -> list[int]:
+def int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
@@ -52,7 +52,7 @@ def _macs_share(text: str | None) -> float | None:
         raise DiffusionCommandError(f"--macs-budget: expected a percentage (e.g. 80%); got {text!r}") from None
 
 
-def _check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
+def check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
     """The numeric and path flags every diffusion command shares, checked before any model
     is loaded: one line naming the flag (issue 15). The output folders are made (and so
     checked) only with `make_folders`, once every other flag is known to be good."""
@@ -194,7 +194,7 @@ def register(subparsers: Any) -> None:
     evaluate.set_defaults(handler=run_evaluate_command)
 
 
-def _evaluator(args: argparse.Namespace, images: int | None = None) -> Any:
+def evaluator_from_args(args: argparse.Namespace, images: int | None = None) -> Any:
     """The command's evaluator, on `images` images (default --images; a search session's
     own count with --fidelities)."""
     from optograph.tools.diffusion.evaluator import build_evaluator
@@ -259,7 +259,7 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
               "image_budget": args.image_budget, "macs_share": share,
               "exact_steps": getattr(args, "exact_steps", None),
               "fidelities": None if args.fidelities is None
-              else _int_list(args.fidelities, "--fidelities")}
+              else int_list(args.fidelities, "--fidelities")}
     return SessionConfig(
         steps=steps, evaluations=evaluations, macs_budget=budget, model=str(args.model),
         reference=args.reference, solver=args.solver, images=args.images, seed=args.seed,
@@ -288,7 +288,7 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
         raise flag_error(error) from None
 
 
-def _check_validate(args: argparse.Namespace) -> None:
+def check_validate(args: argparse.Namespace) -> None:
     if args.validate < 0:
         raise DiffusionCommandError(f"--validate: must be 0 or more; got {args.validate}")
 
@@ -296,10 +296,10 @@ def _check_validate(args: argparse.Namespace) -> None:
 def run_search_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.errors import DiffusionInputError
 
-    _check_flags(args, make_folders=False)
+    check_flags(args, make_folders=False)
 
     budget, share = _macs(args.macs_budget), _macs_share(args.macs_budget)
-    _check_validate(args)
+    check_validate(args)
     if args.steps < 1:
         raise DiffusionCommandError(f"--steps: must be at least 1; got {args.steps}")
     if args.evaluations < 1:
@@ -319,8 +319,8 @@ def run_search_command(args: argparse.Namespace) -> int:
     # searches at other step counts (K-1, K+1): their answers seed the first generation
     neighbours = [list(read_result_file(path, "--seed-from")["schedule"].timesteps)
                   for path in args.seed_from]
-    _check_flags(args)  # every flag is good: now the output folders are made
-    evaluator = (_evaluator(args, config.images) if config.executor in ("local", "threads")
+    check_flags(args)  # every flag is good: now the output folders are made
+    evaluator = (evaluator_from_args(args, config.images) if config.executor in ("local", "threads")
                  else None)
     result = search_once(evaluator, args, args.steps, args.evaluations, out, budget,
                          args.resume, not args.no_baselines, share, neighbours)
@@ -358,13 +358,13 @@ def read_result_file(path: str, flag: str = "--results") -> dict[str, Any]:
 def run_evaluate_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.search_space import Schedule
 
-    _check_flags(args)
-    timesteps = _int_list(args.timesteps, "--timesteps")
+    check_flags(args)
+    timesteps = int_list(args.timesteps, "--timesteps")
     skip_sets = _skip_sets(args.skip_sets, len(timesteps))
     from optograph.tools.diffusion.sampler import validate_timesteps
 
     validate_timesteps(timesteps, 2**62, "--timesteps")  # order first: no model needed
-    evaluator = _evaluator(args)
+    evaluator = evaluator_from_args(args)
     validate_timesteps(timesteps, evaluator.num_train_timesteps, "--timesteps")
     if not isinstance(skip_sets, list) or len(skip_sets) != len(timesteps):
         raise DiffusionCommandError(f"--skip-sets: give one list per time step ({len(timesteps)})")

@@ -11,11 +11,11 @@ from typing import Any
 
 from .diffusion_commands import (
     DiffusionCommandError,
-    _check_flags,
-    _check_validate,
-    _evaluator,
-    _int_list,
+    check_flags,
+    check_validate,
+    evaluator_from_args,
     flag_error,
+    int_list,
     read_result_file,
     search_once,
     session_config,
@@ -27,9 +27,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from optograph.tools.diffusion.compare import write_comparison
     from optograph.tools.diffusion.errors import DiffusionInputError
 
-    _check_flags(args)
-    steps = _int_list(args.steps, "--steps")
-    _check_validate(args)
+    check_flags(args)
+    steps = int_list(args.steps, "--steps")
+    check_validate(args)
     if any(s < 1 for s in steps):
         raise DiffusionCommandError(f"--steps: must be positive; got {args.steps}")
     methods = check_methods(args.methods.split(",")) if args.methods else None
@@ -42,7 +42,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         except DiffusionInputError as error:
             raise flag_error(error) from None
         images = config.images
-    evaluator = _evaluator(args, images)
+    evaluator = evaluator_from_args(args, images)
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
         f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
                                                  f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
