@@ -65,7 +65,7 @@ def search(evaluator: ScheduleEvaluator, args: argparse.Namespace, steps: int, s
                            images=evaluator.num_images, seed=seed, device=args.device,
                            fidelities=fidelities, macs_share=macs_share,
                            exact_steps=exact_steps, baselines=False,
-                           samples=False, rank_promoted=args.rank_promoted)
+                           samples=False)
     searcher = evaluator.with_noise_seed(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="optograph-fidelity-") as folder:
@@ -120,8 +120,6 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=40,
                         help="the budget: evaluations at the highest fidelity (default 40)")
     parser.add_argument("--judge-images", type=int, default=2048)
-    parser.add_argument("--rank-promoted", action="store_true",
-                        help="the evolution ranks promoted candidates by their highest fidelity")
     parser.add_argument("--methods", default=",".join(BASELINE_METHODS),
                         help="built-in methods (default: all)")
     parser.add_argument("--macs-budget", type=float, default=None, metavar="SHARE",

@@ -133,10 +133,6 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-budget", type=int, default=None,
                         help="images the search may sample (evaluated or stored), instead of "
                         "--evaluations x --images")
-    parser.add_argument("--rank-promoted", action="store_true",
-                        help="with --fidelities: the evolution ranks a candidate re-scored on "
-                        "more images by that score, not its score on the fewest (for 10 steps, "
-                        "where FID on 128 images does not tell good schedules apart)")
 
 
 def register(subparsers: Any) -> None:
@@ -262,7 +258,6 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
               "max_concurrency": getattr(args, "max_concurrency", None),
               "image_budget": args.image_budget, "macs_share": share,
               "exact_steps": getattr(args, "exact_steps", None),
-              "rank_promoted": getattr(args, "rank_promoted", None),
               "fidelities": None if args.fidelities is None
               else int_list(args.fidelities, "--fidelities")}
     return SessionConfig(

@@ -214,15 +214,12 @@ def test_bad_time_steps(common, capsys, argv, option):
     assert code == 2 and option in error_line(stderr)
 
 
-@pytest.mark.parametrize("rank_promoted", [False, True])
-def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp_path, capsys,
-                                                                     rank_promoted):
+def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp_path, capsys):
     out = tmp_path / "mf"
-    result, _ = searched([*common, *SEARCH, "--fidelities", "40,80", "--image-budget", "800",
-                          *(["--rank-promoted"] if rank_promoted else [])], out, capsys)
+    result, _ = searched([*common, *SEARCH, "--fidelities", "40,80", "--image-budget", "800"],
+                         out, capsys)
     assert result["images"] == 80 and result["images_spent"] <= 800
     assert result["config"]["fidelities"] == [40, 80] and result["config"]["images"] == 80
-    assert result["config"].get("rank_promoted", False) is rank_promoted
     with sqlite3.connect(out / "search.sqlite") as db:
         counts = dict(db.execute("SELECT images, COUNT(*) FROM evaluations GROUP BY images"))
     assert counts[40] > counts[80] >= 1
@@ -245,7 +242,6 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--fidelities", "40,20"], "--fidelities", "strictly increasing"),
         (["--fidelities", "20,x"], "--fidelities", "expected integers"),
         (["--fidelities", "20,40", "--image-budget", "50"], "--image-budget", "need at least 60"),
-        (["--rank-promoted"], "--rank-promoted", "needs fidelities"),
         (["--image-budget", "10"], "--image-budget", "need at least 40"),
         (["--fidelities", "2,40"], "--fidelities", "too few"),
         (["--macs-budget", "5%"], "--macs-budget", "below the cheapest"),  # unreachable

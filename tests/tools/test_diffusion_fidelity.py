@@ -178,38 +178,6 @@ def test_budget_and_promotion_rules():
     assert ladder.add(0, 1.0) and not ladder.add(1, 1.0)  # the top rung promotes no further
 
 
-def test_a_promoted_score_moves_onto_the_fewest_images_scale():
-    ladder = Ladder((16, 64))
-    assert ladder.on_lowest_scale(1, [10.0], [4.0]) == [10.0]  # the only gap so far: its own
-    assert ladder.on_lowest_scale(1, [9.0], [5.0]) == [5.0 + 5.0]  # median of the gaps 6 and 4
-    # within one batch the order is that of the higher fidelity's scores, whatever the lower
-    moved = ladder.on_lowest_scale(1, [1.0, 20.0, 3.0], [3.0, 2.0, float("inf")])
-    assert moved[1] < moved[0] and moved[0] - moved[1] == 1.0
-    assert moved[2] == float("inf") and len(ladder.gaps[1]) == 4  # a failure adds no gap
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_with_rank_promoted_a_lucky_few_image_score_makes_no_parent(tmp_path, seed):
-    # LUCKY looks best on the fewest images and is poor on more: ranked by its first score it
-    # stays the evolution's best and fathers mutants and crossovers all search long
-    def relatives(rank_promoted: bool) -> int:
-        evaluator = FidelityFake()
-        run_search(evaluator, config(seed=seed, rank_promoted=rank_promoted),
-                   SearchStore(tmp_path / f"{rank_promoted}.sqlite", {"a": 1}), seeds=[LUCKY])
-        return len({s.timesteps for s, n in evaluator.scored if n == FIDELITIES[0]
-                    and s.timesteps != LUCKY and len(set(s.timesteps) & set(LUCKY)) >= 2})
-
-    assert relatives(False) >= 5
-    assert relatives(True) == 0
-
-
-def test_rank_promoted_needs_fidelities(tmp_path):
-    store = SearchStore(tmp_path / "s.sqlite", {"a": 1})
-    with pytest.raises(DiffusionInputError, match="^rank_promoted: needs fidelities"):
-        run_search(FidelityFake(), config(fidelities=None, rank_promoted=True), store)
-    assert len(store) == 0
-
-
 class Grids(FakeEvaluator):
     GRIDS = [(999, 749, 499, 249), (999, 666, 333, 1), (900, 600, 300, 0)]
 

@@ -3,7 +3,6 @@ point resumes in another, errors name the field, progress reaches LangChain call
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 from typing import Any
@@ -110,14 +109,3 @@ def test_a_skip_set_store_of_the_papers_skip_is_not_resumed(tmp_path):
         run_session(config, tmp_path, resume=True, evaluator=FakeEvaluator())
     plain = SessionConfig(evaluations=8, validate_top=0, baselines=False)
     assert "skips" not in plain.identity()  # time-step-only stores resume as before
-
-
-def test_a_store_of_the_default_ranking_is_not_resumed_with_rank_promoted(tmp_path):
-    # rank_promoted proposes other candidates: resuming across the two would mix searches
-    plain = SessionConfig(evaluations=8, validate_top=0, baselines=False, images=64,
-                          fidelities=[16, 64])
-    run_session(plain, tmp_path, evaluator=FidelityFake())
-    promoted = dataclasses.replace(plain, rank_promoted=True)
-    with pytest.raises(DiffusionInputError, match="rank_promoted"):
-        run_session(promoted, tmp_path, resume=True, evaluator=FidelityFake())
-    assert "rank_promoted" not in plain.identity()  # stores of earlier versions resume

@@ -11,18 +11,11 @@ fidelity.
 The budget is counted in images: `image_budget`, or `evaluations` times the highest fidelity
 (image-equivalents of a full evaluation). Scores on different image counts are not compared
 with each other (FID is biased upward on fewer images): the evolution ranks candidates by their
-lowest-fidelity score, and the answer is the best candidate at the highest fidelity reached.
-
-With `rank_promoted` (search.py) the evolution ranks a promoted candidate by its score at the
-highest fidelity it reached instead, moved onto the lowest fidelity's scale (`Ladder.on_lowest_
-scale`). At 10 steps on the shipped model, FID on 128 images does not rank good schedules at all
-(Spearman -0.12 against 2,048 images among the 12 best of 24; 0.78 on 512 images), so parents
-picked by it are picked at random among the decent ones."""
+lowest-fidelity score, and the answer is the best candidate at the highest fidelity reached."""
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,24 +54,9 @@ class Ladder:
 
     fidelities: tuple[int, ...]
     rungs: list[list[float]] = field(default_factory=list)
-    # per level: the lowest fidelity's score minus this level's, of each candidate with both
-    gaps: list[list[float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rungs = [[] for _ in self.fidelities]
-        self.gaps = [[] for _ in self.fidelities]
-
-    def on_lowest_scale(self, level: int, lowest: Sequence[float], scores: Sequence[float]
-                        ) -> list[float]:
-        """`scores` (candidates' at `level`; `lowest`: theirs at the lowest fidelity) moved onto
-        the lowest fidelity's scale: plus the median gap between the two fidelities over the
-        stage's candidates scored at both, these included. Within one call the order is that
-        of `scores` (one shift for all); across calls the shift follows the median as it
-        settles. A failed score (not finite) stays as it is and adds no gap."""
-        self.gaps[level] += [low - score for low, score in zip(lowest, scores, strict=True)
-                             if math.isfinite(low) and math.isfinite(score)]
-        shift = statistics.median(self.gaps[level]) if self.gaps[level] else 0.0
-        return [score + shift if math.isfinite(score) else score for score in scores]
 
     def add(self, level: int, score: float) -> bool:
         """Record `score` at rung `level`; whether it earns the next rung."""

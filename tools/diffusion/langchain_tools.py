@@ -135,10 +135,6 @@ class SearchScheduleArgs(BaseModel):
     image_budget: int | None = Field(default=None, ge=1,
                                      description="images the search may sample, instead of "
                                      "`evaluations`")
-    rank_promoted: bool = Field(
-        default=_DEFAULTS.rank_promoted, description="with fidelities: the evolution ranks "
-        "candidates re-scored on more images by that score (helps at 10 steps, where FID on "
-        "128 images does not tell good schedules apart)")
 
 
 class SearchScheduleTool(_EvaluatorTool):

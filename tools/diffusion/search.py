@@ -77,10 +77,6 @@ class SearchConfig:
     # `image_budget` images, or `evaluations` evaluations at the highest fidelity.
     fidelities: tuple[int, ...] | None = None
     image_budget: int | None = None
-    # With fidelities: the evolution ranks a promoted candidate by its highest fidelity's score
-    # (on the lowest fidelity's scale, fidelity.Ladder.on_lowest_scale), not its lowest's:
-    # for step counts where few images cannot tell good schedules apart (10 steps).
-    rank_promoted: bool = False
     # Seed the first generation with the solver's built-in grids at `steps` (seeding.py).
     seed_known_grids: bool = True
     # Under a MACs budget the search also tries the fewer full-network steps the budget pays
@@ -99,9 +95,6 @@ class SearchConfig:
                                       f"in (0, 1]; got {self.macs_share}")
         if self.macs_share is not None and self.macs_budget is not None:
             raise DiffusionInputError("macs_share", "give a MACs budget or a share, not both")
-        if self.rank_promoted and not self.fidelities:
-            raise DiffusionInputError("rank_promoted", "needs fidelities: without them no "
-                                      "candidate is re-scored on more images")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
                 "population", f"{self.population} is smaller than mutants + crossovers "
@@ -302,7 +295,6 @@ def run_search(
             first = score(name, space, schedules, 0)  # type: ignore[arg-type]
             to_come = max(0, candidates - len(optimizer.history) - len(batch)) * images[0]
             rung, fids = list(range(len(batch))), first
-            ranking = list(first)  # what the evolution ranks the batch by
             for level in range(1, len(images)):
                 earned = [i for i, fid in zip(rung, fids, strict=True)
                           if ladder.add(level - 1, fid)]
@@ -311,11 +303,7 @@ def run_search(
                 if not rung:
                     break
                 fids = score(name, space, [schedules[i] for i in rung], level)  # type: ignore[misc]
-                if config.rank_promoted:
-                    moved = ladder.on_lowest_scale(level, [first[i] for i in rung], fids)
-                    for i, score_now in zip(rung, moved, strict=True):
-                        ranking[i] = score_now
-            return ranking
+            return first
 
         optimizer.run(lambda candidate: evaluate_batch([candidate])[0], candidates,
                       evaluate_batch=evaluate_batch)

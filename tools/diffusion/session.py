@@ -64,9 +64,6 @@ class SessionConfig:
     # `evaluations` counts evaluations at it. `image_budget`: images instead of evaluations.
     fidelities: list[int] | None = None
     image_budget: int | None = None
-    # with fidelities: the evolution ranks promoted candidates by their highest fidelity
-    # (SearchConfig.rank_promoted)
-    rank_promoted: bool = False
 
     def __post_init__(self) -> None:
         population = self.population if isinstance(self.population, int) else 0
@@ -123,8 +120,7 @@ class SessionConfig:
                             mutation_prob=self.mutation_prob, crossovers=self.crossovers,
                             seed=self.seed, validate_top=self.validate_top,
                             fidelities=tuple(self.fidelities) if self.fidelities else None,
-                            image_budget=self.image_budget,
-                            rank_promoted=self.rank_promoted)
+                            image_budget=self.image_budget)
 
     def identity(self) -> dict[str, Any]:
         """What a store must agree with to be resumed (not the executor, the device, the
@@ -137,8 +133,6 @@ class SessionConfig:
                     "mutation_prob": self.mutation_prob, "crossovers": self.crossovers}
         if self.fidelities is not None:
             identity["fidelities"] = list(self.fidelities)
-        if self.rank_promoted:  # other candidates: a store of the default does not resume
-            identity["rank_promoted"] = True
         if self.macs_share is not None:
             identity["macs_share"] = self.macs_share
         if self.macs_budget is not None or self.macs_share is not None:
