@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).parent))
 from diffusion_fidelity import judge_of  # noqa: E402
 
-from optograph.tools.diffusion.evaluator import build_evaluator  # noqa: E402
+from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator  # noqa: E402
 from optograph.tools.diffusion.search_space import Schedule, ScheduleSpace  # noqa: E402
 
 # the answers of the 10-step UniPC searches on noise seeds 0, 1 and 2 (README, docs/diffusion.md)
@@ -34,11 +34,12 @@ SEARCHED = [(987, 873, 770, 742, 718, 538, 462, 211, 121, 34),
 COUNTS = (128, 192, 256, 384, 512)
 
 
-def schedules(evaluator: object, steps: int, total: int) -> list[tuple[int, ...]]:
+def schedules(evaluator: ScheduleEvaluator, steps: int, total: int) -> list[tuple[int, ...]]:
     """The built-in grids, the searched schedules, then mutants of the good ones (all but the
     first two grids, linspace and leading: uniform, far behind) up to `total`."""
-    chosen = [*evaluator.known_grids(steps), *SEARCHED]  # type: ignore[attr-defined]
-    parents, space, rng = chosen[2:], ScheduleSpace(steps, 1000), random.Random(5)
+    chosen = [*evaluator.known_grids(steps), *SEARCHED]
+    space = ScheduleSpace(steps, evaluator.num_train_timesteps)
+    parents, rng = chosen[2:], random.Random(5)
     while len(chosen) < total:
         child = space.mutate(Schedule.full(rng.choice(parents)), rng).timesteps
         if child not in chosen:
