@@ -39,10 +39,11 @@ import torch
 from optograph.tools.diffusion.baselines import BASELINE_METHODS, check_methods
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
+from optograph.tools.diffusion.macs_budget import check_budget, macs_budget_of
 from optograph.tools.diffusion.noise import NoiseBank
 from optograph.tools.diffusion.reference import check_enough_images
 from optograph.tools.diffusion.sampler import SOLVERS
-from optograph.tools.diffusion.search import SearchConfig, check_budget, macs_budget_of
+from optograph.tools.diffusion.search import SearchConfig
 from optograph.tools.diffusion.search_space import coerce_schedule
 from optograph.tools.diffusion.session import SessionConfig, run_session
 
@@ -65,7 +66,7 @@ def search(evaluator: ScheduleEvaluator, args: argparse.Namespace, steps: int, s
                            images=evaluator.num_images, seed=seed, device=args.device,
                            fidelities=fidelities, macs_share=macs_share,
                            exact_steps=exact_steps, baselines=False,
-                           samples=False)
+                           samples=False, validation_images=args.validation_images)
     searcher = evaluator.with_noise_seed(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="optograph-fidelity-") as folder:
@@ -120,6 +121,8 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=40,
                         help="the budget: evaluations at the highest fidelity (default 40)")
     parser.add_argument("--judge-images", type=int, default=2048)
+    parser.add_argument("--validation-images", type=int, default=None,
+                        help="images per validation (default: the highest fidelity's)")
     parser.add_argument("--methods", default=",".join(BASELINE_METHODS),
                         help="built-in methods (default: all)")
     parser.add_argument("--macs-budget", type=float, default=None, metavar="SHARE",
@@ -144,7 +147,8 @@ def main() -> int:
     try:
         fidelities = [int(x) for x in args.fidelities.split(",")]
         methods = check_methods(args.methods.split(","))
-        SessionConfig(fidelities=fidelities, evaluations=args.evaluations).check()
+        SessionConfig(fidelities=fidelities, evaluations=args.evaluations,
+                      validation_images=args.validation_images).check()
         evaluator = build_evaluator("digits", "digits", args.solver, args.device, fidelities[-1],
                                     0, cache_dir=args.cache, batch_size=args.batch_size)
         check_enough_images(args.judge_images, evaluator.fid.extractor, "judge_images")
@@ -171,7 +175,8 @@ def main() -> int:
                                    **{k: result.get(k) for k in (
                                        "timesteps", "skip_sets", "fid", "validation_fid",
                                        "images", "images_spent", "evaluations", "macs",
-                                       "full_network_macs", "search_seconds", "wall_seconds")}})
+                                       "full_network_macs", "search_seconds", "wall_seconds",
+                                       "validation")}})
 
     judges: dict[int, ScheduleEvaluator] = {}
     best_built_in: dict[tuple[int, int], tuple[str, float]] = {}

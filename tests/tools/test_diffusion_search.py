@@ -11,12 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optograph.tools.diffusion.errors import DiffusionInputError
-from optograph.tools.diffusion.search import (
-    SearchConfig,
-    fewer_full_steps,
-    run_search,
-    uniform_timesteps,
-)
+from optograph.tools.diffusion.macs_budget import fewer_full_steps
+from optograph.tools.diffusion.search import SearchConfig, run_search, uniform_timesteps
 from optograph.tools.diffusion.search_space import (
     Schedule,
     ScheduleSpace,

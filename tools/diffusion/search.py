@@ -22,10 +22,19 @@ from optograph.graph.run import Run
 
 from .errors import DiffusionInputError
 from .fidelity import Ladder, candidate_cost, check_fidelities, fidelity_levels, total_budget
+from .macs_budget import check_budget, fewer_full_steps, macs_budget_of
 from .search_space import Schedule, ScheduleSpace, SkipSet, skipping_steps
 from .seeding import known_grids, start_seeds
 from .store import SearchStore
-from .validation import VALIDATION_STAGE, Validated, distinct_best, validate, validation_count
+from .validation import (
+    MEAN_RULE,
+    VALIDATION_STAGE,
+    Validated,
+    distinct_best,
+    validate,
+    validation_count,
+    validation_rule,
+)
 
 # The stage of schedules with fewer full-network steps under a MACs budget (exact_steps=False)
 FEWER_STEPS_STAGE = "fewer-steps"
@@ -72,6 +81,9 @@ class SearchConfig:
     # distinct schedules on it and answer with the lowest mean FID (validation.py). They
     # count among the evaluations, at most one in eight.
     validate_top: int = 5
+    # Images per validation (None: the search's highest fidelity). More than the search's:
+    # the pick is by the validation FID alone, and each validation costs its images.
+    validation_images: int | None = None
     # Multi-fidelity (fidelity.py): image counts, strictly increasing, e.g. (128, 512, 2048);
     # None scores every candidate on all of the evaluator's images. The budget is
     # `image_budget` images, or `evaluations` evaluations at the highest fidelity.
@@ -95,6 +107,11 @@ class SearchConfig:
                                       f"in (0, 1]; got {self.macs_share}")
         if self.macs_share is not None and self.macs_budget is not None:
             raise DiffusionInputError("macs_share", "give a MACs budget or a share, not both")
+        if self.validation_images is not None and (
+                isinstance(self.validation_images, bool) or not isinstance(self.validation_images, int)
+                or self.validation_images < 2):
+            raise DiffusionInputError("validation_images", "must be a whole number >= 2; got "
+                                      f"{self.validation_images!r}")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
                 "population", f"{self.population} is smaller than mutants + crossovers "
@@ -116,8 +133,9 @@ class SearchResult:
     evaluated: int  # evaluated by this run
     replayed: int  # answered by the store (a resumed search)
     history: list[Result] = field(default_factory=list)
-    validation: list[Validated] = field(default_factory=list)  # best mean FID first
+    validation: list[Validated] = field(default_factory=list)  # best first, by the rule
     images: int = 0  # images spent (evaluated or answered by the store), validation included
+    validation_rule: str = MEAN_RULE  # how the answer was picked among `validation`
 
 
 # index, total, result, cached, seconds; index and total count evaluations, or with
@@ -139,43 +157,6 @@ def uniform_timesteps(steps: int, num_train_timesteps: int) -> tuple[int, ...]:
     """Trailing uniform spacing (T-1 first), descending, unique."""
     points = [round(num_train_timesteps - 1 - i * num_train_timesteps / steps) for i in range(steps)]
     return tuple(sorted({max(0, p) for p in points}, reverse=True))
-
-
-def macs_budget_of(config: SearchConfig, evaluator: CandidateEvaluator) -> float | None:
-    """The search's MACs budget: config.macs_budget, or config.macs_share of the full
-    network's MACs at config.steps."""
-    if config.macs_share is None:
-        return config.macs_budget
-    return config.macs_share * config.steps * evaluator.step_macs(())
-
-
-def fewer_full_steps(steps: int, budget: float | None, full_step_macs: float) -> int | None:
-    """The most full-network steps that `budget` pays for, when that is fewer than `steps`
-    (and at least one); None otherwise."""
-    if budget is None or full_step_macs <= 0:
-        return None
-    fewer = int(math.floor(budget / full_step_macs + 1e-9))
-    return fewer if 1 <= fewer < steps else None
-
-
-def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None,
-                 max_skip_share: float, field: str = "macs_budget") -> None:
-    """A budget below the cheapest schedule the space can reach is refused up front (the
-    error names `field`)."""
-    if budget is None:
-        return
-    units = evaluator.units
-    most = int(math.floor(max_skip_share * len(units) + 1e-9))
-    savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
-    cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
-    skipping = skipping_steps(steps)
-    cheapest = ((steps - skipping) * evaluator.step_macs(())
-                + skipping * evaluator.step_macs(cheapest_set))
-    if budget < cheapest:
-        raise DiffusionInputError(
-            field, f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
-            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g}, and the "
-            "first step runs the full network)")
 
 
 def run_search(
@@ -213,8 +194,10 @@ def run_search(
     images = tuple(n for n, _ in levels)
     budget = total_budget(images, config.evaluations, config.image_budget)
     two_stages = macs_budget is not None and bool(evaluator.units)
-    validations = validation_count(config.validate_top, budget // images[-1]) if validator else 0
-    searched = budget - validations * images[-1]
+    validation_images = config.validation_images or images[-1]
+    validations = (validation_count(config.validate_top, budget, images[-1], validation_images)
+                   if validator else 0)
+    searched = budget - validations * validation_images
     first_budget = (max(1, round(searched * config.first_stage_share / images[-1])) * images[-1]
                     if two_stages else searched)
     history: list[Result] = []
@@ -377,17 +360,21 @@ def run_search(
                                   "scored above the lowest fidelity; raise the budget")
     top = [r for r in eligible if r.images == best.images]
     validated: list[Validated] = []
+    rule = validation_rule(images[-1], validation_images)
     if validator is not None and validations:
         candidates = distinct_best([(r.schedule, r.fid, r.macs) for r in top], validations)
         full_space = ScheduleSpace(config.steps, T, units=evaluator.units)
         validated = validate(
             candidates, validator, full_space, store,
-            lambda schedule, fid, cached: note(schedule, fid, VALIDATION_STAGE, cached, images[-1]),
-            images=images[-1] if fidelities is not None else None)
+            lambda schedule, fid, cached: note(schedule, fid, VALIDATION_STAGE, cached,
+                                               validation_images),
+            # the store's own count when nothing else was asked: stores of earlier versions resume
+            images=None if fidelities is None and config.validation_images is None
+            else validation_images, rule=rule)
         chosen = validated[0]
         best = next(r for r in top if r.schedule == chosen.schedule and r.fid == chosen.fid)
     return SearchResult(best, counts["evaluated"], counts["replayed"], history, validated,
-                        counts["images"])
+                        counts["images"], rule)
 
 
 def highest_fidelity(results: Sequence[Result]) -> Result | None:

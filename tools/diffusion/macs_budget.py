@@ -1,0 +1,51 @@
+"""The MACs budget of a search: the budget a config asks for, whether the search space can
+reach it at all (refused up front, naming the field), and how many full-network steps it pays
+for (the fewer-steps stage of search.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from .errors import DiffusionInputError
+from .search_space import skipping_steps
+
+if TYPE_CHECKING:  # search.py imports this module
+    from .search import CandidateEvaluator, SearchConfig
+
+
+def macs_budget_of(config: SearchConfig, evaluator: CandidateEvaluator) -> float | None:
+    """The search's MACs budget: config.macs_budget, or config.macs_share of the full
+    network's MACs at config.steps."""
+    if config.macs_share is None:
+        return config.macs_budget
+    return config.macs_share * config.steps * evaluator.step_macs(())
+
+
+def fewer_full_steps(steps: int, budget: float | None, full_step_macs: float) -> int | None:
+    """The most full-network steps that `budget` pays for, when that is fewer than `steps`
+    (and at least one); None otherwise."""
+    if budget is None or full_step_macs <= 0:
+        return None
+    fewer = int(math.floor(budget / full_step_macs + 1e-9))
+    return fewer if 1 <= fewer < steps else None
+
+
+def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None,
+                 max_skip_share: float, field: str = "macs_budget") -> None:
+    """A budget below the cheapest schedule the space can reach is refused up front (the
+    error names `field`)."""
+    if budget is None:
+        return
+    units = evaluator.units
+    most = int(math.floor(max_skip_share * len(units) + 1e-9))
+    savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
+    cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
+    skipping = skipping_steps(steps)
+    cheapest = ((steps - skipping) * evaluator.step_macs(())
+                + skipping * evaluator.step_macs(cheapest_set))
+    if budget < cheapest:
+        raise DiffusionInputError(
+            field, f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
+            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g}, and the "
+            "first step runs the full network)")
