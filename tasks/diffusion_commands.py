@@ -123,8 +123,8 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
                         help="default 1/5 of the population: 4 (paper: 10)")
     parser.add_argument("--validate", type=int, default=5,
                         help="re-score the best K schedules on fresh noise and answer with the "
-                        "lowest mean FID; counts among the evaluations, at most one in eight "
-                        "(default 5, 0: off)")
+                        "lowest mean FID (see --validation-images); counts among the "
+                        "evaluations, at most one in eight (default 5, 0: off)")
     parser.add_argument("--validation-images", type=int, default=None,
                         help="images per validation (default: as many as the search's); more "
                         "than the search's: the answer is the lowest validation FID alone, and "

@@ -122,8 +122,9 @@ class SearchScheduleArgs(BaseModel):
     seed: int = 0
     validate_top: int = Field(
         default=_DEFAULTS.validate_top, ge=0, description="re-score the best K schedules on "
-        "fresh noise; the answer has the lowest mean FID (counts among the evaluations, at "
-        "most one in eight)")
+        "fresh noise; the answer has the lowest mean FID, or with more validation_images "
+        "than the search's the lowest validation FID (counts among the evaluations, at most "
+        "one in eight)")
     validation_images: int | None = Field(
         default=None, ge=2, description="images per validation (default: the search's); more "
         "than the search's: the answer has the lowest validation FID alone")

@@ -79,7 +79,7 @@ class SearchConfig:
     probe_units: bool = True
     # With a validator (the same model and reference, other noise): re-score the best few
     # distinct schedules on it and answer with the lowest mean FID (validation.py). They
-    # count among the evaluations, at most one in eight.
+    # count among the evaluations: at most one in eight, and at most half of the images.
     validate_top: int = 5
     # Images per validation (None: the search's highest fidelity). More than the search's:
     # the pick is by the validation FID alone, and each validation costs its images.
