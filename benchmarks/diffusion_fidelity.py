@@ -66,7 +66,7 @@ def search(evaluator: ScheduleEvaluator, args: argparse.Namespace, steps: int, s
                            images=evaluator.num_images, seed=seed, device=args.device,
                            fidelities=fidelities, macs_share=macs_share,
                            exact_steps=exact_steps, baselines=False,
-                           samples=False, validation_images=args.validation_images)
+                           samples=False)
     searcher = evaluator.with_noise_seed(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="optograph-fidelity-") as folder:
@@ -121,8 +121,6 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=40,
                         help="the budget: evaluations at the highest fidelity (default 40)")
     parser.add_argument("--judge-images", type=int, default=2048)
-    parser.add_argument("--validation-images", type=int, default=None,
-                        help="images per validation (default: the highest fidelity's)")
     parser.add_argument("--methods", default=",".join(BASELINE_METHODS),
                         help="built-in methods (default: all)")
     parser.add_argument("--macs-budget", type=float, default=None, metavar="SHARE",
@@ -147,8 +145,7 @@ def main() -> int:
     try:
         fidelities = [int(x) for x in args.fidelities.split(",")]
         methods = check_methods(args.methods.split(","))
-        SessionConfig(fidelities=fidelities, evaluations=args.evaluations,
-                      validation_images=args.validation_images).check()
+        SessionConfig(fidelities=fidelities, evaluations=args.evaluations).check()
         evaluator = build_evaluator("digits", "digits", args.solver, args.device, fidelities[-1],
                                     0, cache_dir=args.cache, batch_size=args.batch_size)
         check_enough_images(args.judge_images, evaluator.fid.extractor, "judge_images")

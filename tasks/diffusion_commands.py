@@ -123,12 +123,8 @@ def _search_options(parser: argparse.ArgumentParser) -> None:
                         help="default 1/5 of the population: 4 (paper: 10)")
     parser.add_argument("--validate", type=int, default=5,
                         help="re-score the best K schedules on fresh noise and answer with the "
-                        "lowest mean FID (see --validation-images); counts among the "
-                        "evaluations, at most one in eight (default 5, 0: off)")
-    parser.add_argument("--validation-images", type=int, default=None,
-                        help="images per validation (default: as many as the search's); more "
-                        "than the search's: the answer is the lowest validation FID alone, and "
-                        "each validation costs its images, at most half of the budget in all")
+                        "lowest mean FID; counts among the evaluations, at most one in eight "
+                        "(default 5, 0: off)")
     parser.add_argument("--fidelities", default=None,
                         help="multi-fidelity: image counts, increasing, e.g. 128,512,2048; a "
                         "candidate is scored on the first count and re-scored on the next ones "
@@ -261,7 +257,6 @@ def session_config(args: argparse.Namespace, steps: int, evaluations: int,
               "crossovers": args.crossovers, "executor": getattr(args, "executor", None),
               "max_concurrency": getattr(args, "max_concurrency", None),
               "image_budget": args.image_budget, "macs_share": share,
-              "validation_images": getattr(args, "validation_images", None),
               "exact_steps": getattr(args, "exact_steps", None),
               "fidelities": None if args.fidelities is None
               else int_list(args.fidelities, "--fidelities")}

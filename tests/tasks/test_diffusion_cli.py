@@ -225,23 +225,6 @@ def test_multi_fidelity_search_answers_with_a_top_fidelity_candidate(common, tmp
     assert counts[40] > counts[80] >= 1
 
 
-def test_validation_on_more_images_than_the_search(common, tmp_path, capsys):
-    out = tmp_path / "validated"
-    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "16",
-                           "--validation-images", "80", "--no-baselines", "--out", str(out)],
-                          capsys)
-    assert code == 0, stderr
-    result = json.loads((out / "result.json").read_text())
-    validation = result["validation"]
-    # 16 x 40 images: one validation per 8 evaluations, each of 80 images
-    assert validation["images"] == 80 and validation["rule"] == "lowest validation FID"
-    assert len(validation["candidates"]) == 2 and result["images_spent"] == 16 * 40
-    assert result["validation_fid"] == min(c["validation_fid"] for c in validation["candidates"])
-    with sqlite3.connect(out / "search.sqlite") as db:
-        counts = dict(db.execute("SELECT images, COUNT(*) FROM evaluations GROUP BY images"))
-    assert counts == {40: 12, 80: 2}
-
-
 def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
     not_model = tmp_path / "empty"
     not_model.mkdir()
@@ -261,8 +244,6 @@ def test_bad_model_reference_and_budget(common, tmp_path, capsys, tiny_model):
         (["--fidelities", "20,40", "--image-budget", "50"], "--image-budget", "need at least 60"),
         (["--image-budget", "10"], "--image-budget", "need at least 40"),
         (["--fidelities", "2,40"], "--fidelities", "too few"),
-        (["--validation-images", "1"], "--validation-images", "must be a whole number >= 2"),
-        (["--validation-images", "3"], "--validation-images", "too few"),
         (["--macs-budget", "5%"], "--macs-budget", "below the cheapest"),  # unreachable
         (["--macs-budget", "150%"], "--macs-budget", "in (0, 1]"),
         (["--macs-budget", "x%"], "--macs-budget", "expected a percentage"),

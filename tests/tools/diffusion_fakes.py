@@ -76,14 +76,13 @@ class FidelityFake(FakeEvaluator):
         self.scored: list[tuple[Schedule, int]] = []
         self.die_at = die_at
         self.images = FIDELITIES[-1]
-        self.noise = 0  # 0: the search's noise, 1: the validation noise
 
     @property
     def num_images(self) -> int:
         return self.images
 
     def at_images(self, count: int) -> FidelityFake:
-        view = type(self).__new__(type(self))
+        view = FidelityFake.__new__(FidelityFake)
         view.__dict__ = {**self.__dict__, "images": count}  # shares the logs
         return view
 
@@ -94,15 +93,5 @@ class FidelityFake(FakeEvaluator):
         result = super().__call__(schedule)
         if schedule.timesteps == LUCKY and self.images == FIDELITIES[0]:
             return Evaluation(0.1, result.macs, result.seconds)
-        key = (schedule.timesteps, self.images) + ((self.noise,) if self.noise else ())
-        wobble = random.Random(hash(key)).gauss(0, 40 / self.images ** 0.5)
+        wobble = random.Random(hash((schedule.timesteps, self.images))).gauss(0, 40 / self.images ** 0.5)
         return Evaluation(result.fid + 64 / self.images + wobble, result.macs, result.seconds)
-
-
-class ValidatedFidelityFake(FidelityFake):
-    """FidelityFake with validation noise of any size, as ScheduleEvaluator has."""
-
-    def validation_evaluator(self, images: int | None = None) -> FidelityFake:
-        view = self.at_images(images or self.images)
-        view.noise = 1
-        return view

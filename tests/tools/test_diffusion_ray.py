@@ -18,13 +18,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from diffusion_fakes import (  # noqa: E402
-    FIDELITIES,
-    FakeEvaluator,
-    FidelityFake,
-    SlowFakeEvaluator,
-    ValidatedFidelityFake,
-)
+from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake, SlowFakeEvaluator  # noqa: E402
 
 from optograph.agent.executor import RayExecutor  # noqa: E402
 from optograph.tools.diffusion.parallel import RayCandidates  # noqa: E402
@@ -76,18 +70,6 @@ def test_multi_fidelity_on_ray_is_the_in_process_search(cluster, tmp_path):
     assert local["images"] == FIDELITIES[-1] and local["config"]["fidelities"] == list(FIDELITIES)
     assert (on_ray["timesteps"], on_ray["fid"], on_ray["images"], on_ray["images_spent"]) == (
         local["timesteps"], local["fid"], local["images"], local["images_spent"])
-    assert stored(tmp_path / "ray") == stored(tmp_path / "local")
-
-
-def test_validation_on_more_images_on_ray_is_the_in_process_search(cluster, tmp_path):
-    changes = {"fidelities": list(FIDELITIES), "evaluations": 40, "validate_top": 3,
-               "validation_images": 1024}
-    local = run_session(config(**changes), tmp_path / "local", evaluator=ValidatedFidelityFake())
-    on_ray = run_session(config(executor="ray", max_concurrency=2, **changes), tmp_path / "ray",
-                         factory=ValidatedFidelityFake)
-    assert local["validation"]["images"] == 1024 and len(local["validation"]["candidates"]) == 3
-    assert (on_ray["timesteps"], on_ray["validation_fid"], on_ray["validation"]) == (
-        local["timesteps"], local["validation_fid"], local["validation"])
     assert stored(tmp_path / "ray") == stored(tmp_path / "local")
 
 

@@ -8,13 +8,12 @@ import sqlite3
 from typing import Any
 
 import pytest
-from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake, ValidatedFidelityFake
+from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake
 from langchain_core.callbacks import BaseCallbackHandler
 
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.langchain_tools import SearchScheduleArgs, SearchScheduleTool
 from optograph.tools.diffusion.session import SessionConfig, run_session
-from optograph.tools.diffusion.validation import VALIDATION_RULE
 
 
 def test_every_entry_point_has_the_sessions_defaults():
@@ -86,27 +85,6 @@ def test_fidelities_reach_every_entry_point_through_the_session(tmp_path):
     assert direct["images_spent"] <= 12 * FIDELITIES[-1]
     assert (answer["timesteps"], answer["fid"]) == (direct["timesteps"], direct["fid"])
     assert direct["config"]["fidelities"] == list(FIDELITIES)
-
-
-def test_validation_images_reach_the_validator_from_the_session_and_the_tool(tmp_path):
-    config = SessionConfig(evaluations=40, fidelities=list(FIDELITIES), validation_images=1024,
-                           baselines=False, samples=False)
-    evaluator = ValidatedFidelityFake()
-    direct = run_session(config, tmp_path / "session", evaluator=evaluator)
-    validation = direct["validation"]
-    assert validation["images"] == 1024 and validation["rule"] == VALIDATION_RULE
-    assert direct["validation_fid"] == min(c["validation_fid"] for c in validation["candidates"])
-    assert [n for _, n in evaluator.scored].count(1024) == len(validation["candidates"]) == 5
-    assert 5 * 1024 < direct["images_spent"] <= 40 * FIDELITIES[-1]  # validations included
-    with sqlite3.connect(tmp_path / "session" / "search.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM evaluations WHERE images = 1024").fetchone()[0] == 5
-    tool = SearchScheduleTool(evaluator=ValidatedFidelityFake())
-    answer = tool.invoke({"steps": 4, "evaluations": 40, "fidelities": list(FIDELITIES),
-                          "validation_images": 1024, "out": str(tmp_path / "tool")})
-    assert (answer["timesteps"], answer["validation_fid"]) == (direct["timesteps"],
-                                                               direct["validation_fid"])
-    with pytest.raises(DiffusionInputError, match="validation_images"):
-        SessionConfig(validation_images=1).check()
 
 
 def test_neighbours_seed_the_first_generation(tmp_path):

@@ -72,18 +72,15 @@ class ScheduleEvaluator:
                 grids.append(grid)
         return list(dict.fromkeys(grids))
 
-    def with_noise_seed(self, seed: int, images: int | None = None) -> ScheduleEvaluator:
-        """The same model, reference and solver on another noise bank of `images` samples
-        (default: as many as this one's); the model and reference statistics are shared."""
-        if images is not None:
-            check_enough_images(images, self.fid.extractor, "validation_images")
-        noise = NoiseBank.for_model(self.model, images or len(self.noise), seed=seed)
+    def with_noise_seed(self, seed: int) -> ScheduleEvaluator:
+        """The same model, reference, solver and sample count on another noise bank (the
+        model and reference statistics are shared, not copied)."""
+        noise = NoiseBank.for_model(self.model, len(self.noise), seed=seed)
         return dataclasses.replace(self, noise=noise)
 
-    def validation_evaluator(self, images: int | None = None) -> ScheduleEvaluator:
-        """This evaluator on the validation noise of its seed (validation.py), on `images`
-        images (default: as many as the search's)."""
-        return self.with_noise_seed(self.noise.seed + VALIDATION_SEED_OFFSET, images)
+    def validation_evaluator(self) -> ScheduleEvaluator:
+        """This evaluator on the validation noise of its seed (validation.py)."""
+        return self.with_noise_seed(self.noise.seed + VALIDATION_SEED_OFFSET)
 
     def images(self, schedule: Schedule) -> torch.Tensor:
         return sample(self.model, list(schedule.timesteps), self.noise, self.solver,

@@ -122,12 +122,8 @@ class SearchScheduleArgs(BaseModel):
     seed: int = 0
     validate_top: int = Field(
         default=_DEFAULTS.validate_top, ge=0, description="re-score the best K schedules on "
-        "fresh noise; the answer has the lowest mean FID, or with more validation_images "
-        "than the search's the lowest validation FID (counts among the evaluations, at most "
-        "one in eight)")
-    validation_images: int | None = Field(
-        default=None, ge=2, description="images per validation (default: the search's); more "
-        "than the search's: the answer has the lowest validation FID alone")
+        "fresh noise; the answer has the lowest mean FID (counts among the evaluations, at "
+        "most one in eight)")
     executor: str = Field(default=_DEFAULTS.executor,
                           description="local, ray (a local Ray cluster) or ray://HOST:PORT")
     max_concurrency: int | None = Field(default=None, ge=1,

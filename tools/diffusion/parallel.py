@@ -38,9 +38,8 @@ class CandidateWorker:
     def __init__(self, factory: EvaluatorFactory) -> None:
         self.evaluator = factory()
         make_validator = getattr(self.evaluator, "validation_evaluator", None)
-        self.make_validator = make_validator if callable(make_validator) else None
+        self.validator = make_validator() if callable(make_validator) else None
         self.fidelities: dict[int, CandidateEvaluator] = {}
-        self.validators: dict[int | None, CandidateEvaluator] = {}
 
     def info(self) -> dict[str, Any]:
         """What the driver needs to run the search without the model: T, the units, and
@@ -49,7 +48,7 @@ class CandidateWorker:
         return {"num_train_timesteps": evaluator.num_train_timesteps,
                 "units": tuple(evaluator.units), "full": float(evaluator.step_macs(())),
                 "single": {u: float(evaluator.step_macs((u,))) for u in evaluator.units},
-                "validation": self.make_validator is not None,
+                "validation": self.validator is not None,
                 "num_images": getattr(evaluator, "num_images", None)}
 
     def at_images(self, count: int) -> CandidateEvaluator:
@@ -61,24 +60,12 @@ class CandidateWorker:
     def known_grids(self, steps: int) -> list[tuple[int, ...]]:
         return known_grids(self.evaluator, steps)
 
-    def validator(self, images: int | None) -> CandidateEvaluator:
-        """The evaluator on the validation noise, on `images` images (None: the evaluator's
-        own count), built once per count."""
-        if self.make_validator is None:
-            raise ValueError("validate_top: this evaluator has no validation noise")
-        if images not in self.validators:
-            self.validators[images] = (self.make_validator() if images is None
-                                       else self.make_validator(images))
-        return self.validators[images]
-
-    def prepare_validation(self, images: int | None) -> None:
-        """Build the validator now, so that a bad image count fails before the search."""
-        self.validator(images)
-
     def evaluate(self, schedule: Schedule, validation: bool = False,
                  images: int | None = None) -> Evaluation:
         if validation:
-            return self.validator(images)(schedule)
+            if self.validator is None:
+                raise ValueError("validate_top: this evaluator has no validation noise")
+            return self.validator(schedule)
         return (self.evaluator if images is None else self.at_images(images))(schedule)
 
 
@@ -168,18 +155,12 @@ class RayCandidates:
         """The evaluator's built-in grids at `steps` (seeding.py), from the first actor."""
         return list(self._ray.get(self._shared._actors[0].known_grids.remote(steps)))
 
-    def validation_evaluator(self, images: int | None = None) -> RayCandidates | None:
-        """The same actors scoring on the validation noise, on `images` images (default: the
-        evaluator's count); None: the evaluator has none."""
+    def validation_evaluator(self) -> RayCandidates | None:
+        """The same actors scoring on the validation noise (None: the evaluator has none)."""
         if not self._info["validation"]:
             return None
-        try:
-            self._ray.get(self._shared._actors[0].prepare_validation.remote(images))
-        except Exception as error:  # noqa: BLE001 - e.g. too few images, raised in the actor
-            raise _cause(error) from None
         view = copy.copy(self)  # shares the actors (and their replacements) with this one
         view.validation = True
-        view.images = images
         return view
 
     def __call__(self, schedule: Schedule) -> Evaluation:

@@ -26,15 +26,7 @@ from .macs_budget import check_budget, fewer_full_steps, macs_budget_of
 from .search_space import Schedule, ScheduleSpace, SkipSet, skipping_steps
 from .seeding import known_grids, start_seeds
 from .store import SearchStore
-from .validation import (
-    MEAN_RULE,
-    VALIDATION_STAGE,
-    Validated,
-    distinct_best,
-    validate,
-    validation_count,
-    validation_rule,
-)
+from .validation import VALIDATION_STAGE, Validated, distinct_best, validate, validation_count
 
 # The stage of schedules with fewer full-network steps under a MACs budget (exact_steps=False)
 FEWER_STEPS_STAGE = "fewer-steps"
@@ -79,11 +71,8 @@ class SearchConfig:
     probe_units: bool = True
     # With a validator (the same model and reference, other noise): re-score the best few
     # distinct schedules on it and answer with the lowest mean FID (validation.py). They
-    # count among the evaluations: at most one in eight, and at most half of the images.
+    # count among the evaluations, at most one in eight.
     validate_top: int = 5
-    # Images per validation (None: the search's highest fidelity). More than the search's:
-    # the pick is by the validation FID alone, and each validation costs its images.
-    validation_images: int | None = None
     # Multi-fidelity (fidelity.py): image counts, strictly increasing, e.g. (128, 512, 2048);
     # None scores every candidate on all of the evaluator's images. The budget is
     # `image_budget` images, or `evaluations` evaluations at the highest fidelity.
@@ -107,11 +96,6 @@ class SearchConfig:
                                       f"in (0, 1]; got {self.macs_share}")
         if self.macs_share is not None and self.macs_budget is not None:
             raise DiffusionInputError("macs_share", "give a MACs budget or a share, not both")
-        if self.validation_images is not None and (
-                isinstance(self.validation_images, bool) or not isinstance(self.validation_images, int)
-                or self.validation_images < 2):
-            raise DiffusionInputError("validation_images", "must be a whole number >= 2; got "
-                                      f"{self.validation_images!r}")
         if self.mutants + self.crossovers > self.population:
             raise DiffusionInputError(
                 "population", f"{self.population} is smaller than mutants + crossovers "
@@ -133,9 +117,8 @@ class SearchResult:
     evaluated: int  # evaluated by this run
     replayed: int  # answered by the store (a resumed search)
     history: list[Result] = field(default_factory=list)
-    validation: list[Validated] = field(default_factory=list)  # best first, by the rule
+    validation: list[Validated] = field(default_factory=list)  # best mean FID first
     images: int = 0  # images spent (evaluated or answered by the store), validation included
-    validation_rule: str = MEAN_RULE  # how the answer was picked among `validation`
 
 
 # index, total, result, cached, seconds; index and total count evaluations, or with
@@ -194,10 +177,8 @@ def run_search(
     images = tuple(n for n, _ in levels)
     budget = total_budget(images, config.evaluations, config.image_budget)
     two_stages = macs_budget is not None and bool(evaluator.units)
-    validation_images = config.validation_images or images[-1]
-    validations = (validation_count(config.validate_top, budget, images[-1], validation_images)
-                   if validator else 0)
-    searched = budget - validations * validation_images
+    validations = validation_count(config.validate_top, budget // images[-1]) if validator else 0
+    searched = budget - validations * images[-1]
     first_budget = (max(1, round(searched * config.first_stage_share / images[-1])) * images[-1]
                     if two_stages else searched)
     history: list[Result] = []
@@ -360,21 +341,17 @@ def run_search(
                                   "scored above the lowest fidelity; raise the budget")
     top = [r for r in eligible if r.images == best.images]
     validated: list[Validated] = []
-    rule = validation_rule(images[-1], validation_images)
     if validator is not None and validations:
         candidates = distinct_best([(r.schedule, r.fid, r.macs) for r in top], validations)
         full_space = ScheduleSpace(config.steps, T, units=evaluator.units)
         validated = validate(
             candidates, validator, full_space, store,
-            lambda schedule, fid, cached: note(schedule, fid, VALIDATION_STAGE, cached,
-                                               validation_images),
-            # the store's own count when nothing else was asked: stores of earlier versions resume
-            images=None if fidelities is None and config.validation_images is None
-            else validation_images, rule=rule)
+            lambda schedule, fid, cached: note(schedule, fid, VALIDATION_STAGE, cached, images[-1]),
+            images=images[-1] if fidelities is not None else None)
         chosen = validated[0]
         best = next(r for r in top if r.schedule == chosen.schedule and r.fid == chosen.fid)
     return SearchResult(best, counts["evaluated"], counts["replayed"], history, validated,
-                        counts["images"], rule)
+                        counts["images"])
 
 
 def highest_fidelity(results: Sequence[Result]) -> Result | None:

@@ -55,7 +55,6 @@ class SessionConfig:
     mutation_prob: float = 0.25
     crossovers: int | None = None
     validate_top: int = 5
-    validation_images: int | None = None  # per validation (None: as many as the search's)
     baselines: bool = True
     samples: bool = True  # a PNG grid of samples per row (the best schedule, each baseline)
     executor: str = "local"  # "local", "ray" (a local cluster) or "ray://HOST:PORT"
@@ -120,7 +119,6 @@ class SessionConfig:
                             top_k=self.top_k, mutants=self.mutants,
                             mutation_prob=self.mutation_prob, crossovers=self.crossovers,
                             seed=self.seed, validate_top=self.validate_top,
-                            validation_images=self.validation_images,
                             fidelities=tuple(self.fidelities) if self.fidelities else None,
                             image_budget=self.image_budget)
 
@@ -201,10 +199,7 @@ def run_session(
             local = evaluator
             say(f"ray: {len(pool.actors)} evaluator actors")
         make_validator = getattr(searcher, "validation_evaluator", None)
-        validator = None
-        if config.validate_top and callable(make_validator):
-            validator = (make_validator() if config.validation_images is None
-                         else make_validator(config.validation_images))
+        validator = make_validator() if config.validate_top and callable(make_validator) else None
         started = time.perf_counter()  # the search, after the evaluator (or actors) is built
         found = _search(searcher, config, store, on_result, validator, llm, llm_rounds, pool,
                         neighbours)
@@ -260,8 +255,8 @@ def result_document(config: SessionConfig, found: SearchResult, evaluator: Any, 
         noise = getattr(validator, "noise", None)
         result["validation_fid"] = chosen.validation_fid
         result["validation"] = {
-            "noise_seed": getattr(noise, "seed", None),
-            "images": config.validation_images or config.images, "rule": found.validation_rule,
+            "noise_seed": getattr(noise, "seed", None), "images": config.images,
+            "rule": "lowest mean FID",
             "candidates": [{**v.schedule.to_dict(), "fid": v.fid, "validation_fid": v.validation_fid,
                             "mean_fid": v.mean_fid} for v in found.validation]}
     return result

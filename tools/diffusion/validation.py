@@ -4,12 +4,7 @@ Every candidate of a search is scored on one fixed noise bank, so the lowest of 
 scores is biased low: part of its lead is luck with that noise (the winner's curse), and it
 does not carry over to fresh noise. The search's best few distinct schedules are therefore
 scored again on a second, disjoint noise bank, stored and resumed like every evaluation, and
-the answer is the schedule with the lowest mean of its two FIDs.
-
-The validation may use more images than the search (`validation_images`): FID on N images is
-biased upward by roughly c/N, so a mean of FIDs on different counts weighs the two unevenly;
-then the answer is the schedule with the lowest validation FID alone (VALIDATION_RULE), on
-the images that rank good schedules best."""
+the answer is the schedule with the lowest mean of its two FIDs."""
 
 from __future__ import annotations
 
@@ -23,8 +18,6 @@ from .store import SearchStore
 # picks for fresh-noise checks (--seed 1, 2, ...) and from the proxy reference's offset.
 VALIDATION_SEED_OFFSET = 500_009
 VALIDATION_STAGE = "validation"
-MEAN_RULE = "lowest mean FID"
-VALIDATION_RULE = "lowest validation FID"
 
 
 @dataclass(frozen=True)
@@ -39,20 +32,10 @@ class Validated:
         return (self.fid + self.validation_fid) / 2
 
 
-def validation_count(requested: int, budget: int, search_images: int,
-                     validation_images: int | None = None) -> int:
-    """How many schedules of a search with `budget` images (`search_images` per evaluation at
-    its highest fidelity) are validated on `validation_images` each (default: as many):
-    `requested`, but at most one per eight evaluations, and at most half of the images, so a
-    search keeps most of its budget for searching."""
-    per_validation = validation_images or search_images
-    return max(0, min(requested, budget // search_images // 8, budget // 2 // per_validation))
-
-
-def validation_rule(search_images: int, validation_images: int) -> str:
-    """The pick's rule: the mean of the two FIDs when both are on as many images, else the
-    validation FID alone (see the module's docstring)."""
-    return MEAN_RULE if validation_images == search_images else VALIDATION_RULE
+def validation_count(requested: int, evaluations: int) -> int:
+    """How many of a search's `evaluations` go to validation: `requested`, but at most one in
+    eight, so a small search keeps most of its evaluations for searching."""
+    return max(0, min(requested, evaluations // 8))
 
 
 def distinct_best(results: Sequence[tuple[Schedule, float, float]], count: int
@@ -74,11 +57,10 @@ def validate(
     store: SearchStore,
     report: Callable[[Schedule, float, bool], None],
     images: int | None = None,
-    rule: str = MEAN_RULE,
 ) -> list[Validated]:
     """Score each (schedule, search fid, macs) with `score` (fid, macs, seconds on the
-    validation noise, on `images` images: default the store's), best first by `rule`
-    (validation_rule). A stored validation is reused, never recomputed."""
+    validation noise, on `images` images: default the store's), best mean first. A stored
+    validation is reused, never recomputed."""
     validated = []
     for schedule, fid, macs in candidates:
         def scored(schedule: Schedule = schedule, macs: float = macs) -> tuple[float, float, float]:
@@ -89,6 +71,4 @@ def validate(
             (VALIDATION_STAGE, space.key(schedule)), VALIDATION_STAGE, schedule, scored, images)
         report(schedule, validation_fid, cached)
         validated.append(Validated(schedule, fid, validation_fid, macs))
-    if rule == VALIDATION_RULE:
-        return sorted(validated, key=lambda v: v.validation_fid)
     return sorted(validated, key=lambda v: v.mean_fid)
