@@ -6,8 +6,8 @@ ratio is the schedule and how much is that bank? This script re-judges every ans
 its JSON reports on the judge bank of every seed, beside the built-ins, and prints the ratio
 matrix and each answer's mean ratio over the banks.
 
-    python benchmarks/cross_judge.py /work/bench/f512_0.json /work/bench/f512_1.json \\
-        /work/bench/f512_2.json --methods unipc,dpmpp2m-logsnr      # ~10 min on 2 cores
+    python benchmarks/diffusion_fidelity.py ... --seeds 0 --json seed0.json   # and 1, 2
+    python benchmarks/cross_judge.py seed0.json seed1.json seed2.json   # ~13 min on 2 cores
 """
 
 from __future__ import annotations
