@@ -40,12 +40,11 @@ def answers(paths: list[str]) -> list[dict[str, Any]]:
             found += [{**search, "solver": solver, "file": Path(path).name}
                       for search in report["searches"]]
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise SystemExit(f"cross_judge.py: {path}: not a diffusion_fidelity.py report "
-                             f"({error})") from None
+            raise ValueError(f"{path}: not a diffusion_fidelity.py report ({error})") from None
     if not found:
-        raise SystemExit("cross_judge.py: the reports hold no searches")
+        raise ValueError("the reports hold no searches")
     if len({(a["solver"], a["steps"]) for a in found}) > 1:
-        raise SystemExit("cross_judge.py: the reports mix solvers or step counts; give one kind")
+        raise ValueError("the reports mix solvers or step counts; give one kind")
     return found
 
 
@@ -62,7 +61,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    found = answers(args.reports)
+    try:
+        found = answers(args.reports)
+    except ValueError as error:
+        parser.error(f"reports: {error}")  # one line, exit status 2
     seeds = args.seeds if args.seeds else sorted({a["seed"] for a in found})
     steps, solver = found[0]["steps"], found[0]["solver"]
     methods = check_methods(args.methods.split(","))
