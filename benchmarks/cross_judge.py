@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from diffusion_fidelity import built_in, judge_of  # noqa: E402
 
 from optograph.tools.diffusion.baselines import check_methods  # noqa: E402
+from optograph.tools.diffusion.errors import DiffusionInputError  # noqa: E402
 from optograph.tools.diffusion.evaluator import build_evaluator  # noqa: E402
+from optograph.tools.diffusion.reference import check_enough_images  # noqa: E402
 from optograph.tools.diffusion.search_space import coerce_schedule  # noqa: E402
 
 
@@ -61,14 +63,17 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
+    try:  # bad input is one line and exit status 2, checked as diffusion_fidelity.py does
         found = answers(args.reports)
-    except ValueError as error:
-        parser.error(f"reports: {error}")  # one line, exit status 2
+        steps, solver = found[0]["steps"], found[0]["solver"]
+        methods = check_methods(args.methods.split(","))
+        evaluator = build_evaluator("digits", "digits", solver, args.device, 512, 0)
+        check_enough_images(args.judge_images, evaluator.fid.extractor, "judge_images")
+    except DiffusionInputError as error:
+        parser.error(f"--{error.argument.replace('_', '-')}: {str(error).partition(': ')[2]}")
+    except ValueError as error:  # answers(): the reports themselves
+        parser.error(f"reports: {error}")
     seeds = args.seeds if args.seeds else sorted({a["seed"] for a in found})
-    steps, solver = found[0]["steps"], found[0]["solver"]
-    methods = check_methods(args.methods.split(","))
-    evaluator = build_evaluator("digits", "digits", solver, args.device, 512, 0)
     started = time.perf_counter()
     ratios: list[list[float]] = [[] for _ in found]
     banks = []
