@@ -120,7 +120,9 @@ def optimize(
         # checkpoint (their writes are applied on resume): those are in `tasks` only
         if snapshot.values and (snapshot.next or snapshot.tasks):
             _check_same_parameters(snapshot.values, optimizer, checkpoint, thread_id)
-            runtime.emit("resume", step=snapshot.values.get("step", 0), at=list(snapshot.next))
+            # where it goes on: the next nodes, else the tasks whose writes it applies first
+            at = list(snapshot.next) or [task.name for task in snapshot.tasks]
+            runtime.emit("resume", step=snapshot.values.get("step", 0), at=at)
             final = app.invoke(None, config, durability="sync")
         elif snapshot.values and _more_steps_asked(snapshot.values, steps):
             # it stopped at its step limit and more steps are asked now: go on from there

@@ -39,7 +39,7 @@ import torch
 from optograph.tools.diffusion.baselines import BASELINE_METHODS, check_methods
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
-from optograph.tools.diffusion.macs_budget import check_budget, macs_budget_of
+from optograph.tools.diffusion.macs_budget import check_budget, full_network_macs, macs_budget_of
 from optograph.tools.diffusion.noise import NoiseBank
 from optograph.tools.diffusion.reference import check_enough_images
 from optograph.tools.diffusion.sampler import SOLVERS
@@ -206,7 +206,7 @@ def main() -> int:
     if args.macs_budget is not None:
         steps, seed = args.macs_steps, args.seeds[0]
         judge, method, best_fid = judge_and_built_in(steps, seed)
-        full = steps * evaluator.step_macs(())
+        full = full_network_macs(evaluator, steps)
         skips = search(evaluator, args, steps, seed, fidelities, args.macs_budget)
         skips_fid = judged(judge, skips)
         record("skips", steps, seed, skips, skips_fid)

@@ -72,8 +72,8 @@ def optograph_once(shape: Shape, n: int) -> float:
         out = shape(og, params, n, random.Random(0))
         out.backward("make it smaller")
         og.summarize(params)
-        for n in (*params, out):  # as an optimizer's step does: the graph is freed at once
-            n.zero_feedback()
+        for node in (*params, out):  # as an optimizer's step does: the graph is freed at once
+            node.zero_feedback()
     return time.perf_counter() - start
 
 

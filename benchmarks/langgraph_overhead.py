@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage
@@ -27,6 +26,12 @@ import optograph as og
 class State(TypedDict):
     n: int
     text: str
+
+
+class StateNode(Protocol):
+    """A node as StateGraph.add_node types it: called with the state by keyword or position."""
+
+    def __call__(self, state: State) -> dict[str, Any]: ...
 
 
 class SleepyChat(BaseChatModel):
@@ -44,7 +49,7 @@ class SleepyChat(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content="ok"))])
 
 
-def chain(steps: int, node: Callable[[State], dict[str, Any]]) -> StateGraph:
+def chain(steps: int, node: StateNode) -> StateGraph:
     builder = StateGraph(State)
     names = [f"n{i}" for i in range(steps)]
     for name in names:
@@ -60,7 +65,7 @@ def trivial(state: State) -> dict[str, Any]:
     return {"n": state["n"] + 1}
 
 
-def with_chat(model: SleepyChat) -> Callable[[State], dict[str, Any]]:
+def with_chat(model: SleepyChat) -> StateNode:
     def node(state: State) -> dict[str, Any]:
         reply = model.invoke([HumanMessage(f"step {state['n']}")])
         return {"n": state["n"] + 1, "text": str(reply.content)}

@@ -301,6 +301,8 @@ def test_a_kill_between_a_nodes_writes_and_the_next_checkpoint_resumes(tmp_path:
     """kill -9 after SQLite stored the `record` node's writes but before the checkpoint that
     follows them: LangGraph's snapshot then lists no next node (the step's only task has its
     writes), yet the loop is not done; the resumed loop goes on to its last step."""
+    events: list[dict[str, Any]] = []
+
     def run(path: Path, interrupt_at: int | None) -> Any:
         with og.Run():
             x = og.node(0.0, trainable=True, name="x")
@@ -311,7 +313,7 @@ def test_a_kill_between_a_nodes_writes_and_the_next_checkpoint_resumes(tmp_path:
             return y.data
 
         return optimize(lambda: loss(x), feedback, OptoPrime([x], llm=ScriptedChat(step_toward(30))),
-                        steps=4, checkpoint=path, minimize=True)
+                        steps=4, checkpoint=path, minimize=True, on_event=events.append)
 
     straight = run(tmp_path / "straight.sqlite", None)
     path = tmp_path / "c.sqlite"
@@ -323,6 +325,9 @@ def test_a_kill_between_a_nodes_writes_and_the_next_checkpoint_resumes(tmp_path:
         (last,) = db.execute("SELECT max(checkpoint_id) FROM writes WHERE channel = 'history'").fetchone()
         db.execute("DELETE FROM checkpoints WHERE checkpoint_id > ?", (last,))
         db.execute("DELETE FROM writes WHERE checkpoint_id > ?", (last,))
+    events.clear()
     resumed = run(path, None)
     assert resumed.stop_reason == straight.stop_reason == "4 steps done"
+    (resume,) = [e for e in events if e["event"] == "resume"]
+    assert resume["at"] == ["record"]  # the progress line says where it goes on, never nothing
     assert resumed.history == straight.history

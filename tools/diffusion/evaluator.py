@@ -16,6 +16,7 @@ from .errors import DiffusionInputError
 from .features import FeatureExtractor, load_extractor
 from .fid import FIDEvaluator
 from .macs import MacsTable, measure_macs
+from .macs_budget import full_network_macs
 from .model import DiffusionModel, load_model
 from .noise import NoiseBank
 from .reference import ReferenceStats, check_enough_images, proxy_reference, reference_statistics
@@ -98,7 +99,7 @@ class ScheduleEvaluator:
         started = time.perf_counter()
         images = sample_baseline(self.model, method, steps, self.noise, self.batch_size)
         fid = self.fid(images)
-        return Evaluation(fid, float(self.macs_table.full_schedule_macs(steps)),
+        return Evaluation(fid, full_network_macs(self, steps),
                           time.perf_counter() - started)
 
 

@@ -48,9 +48,6 @@ class MacsTable:
         network) per step."""
         return sum(self.step_macs(skip_set) for skip_set in skip_sets)
 
-    def full_schedule_macs(self, steps: int) -> int:
-        return steps * self.full
-
 
 def _counted_call(model: DiffusionModel, skipper: UnitSkipper, skip_set: Iterable[str]
                   ) -> FlopCounterMode:

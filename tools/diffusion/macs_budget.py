@@ -14,12 +14,18 @@ if TYPE_CHECKING:  # search.py imports this module
     from .search import CandidateEvaluator, SearchConfig
 
 
+def full_network_macs(evaluator: CandidateEvaluator, steps: int) -> float:
+    """MACs per image of `steps` steps of the full network (no unit skipped): the 100% that a
+    MACs share, a result's `full_network_macs` and the benchmarks' shares are measured against."""
+    return steps * evaluator.step_macs(())
+
+
 def macs_budget_of(config: SearchConfig, evaluator: CandidateEvaluator) -> float | None:
     """The search's MACs budget: config.macs_budget, or config.macs_share of the full
     network's MACs at config.steps."""
     if config.macs_share is None:
         return config.macs_budget
-    return config.macs_share * config.steps * evaluator.step_macs(())
+    return config.macs_share * full_network_macs(evaluator, config.steps)
 
 
 def fewer_full_steps(steps: int, budget: float | None, full_step_macs: float) -> int | None:
@@ -42,7 +48,7 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
     cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
     skipping = skipping_steps(steps)
-    cheapest = ((steps - skipping) * evaluator.step_macs(())
+    cheapest = (full_network_macs(evaluator, steps - skipping)
                 + skipping * evaluator.step_macs(cheapest_set))
     if budget < cheapest:
         raise DiffusionInputError(

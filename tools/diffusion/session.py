@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import DiffusionInputError
 from .fidelity import check_fidelities, total_budget
+from .macs_budget import full_network_macs
 from .sampler import check_solver
 from .search import CandidateEvaluator, OnResult, SearchConfig, SearchResult, run_search
 from .store import SearchStore
@@ -244,7 +245,7 @@ def result_document(config: SessionConfig, found: SearchResult, evaluator: Any, 
         "timesteps": list(best.schedule.timesteps),
         "skip_sets": [list(s) for s in best.schedule.skip_sets],
         "solver": config.solver, "fid": best.fid, "macs": best.macs,
-        "full_network_macs": config.steps * evaluator.step_macs(()), "steps": config.steps,
+        "full_network_macs": full_network_macs(evaluator, config.steps), "steps": config.steps,
         "stage": best.stage, "images": best.images or config.images, "images_spent": found.images,
         "evaluations": len(found.history), "evaluated_now": found.evaluated,
         "replayed_from_store": found.replayed, "search_seconds": seconds,
