@@ -5,16 +5,22 @@ for (the fewer-steps stage of search.py)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import DiffusionInputError
-from .search_space import skipping_steps
+from .search_space import SkipSet, skipping_steps
 
 if TYPE_CHECKING:  # search.py imports this module
     from .search import CandidateEvaluator, SearchConfig
 
 
-def full_network_macs(evaluator: CandidateEvaluator, steps: int) -> float:
+class StepMacs(Protocol):
+    """Anything that knows the MACs of one network call with a skip set (an evaluator)."""
+
+    def step_macs(self, skip_set: SkipSet) -> float: ...
+
+
+def full_network_macs(evaluator: StepMacs, steps: int) -> float:
     """MACs per image of `steps` steps of the full network (no unit skipped): the 100% that a
     MACs share, a result's `full_network_macs` and the benchmarks' shares are measured against."""
     return steps * evaluator.step_macs(())
