@@ -38,6 +38,7 @@ from typing import Any
 
 import torch
 
+from optograph.tasks.diffusion_commands import progress_printer
 from optograph.tools.diffusion.baselines import BASELINE_METHODS, check_methods
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
@@ -72,7 +73,7 @@ def search(evaluator: ScheduleEvaluator, args: argparse.Namespace, steps: int, s
     searcher = evaluator.with_noise_seed(seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="optograph-fidelity-") as folder:
-        result = run_session(config, folder, evaluator=searcher)
+        result = run_session(config, folder, evaluator=searcher, on_result=progress_printer())
     result["wall_seconds"] = time.perf_counter() - started
     return result
 

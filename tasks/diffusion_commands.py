@@ -218,7 +218,9 @@ def evaluator_from_args(args: argparse.Namespace, images: int | None = None) -> 
     return evaluator
 
 
-def _progress_printer() -> Any:
+def progress_printer() -> Any:
+    """A search's on_result that prints one line per evaluation to stderr (the CLI's and the
+    benchmarks' progress), with the best search-noise FID so far."""
     from optograph.tools.diffusion.validation import VALIDATION_STAGE
 
     best: list[float] = []
@@ -282,7 +284,7 @@ def search_once(evaluator: Any, args: argparse.Namespace, steps: int, evaluation
     try:
         return run_session(config, out, resume=resume, evaluator=evaluator,
                            neighbours=list(neighbours or []),
-                           on_result=_progress_printer(),
+                           on_result=progress_printer(),
                            log=lambda line: print(line, file=sys.stderr, flush=True))
     except (DiffusionInputError, ExecutorError) as error:  # Ray: not installed, unreachable
         raise flag_error(error) from None
