@@ -45,7 +45,7 @@ from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluat
 from optograph.tools.diffusion.macs_budget import check_budget, full_network_macs, macs_budget_of
 from optograph.tools.diffusion.noise import NoiseBank
 from optograph.tools.diffusion.reference import check_enough_images
-from optograph.tools.diffusion.sampler import SOLVERS
+from optograph.tools.diffusion.sampler import SOLVERS, baseline_scheduler
 from optograph.tools.diffusion.search import SearchConfig
 from optograph.tools.diffusion.search_space import coerce_schedule
 from optograph.tools.diffusion.session import SessionConfig, run_session
@@ -155,9 +155,11 @@ def main() -> int:
         evaluator = build_evaluator("digits", "digits", args.solver, args.device, fidelities[-1],
                                     0, cache_dir=args.cache, batch_size=args.batch_size)
         check_enough_images(args.judge_images, evaluator.fid.extractor, "judge_images")
-        if args.converged_steps < 0:
-            raise DiffusionInputError("converged_steps", f"must be 0 (off) or a step count; "
-                                      f"got {args.converged_steps}")
+        if args.converged_steps:  # the sampler's own rule for a step count, checked before any search
+            try:
+                baseline_scheduler(evaluator.model, "unipc", args.converged_steps)
+            except DiffusionInputError as error:
+                raise DiffusionInputError("converged_steps", str(error).partition(": ")[2]) from None
         for count in fidelities:
             evaluator.at_images(count)
         if args.macs_budget is not None:  # a budget the skip sets cannot reach: refused now
