@@ -9,9 +9,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optograph.graph.errors import OptographError
+
+if TYPE_CHECKING:  # torch stays unimported until a command runs
+    from optograph.tools.diffusion.search import OnResult, Result
 
 
 class DiffusionCommandError(OptographError, ValueError):
@@ -218,14 +221,14 @@ def evaluator_from_args(args: argparse.Namespace, images: int | None = None) -> 
     return evaluator
 
 
-def progress_printer() -> Any:
+def progress_printer() -> OnResult:
     """A search's on_result that prints one line per evaluation to stderr (the CLI's and the
     benchmarks' progress), with the best search-noise FID so far."""
     from optograph.tools.diffusion.validation import VALIDATION_STAGE
 
     best: list[float] = []
 
-    def show(index: int, total: int, result: Any, cached: bool, seconds: float) -> None:
+    def show(index: int, total: int, result: Result, cached: bool, seconds: float) -> None:
         if result.stage != VALIDATION_STAGE:  # other noise: not comparable with the search's best
             best.append(min([result.fid, *best[-1:]]))
         status = "stored" if cached else f"{seconds:.1f}s"
