@@ -4,7 +4,8 @@ diffusion_fidelity.py judges the answer of the search on noise seed S on one ban
 noise, JUDGE_SEED + S, against the best built-in scheduler on that same bank. How much of a
 ratio is the schedule and how much is that bank? This script re-judges every answer found in
 its JSON reports on the judge bank of every seed, beside the built-ins, and prints the ratio
-matrix and each answer's mean ratio over the banks.
+matrix and each answer's mean ratio over the banks, with its spread (standard deviation):
+more banks (`--seeds 0 1 2 3 4 5 6`) tell a schedule from a lucky bank.
 
     python benchmarks/diffusion_fidelity.py ... --seeds 0 --json seed0.json   # and 1, 2
     python benchmarks/cross_judge.py seed0.json seed1.json seed2.json   # ~13 min on 2 cores
@@ -50,6 +51,13 @@ def answers(paths: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+def spread(ratios: list[float]) -> str:
+    """The sample standard deviation of one answer's ratios over the banks: a schedule's ratio
+    moves from bank to bank (about 0.06 at 10 steps on 2,048 images), so two answers whose
+    means differ by less than that are not told apart by these banks."""
+    return f"{statistics.stdev(ratios):5.2f}" if len(ratios) > 1 else "    -"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", help="JSON reports of diffusion_fidelity.py")
@@ -87,17 +95,19 @@ def main() -> int:
         print(f"  judge bank {seed}: {method} {reference:.3f}; answers "
               + ", ".join(f"{f:.3f}" for f in fids), flush=True)
     print(f"\n{steps} steps, {solver}: answer / best built-in, on each seed's judge bank")
-    print("answer (file, search seed)        " + "".join(f"  bank {s}" for s in seeds) + "   mean")
+    print("answer (file, search seed)        " + "".join(f"  bank {s}" for s in seeds)
+          + "   mean  spread")
     for answer, row in zip(found, ratios, strict=True):
         label = f"{answer['file']} seed {answer['seed']}"
         print(f"{label:34s}" + "".join(f"  {r:5.2f}x" for r in row)
-              + f"  {statistics.fmean(row):5.2f}x")
+              + f"  {statistics.fmean(row):5.2f}x  {spread(row)}")
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "steps": steps, "solver": solver, "judge_images": args.judge_images, "banks": banks,
             "answers": [{"file": a["file"], "seed": a["seed"], "timesteps": a["timesteps"],
-                         "ratios": r, "mean_ratio": statistics.fmean(r)}
+                         "ratios": r, "mean_ratio": statistics.fmean(r),
+                         "spread": statistics.stdev(r) if len(r) > 1 else None}
                         for a, r in zip(found, ratios, strict=True)]}, indent=1))
     return 0
 

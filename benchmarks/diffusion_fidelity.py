@@ -109,7 +109,9 @@ def line(kind: str, steps: int, seed: int, result: dict[str, Any], fid: float) -
             f"t={result['timesteps']}")
 
 
-def main() -> int:
+def parse_checked() -> tuple[argparse.Namespace, list[int], list[str], ScheduleEvaluator]:
+    """The flags, the fidelities, the built-in methods and the search's evaluator; a bad flag
+    is one line and exit status 2 here, before any search runs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
@@ -147,7 +149,6 @@ def main() -> int:
             setattr(args, name, value)
     if args.threads:
         torch.set_num_threads(args.threads)
-    started = time.perf_counter()
     try:
         fidelities = [int(x) for x in args.fidelities.split(",")]
         methods = check_methods(args.methods.split(","))
@@ -171,81 +172,106 @@ def main() -> int:
         field = getattr(error, "argument", "fidelities")
         field = "macs_budget" if field == "macs_share" else field  # this script's flag
         parser.error(f"--{field.replace('_', '-')}: {str(error).partition(': ')[2] or error}")
+    return args, fidelities, methods, evaluator
+
+
+class FidelityRun:
+    """One run of the benchmark: each seed's judge bank, the best built-in per (steps, seed)
+    and UniPC at --converged-steps, each computed once, and the report the parts fill."""
+
+    def __init__(self, args: argparse.Namespace, fidelities: list[int], methods: list[str],
+                 evaluator: ScheduleEvaluator) -> None:
+        self.args, self.fidelities, self.methods, self.evaluator = args, fidelities, methods, evaluator
+        self.report: dict[str, Any] = {"args": vars(args), "device": str(evaluator.model.device),
+                                       "searches": [], "fixed_vs_multi": [], "vs_built_in": []}
+        self.judges: dict[int, ScheduleEvaluator] = {}
+        self.best_built_in: dict[tuple[int, int], tuple[str, float]] = {}
+        self.converged: dict[int, float] = {}
+
+    def judge_and_built_in(self, steps: int, seed: int) -> tuple[ScheduleEvaluator, str, float]:
+        judge = self.judges.setdefault(seed, judge_of(self.evaluator, self.args.judge_images, seed))
+        if (steps, seed) not in self.best_built_in:
+            self.best_built_in[steps, seed] = built_in(judge, steps, self.methods)
+        return (judge, *self.best_built_in[steps, seed])
+
+    def converged_fid(self, seed: int) -> float:
+        """UniPC at --converged-steps on the seed's judge bank: the 10-step targets read
+        against the model's own limit (below it, a schedule beats many more steps)."""
+        if seed not in self.converged:
+            steps = self.args.converged_steps
+            self.converged[seed] = self.judges[seed].baseline("unipc", steps).fid
+            print(f"  UniPC at {steps} steps (near converged): {self.converged[seed]:.3f}",
+                  flush=True)
+        return self.converged[seed]
+
+    def searched(self, kind: str, steps: int, seed: int, judge: ScheduleEvaluator,
+                 fidelities: list[int] | None, macs_share: float | None = None,
+                 exact_steps: bool = False) -> tuple[dict[str, Any], float]:
+        """One search, judged on `judge`'s bank, printed and recorded in the report."""
+        result = search(self.evaluator, self.args, steps, seed, fidelities, macs_share, exact_steps)
+        fid = judged(judge, result)
+        print(line(kind, steps, seed, result, fid), flush=True)
+        self.report["searches"].append({"kind": kind, "steps": steps, "seed": seed,
+                                        "judged_fid": fid, **{k: result.get(k) for k in (
+                                            "timesteps", "skip_sets", "fid", "validation_fid",
+                                            "images", "images_spent", "evaluations", "macs",
+                                            "full_network_macs", "search_seconds",
+                                            "wall_seconds", "validation")}})
+        return result, fid
+
+    def steps_and_fidelities(self, steps: int, seed: int) -> None:
+        """(b) at `steps` when it is one of --steps, (a) when it is one of --compare-steps."""
+        args = self.args
+        judge, method, best_fid = self.judge_and_built_in(steps, seed)
+        multi, multi_fid = self.searched("multi", steps, seed, judge, self.fidelities)
+        if steps in args.steps:
+            row = {"steps": steps, "seed": seed, "built_in": method, "built_in_fid": best_fid,
+                   "searched_fid": multi_fid, "ratio": multi_fid / best_fid,
+                   "target": target(steps)}
+            if args.converged_steps:
+                row |= {"converged_steps": args.converged_steps,
+                        "converged_ratio": self.converged_fid(seed) / best_fid}
+            self.report["vs_built_in"].append(row)
+        if steps in args.compare_steps:
+            fixed, fixed_fid = self.searched("fixed", steps, seed, judge, None)
+            self.report["fixed_vs_multi"].append({
+                "steps": steps, "seed": seed, "fixed_fid": fixed_fid, "multi_fid": multi_fid,
+                "ratio": multi_fid / fixed_fid, "fixed_seconds": fixed["wall_seconds"],
+                "multi_seconds": multi["wall_seconds"]})
+
+    def skips(self) -> None:
+        """(d): the search under --macs-budget against the best built-in at full MACs."""
+        args = self.args
+        steps, seed, share = args.macs_steps, args.seeds[0], args.macs_budget
+        judge, method, best_fid = self.judge_and_built_in(steps, seed)
+        full = full_network_macs(self.evaluator, steps)
+        skips, skips_fid = self.searched("skips", steps, seed, judge, self.fidelities, share)
+        self.report["skips"] = {"steps": steps, "seed": seed, "share": share,
+                                "macs_share": skips["macs"] / full, "searched_fid": skips_fid,
+                                "answer_steps": len(skips["timesteps"]), "stage": skips["stage"],
+                                "built_in": method, "built_in_fid": best_fid,
+                                "ratio": skips_fid / best_fid, "target": 1.0}
+        if args.macs_exact:  # the paper's search: exactly `steps` steps, skip sets only
+            result, exact_fid = self.searched("skips-exact", steps, seed, judge, self.fidelities,
+                                              share, True)
+            self.report["skips"]["exact_steps"] = {"searched_fid": exact_fid,
+                                                   "macs_share": result["macs"] / full,
+                                                   "ratio": exact_fid / best_fid}
+
+
+def main() -> int:
+    started = time.perf_counter()
+    args, fidelities, methods, evaluator = parse_checked()
     print(f"digits on {evaluator.model.device}, {args.solver}; budget {args.evaluations} x "
           f"{fidelities[-1]} images; fidelities {fidelities}; judged on {args.judge_images} "
           f"fresh images (loaded in {time.perf_counter() - started:.1f} s)", flush=True)
-    report: dict[str, Any] = {"args": vars(args), "device": str(evaluator.model.device),
-                              "searches": [], "fixed_vs_multi": [], "vs_built_in": []}
-
-    def record(kind: str, steps: int, seed: int, result: dict[str, Any], fid: float) -> None:
-        print(line(kind, steps, seed, result, fid), flush=True)
-        report["searches"].append({"kind": kind, "steps": steps, "seed": seed, "judged_fid": fid,
-                                   **{k: result.get(k) for k in (
-                                       "timesteps", "skip_sets", "fid", "validation_fid",
-                                       "images", "images_spent", "evaluations", "macs",
-                                       "full_network_macs", "search_seconds", "wall_seconds",
-                                       "validation")}})
-
-    judges: dict[int, ScheduleEvaluator] = {}
-    converged: dict[int, float] = {}
-
-    def converged_fid(seed: int) -> float:
-        """UniPC at --converged-steps on the seed's judge bank: the 10-step targets read
-        against the model's own limit (below it, a schedule beats many more steps)."""
-        if seed not in converged:
-            converged[seed] = judges[seed].baseline("unipc", args.converged_steps).fid
-            print(f"  UniPC at {args.converged_steps} steps (near converged): "
-                  f"{converged[seed]:.3f}", flush=True)
-        return converged[seed]
-    best_built_in: dict[tuple[int, int], tuple[str, float]] = {}
-
-    def judge_and_built_in(steps: int, seed: int) -> tuple[ScheduleEvaluator, str, float]:
-        judge = judges.setdefault(seed, judge_of(evaluator, args.judge_images, seed))
-        if (steps, seed) not in best_built_in:
-            best_built_in[steps, seed] = built_in(judge, steps, methods)
-        return (judge, *best_built_in[steps, seed])
-
+    run = FidelityRun(args, fidelities, methods, evaluator)
     for steps in sorted(set(args.steps) | set(args.compare_steps)):
-        seeds = args.seeds if steps in args.compare_steps else args.seeds[:1]
-        for seed in seeds:
-            judge, method, best_fid = judge_and_built_in(steps, seed)
-            multi = search(evaluator, args, steps, seed, fidelities)
-            multi_fid = judged(judge, multi)
-            record("multi", steps, seed, multi, multi_fid)
-            if steps in args.steps:
-                report["vs_built_in"].append({"steps": steps, "seed": seed, "built_in": method,
-                                              "built_in_fid": best_fid, "searched_fid": multi_fid,
-                                              "ratio": multi_fid / best_fid, "target": target(steps)})
-                if args.converged_steps:
-                    report["vs_built_in"][-1] |= {"converged_steps": args.converged_steps,
-                                                  "converged_ratio": converged_fid(seed) / best_fid}
-            if steps in args.compare_steps:
-                fixed = search(evaluator, args, steps, seed, None)
-                fixed_fid = judged(judge, fixed)
-                record("fixed", steps, seed, fixed, fixed_fid)
-                report["fixed_vs_multi"].append({
-                    "steps": steps, "seed": seed, "fixed_fid": fixed_fid, "multi_fid": multi_fid,
-                    "ratio": multi_fid / fixed_fid, "fixed_seconds": fixed["wall_seconds"],
-                    "multi_seconds": multi["wall_seconds"]})
+        for seed in args.seeds if steps in args.compare_steps else args.seeds[:1]:
+            run.steps_and_fidelities(steps, seed)
     if args.macs_budget is not None:
-        steps, seed = args.macs_steps, args.seeds[0]
-        judge, method, best_fid = judge_and_built_in(steps, seed)
-        full = full_network_macs(evaluator, steps)
-        skips = search(evaluator, args, steps, seed, fidelities, args.macs_budget)
-        skips_fid = judged(judge, skips)
-        record("skips", steps, seed, skips, skips_fid)
-        report["skips"] = {"steps": steps, "seed": seed, "share": args.macs_budget,
-                           "macs_share": skips["macs"] / full, "searched_fid": skips_fid,
-                           "answer_steps": len(skips["timesteps"]), "stage": skips["stage"],
-                           "built_in": method, "built_in_fid": best_fid,
-                           "ratio": skips_fid / best_fid, "target": 1.0}
-        if args.macs_exact:  # the paper's search: exactly `steps` steps, skip sets only
-            result = search(evaluator, args, steps, seed, fidelities, args.macs_budget, True)
-            exact_fid = judged(judge, result)
-            record("skips-exact", steps, seed, result, exact_fid)
-            report["skips"]["exact_steps"] = {"searched_fid": exact_fid,
-                                              "macs_share": result["macs"] / full,
-                                              "ratio": exact_fid / best_fid}
+        run.skips()
+    report = run.report
     print_tables(report)
     report["total_seconds"] = time.perf_counter() - started
     print(f"total {report['total_seconds']:.0f} s")

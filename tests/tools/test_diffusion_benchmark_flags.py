@@ -3,20 +3,10 @@ search or judging starts (a typo must not cost the hour a 10-step search takes).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def run(script: str, *flags: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPTOGRAPH_CACHE": str(cache)}
-    return subprocess.run([sys.executable, str(BENCHMARKS / script), *flags], env=env,
-                          capture_output=True, text=True, timeout=300)
+from benchmark_scripts import run
 
 
 @pytest.mark.parametrize(("flags", "message"), [
