@@ -51,11 +51,11 @@ def answers(paths: list[str]) -> list[dict[str, Any]]:
     return found
 
 
-def spread(ratios: list[float]) -> str:
-    """The sample standard deviation of one answer's ratios over the banks: a schedule's ratio
-    moves from bank to bank (about 0.06 at 10 steps on 2,048 images), so two answers whose
-    means differ by less than that are not told apart by these banks."""
-    return f"{statistics.stdev(ratios):5.2f}" if len(ratios) > 1 else "    -"
+def spread(ratios: list[float]) -> float | None:
+    """The sample standard deviation of one answer's ratios over the banks (None for one bank):
+    a schedule's ratio moves from bank to bank (0.05 to 0.10 at 10 steps on 2,048 images), so
+    two answers whose means differ by less than that are not told apart by these banks."""
+    return statistics.stdev(ratios) if len(ratios) > 1 else None
 
 
 def main() -> int:
@@ -100,14 +100,15 @@ def main() -> int:
     for answer, row in zip(found, ratios, strict=True):
         label = f"{answer['file']} seed {answer['seed']}"
         print(f"{label:34s}" + "".join(f"  {r:5.2f}x" for r in row)
-              + f"  {statistics.fmean(row):5.2f}x  {spread(row)}")
+              + f"  {statistics.fmean(row):5.2f}x  "
+              + ("    -" if (deviation := spread(row)) is None else f"{deviation:5.2f}"))
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "steps": steps, "solver": solver, "judge_images": args.judge_images, "banks": banks,
             "answers": [{"file": a["file"], "seed": a["seed"], "timesteps": a["timesteps"],
                          "ratios": r, "mean_ratio": statistics.fmean(r),
-                         "spread": statistics.stdev(r) if len(r) > 1 else None}
+                         "spread": spread(r)}
                         for a, r in zip(found, ratios, strict=True)]}, indent=1))
     return 0
 
