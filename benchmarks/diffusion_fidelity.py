@@ -189,7 +189,9 @@ class FidelityRun:
         self.converged: dict[int, float] = {}
 
     def judge_and_built_in(self, steps: int, seed: int) -> tuple[ScheduleEvaluator, str, float]:
-        judge = self.judges.setdefault(seed, judge_of(self.evaluator, self.args.judge_images, seed))
+        if seed not in self.judges:  # a judge bank is drawn once per seed, not once per call
+            self.judges[seed] = judge_of(self.evaluator, self.args.judge_images, seed)
+        judge = self.judges[seed]
         if (steps, seed) not in self.best_built_in:
             self.best_built_in[steps, seed] = built_in(judge, steps, self.methods)
         return (judge, *self.best_built_in[steps, seed])
