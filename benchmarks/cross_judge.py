@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from diffusion_fidelity import built_in, judge_of  # noqa: E402
 
+from optograph.tasks.diffusion_commands import flag_error  # noqa: E402
 from optograph.tools.diffusion.baselines import check_methods  # noqa: E402
 from optograph.tools.diffusion.errors import DiffusionInputError  # noqa: E402
 from optograph.tools.diffusion.evaluator import build_evaluator  # noqa: E402
@@ -78,7 +79,7 @@ def main() -> int:
         evaluator = build_evaluator("digits", "digits", solver, args.device, 512, 0)
         check_enough_images(args.judge_images, evaluator.fid.extractor, "judge_images")
     except DiffusionInputError as error:
-        parser.error(f"--{error.argument.replace('_', '-')}: {str(error).partition(': ')[2]}")
+        parser.error(str(flag_error(error)))  # a field named as its flag, as the CLI names it
     except ValueError as error:  # answers(): the reports themselves
         parser.error(f"reports: {error}")
     seeds = args.seeds if args.seeds else sorted({a["seed"] for a in found})
