@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from diffusion_fidelity import built_in, judge_of  # noqa: E402
 
 from optograph.tasks.diffusion_commands import flag_error  # noqa: E402
+from optograph.tools.diffusion.banks import spread  # noqa: E402
 from optograph.tools.diffusion.baselines import check_methods  # noqa: E402
 from optograph.tools.diffusion.errors import DiffusionInputError  # noqa: E402
 from optograph.tools.diffusion.evaluator import build_evaluator  # noqa: E402
@@ -50,13 +51,6 @@ def answers(paths: list[str]) -> list[dict[str, Any]]:
     if len({(a["solver"], a["steps"]) for a in found}) > 1:
         raise ValueError("the reports mix solvers or step counts; give one kind")
     return found
-
-
-def spread(ratios: list[float]) -> float | None:
-    """The sample standard deviation of one answer's ratios over the banks (None for one bank):
-    a schedule's ratio moves from bank to bank (0.05 to 0.10 at 10 steps on 2,048 images), so
-    two answers whose means differ by less than that are not told apart by these banks."""
-    return statistics.stdev(ratios) if len(ratios) > 1 else None
 
 
 def main() -> int:

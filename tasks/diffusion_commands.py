@@ -31,6 +31,12 @@ def int_list(text: str, option: str) -> list[int]:
     return values
 
 
+def seed_list(args: argparse.Namespace) -> list[int]:
+    """compare's --seeds as integers ([] when not given)."""
+    text = getattr(args, "seeds", None)
+    return [] if text is None else int_list(text, "--seeds")
+
+
 def _macs(text: str | None) -> float | None:
     """--macs-budget in MACs (None when absent, or given as a share: _macs_share)."""
     if text is None or text.strip().endswith("%"):
@@ -64,8 +70,9 @@ def check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
     from .errors import TaskError
     from .paths import check_output_folder
 
-    if not 0 <= args.seed < 2**64:
-        raise DiffusionCommandError(f"--seed: must be between 0 and 2**64 - 1; got {args.seed}")
+    for flag, seed in [("--seed", args.seed), *(("--seeds", s) for s in seed_list(args))]:
+        if not 0 <= seed < 2**64:
+            raise DiffusionCommandError(f"{flag}: must be between 0 and 2**64 - 1; got {seed}")
     if args.batch_size < 1:
         raise DiffusionCommandError(f"--batch-size: must be at least 1; got {args.batch_size}")
     probability = getattr(args, "mutation_prob", 0.0)
@@ -179,6 +186,10 @@ def register(subparsers: Any) -> None:
     compare.add_argument("--search-evaluations", type=int, default=0,
                          help="also search each step count with this many evaluations")
     compare.add_argument("--results", nargs="*", default=[], help="result.json files to include")
+    compare.add_argument("--seeds", default=None, metavar="S,S,...",
+                         help="score every row on the noise bank of each seed (e.g. 0,1,2): mean "
+                         "FID ± its spread, and each searched row's ratio to the best built-in "
+                         "bank by bank; a search itself runs on --seed's bank")
     _search_options(compare)
     compare.set_defaults(handler=run_compare_command)
 

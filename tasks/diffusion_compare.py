@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,13 @@ from .diffusion_commands import (
     int_list,
     read_result_file,
     search_once,
+    seed_list,
     session_config,
 )
 
 
 def run_compare_command(args: argparse.Namespace) -> int:
+    from optograph.tools.diffusion.banks import NoiseBanks
     from optograph.tools.diffusion.baselines import Row, check_methods, run_baselines
     from optograph.tools.diffusion.compare import write_comparison
     from optograph.tools.diffusion.errors import DiffusionInputError
@@ -42,21 +45,29 @@ def run_compare_command(args: argparse.Namespace) -> int:
         except DiffusionInputError as error:
             raise flag_error(error) from None
         images = config.images
+    seeds = seed_list(args)  # each in range (check_flags); given once each, before loading
+    try:
+        NoiseBanks.check_seeds(seeds) if seeds else None
+    except DiffusionInputError as error:
+        raise flag_error(error) from None
     evaluator = evaluator_from_args(args, images)
+    banks = NoiseBanks.of(evaluator, seeds) if seeds else None
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
         f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
-                                                 f"fid {r.fid:8.3f} ({r.seconds:.1f}s)"),
-        file=sys.stderr))
-    loaded = [_reevaluate(evaluator, path, data) for path, data in zip(args.results, searched,
-                                                                       strict=True)]
+                                                 f"fid {_fid(r)} ({r.seconds:.1f}s)"),
+        file=sys.stderr), banks=banks)
+    loaded = _distinct_labels([_reevaluate(evaluator, path, data, banks)
+                               for path, data in zip(args.results, searched, strict=True)],
+                              args.results)
     out = Path(args.out)
     searches: list[list[int]] = []  # each search's answer seeds the next step counts' searches
     for count in steps if args.search_evaluations > 0 else []:
         result = search_once(evaluator, args, count, args.search_evaluations,
                              out / f"search-{count}", None, True, False, neighbours=searches)
         searches.append(result["timesteps"])
-        rows.append(Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
-                        result["search_seconds"], result["timesteps"], result["skip_sets"]))
+        row = Row(f"searched ({args.solver})", count, result["fid"], result["macs"],
+                  result["search_seconds"], result["timesteps"], result["skip_sets"])
+        rows.append(row if banks is None else _on_banks(row, banks))
     from optograph.tools.diffusion.extras import add_samples, write_report
 
     everything = [*rows, *loaded]
@@ -68,25 +79,59 @@ def run_compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reevaluate(evaluator: Any, path: str, data: dict[str, Any]) -> Any:
+def _distinct_labels(rows: list[Any], paths: list[str]) -> list[Any]:
+    """Result files that would share a table cell (same solver, same steps) each named by
+    their file: its folder for a search's result.json, else the file's stem."""
+    cells = Counter((r.method, r.steps) for r in rows)
+    return [dataclasses.replace(row, method=f"{row.method} {_file_label(Path(path))}")
+            if cells[(row.method, row.steps)] > 1 else row
+            for row, path in zip(rows, paths, strict=True)]
+
+
+def _file_label(path: Path) -> str:
+    return (path.parent.name or path.stem) if path.name == "result.json" else path.stem
+
+
+def _on_banks(row: Any, banks: Any) -> Any:
+    """A search's answer judged on the banks, like every other row (the search's own FID is
+    on --seed's bank, the one it was chosen on)."""
+    from optograph.tools.diffusion.search_space import Schedule
+
+    answer = Schedule(tuple(row.timesteps), tuple(tuple(s) for s in row.skip_sets))
+    judged, fids = banks.score(lambda bank: bank(answer))
+    row = dataclasses.replace(row, fid=judged.fid, seeds=list(banks.seeds), fids=fids)
+    print(f"{row.method} {row.steps:>3} steps fid {_fid(row)} (on --seeds)", file=sys.stderr)
+    return row
+
+
+def _fid(row: Any) -> str:
+    """A row's FID for the progress lines: `mean ± spread` when scored on several banks."""
+    return f"{row.fid:8.3f}" + ("" if row.spread is None else f" ± {row.spread:.3f}")
+
+
+def _reevaluate(evaluator: Any, path: str, data: dict[str, Any], banks: Any) -> Any:
     """A searched schedule scored by this comparison's own evaluator (its noise, images and
-    reference), like the baselines, with the solver it was searched for: with another --seed
-    it is a check on fresh noise."""
+    reference), or on each of `banks`, like the baselines, with the solver it was searched
+    for: with another --seed (or --seeds) it is a check on fresh noise."""
+    from optograph.tools.diffusion.banks import scored
     from optograph.tools.diffusion.baselines import Row
 
     scorer = dataclasses.replace(evaluator, solver=data["solver"])
     schedule = data["schedule"]
     label = f"searched ({scorer.solver})"
     try:
-        result = scorer(schedule)
+        result, seeds, fids = scored(scorer, banks and banks.with_solver(scorer.solver),
+                                     lambda bank: bank(schedule))
     except Exception as error:  # noqa: BLE001 - a row marked failed, never the end of compare
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         print(f"{label} {len(schedule.timesteps):>3} steps failed: {reason} ({path})",
               file=sys.stderr)
         return Row(label, len(schedule.timesteps), float("nan"), float("nan"), 0.0,
                    list(schedule.timesteps), [list(s) for s in schedule.skip_sets], error=reason)
+    row = Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
+              list(schedule.timesteps), [list(s) for s in schedule.skip_sets], seeds=seeds,
+              fids=fids)
     in_search = "" if data["fid"] is None else f"in its search: {data['fid']:.3f}; "
-    print(f"{label} {len(schedule.timesteps):>3} steps fid {result.fid:8.3f} "
-          f"({in_search}{path})", file=sys.stderr)
-    return Row(label, len(schedule.timesteps), result.fid, result.macs, result.seconds,
-               list(schedule.timesteps), [list(s) for s in schedule.skip_sets])
+    print(f"{label} {len(schedule.timesteps):>3} steps fid {_fid(row)} ({in_search}{path})",
+          file=sys.stderr)
+    return row

@@ -359,6 +359,13 @@ def _(s: Scene) -> list[str]:
             "--out", "plain/out"]
 
 
+for _value, _expect in (("0,-1", "--seeds: must be between"), ("0,x", "--seeds: expected integers"),
+                        ("2,2", "--seeds: each seed once")):
+    case("command line", f"diffusion compare --seeds {_value}", expect=_expect, needs=_TORCH)(
+        lambda s, v=_value: ["diffusion", "compare", "--model", "digits", "--steps", "4",
+                             "--images", "8", "--seeds", v])
+
+
 for _value in ("-1", "2", "nan"):
     case("command line", f"diffusion search --mutation-prob {_value}", expect="--mutation-prob",
          needs=_TORCH)(lambda s, v=_value: _search("--mutation-prob", v))

@@ -133,6 +133,48 @@ def test_compare_rescores_searched_schedules_with_its_own_noise(common, tmp_path
     assert code == 2 and "--results" in error_line(stderr) and "euler" in error_line(stderr)
 
 
+def test_compare_on_several_banks_gives_each_banks_own_fid(common, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run(["diffusion", "search", *common, *SEARCH, "--evaluations", "6",
+                           "--out", str(out), "--no-baselines", "--validate", "0"], capsys)
+    assert code == 0, stderr
+
+    def compare(*flags: str) -> tuple[list[dict], str]:
+        folder = tmp_path / "-".join(flags or ("plain",))
+        code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "3", *flags,
+                                    "--methods", "ddim-trailing,unipc", "--out", str(folder),
+                                    "--results", str(out / "result.json")], capsys)
+        assert code == 0, stderr
+        return json.loads((folder / "compare.json").read_text()), stdout
+
+    # bank 0 is --seed 0's own noise; a bank's FID does not depend on the other banks beside it
+    alone = {seed: {r["method"]: r["fid"] for r in compare(*flags)[0]}
+             for seed, flags in (("0", ()), ("1", ("--seeds", "1")))}
+    rows, stdout = compare("--seeds", "0,1")
+    assert {r["method"] for r in rows} == {"ddim-trailing", "unipc", "searched (ddim)"}
+    for row in rows:
+        assert row["seeds"] == [0, 1]
+        assert row["fids"] == pytest.approx([alone["0"][row["method"]], alone["1"][row["method"]]],
+                                            rel=1e-5)
+        assert row["fid"] == pytest.approx(np.mean(row["fids"]), rel=1e-6)
+        assert row["spread"] == pytest.approx(np.std(row["fids"], ddof=1), rel=1e-5)
+    searched_row = next(r for r in rows if r["method"] == "searched (ddim)")
+    best = np.minimum(*[np.array(r["fids"]) for r in rows if not r["method"].startswith("s")])
+    ratio = float(np.mean(np.array(searched_row["fids"]) / best))
+    assert f"searched (ddim) at 3 steps: {ratio:.2f}x ± " in stdout
+    assert "| searched (ddim) | " in stdout and " ± " in stdout
+    # a search that compare runs itself is judged on the banks too
+    folder = tmp_path / "search-banks"
+    code, stdout, stderr = run(["diffusion", "compare", *common, *SEARCH, "--seeds", "0,1",
+                                "--search-evaluations", "6", "--validate", "0", "--methods",
+                                "unipc", "--out", str(folder)], capsys)
+    assert code == 0, stderr
+    found = next(r for r in json.loads((folder / "compare.json").read_text())
+                 if r["method"] == "searched (ddim)")
+    assert found["seeds"] == [0, 1] and found["fid"] == pytest.approx(np.mean(found["fids"]))
+    assert "searched (ddim) at 3 steps: " in stdout
+
+
 def searched(argv: list[str], out, capsys) -> tuple[dict, str]:
     """A search without validation or baselines into `out`: its result.json and stderr."""
     code, _, stderr = run(["diffusion", "search", *argv, "--validate", "0", "--no-baselines",
@@ -176,6 +218,19 @@ def test_compare_shows_searched_rows_at_several_step_counts(common, tmp_path, ca
     assert "2 steps" in header and "3 steps" in header and "5 steps" in header
     searched = next(line for line in stdout.splitlines() if line.startswith("| searched (ddim) |"))
     assert all(cell.strip() for cell in searched.strip("|").split("|")[1:])  # no empty cell
+    # two results for the same cell each keep their row, named by their file or folder
+    again = tmp_path / "r3b" / "result.json"
+    again.parent.mkdir()
+    again.write_text(json.dumps({"timesteps": [40, 20, 2], "skip_sets": [[]] * 3,
+                                 "solver": "ddim", "fid": 1.0, "steps": 3}))
+    code, stdout, stderr = run(["diffusion", "compare", *common, "--steps", "3", "--methods",
+                                "ddim-trailing", "--out", str(out), "--results", paths[1],
+                                str(again)], capsys)
+    assert code == 0, stderr
+    rows = {r["method"]: r["timesteps"] for r in json.loads((out / "compare.json").read_text())}
+    assert rows["searched (ddim) result-3"] == schedules[3]
+    assert rows["searched (ddim) r3b"] == [40, 20, 2]
+    assert "| searched (ddim) result-3 |" in stdout and "| searched (ddim) r3b |" in stdout
 
 
 def test_compare_searches_each_step_count_seeded_by_the_ones_before(common, tmp_path, capsys):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import pytest
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from optograph.tools.diffusion.banks import NoiseBanks, spread
 from optograph.tools.diffusion.baselines import Row, run_baselines, searched_row
-from optograph.tools.diffusion.compare import comparison_table, write_comparison
+from optograph.tools.diffusion.compare import bank_by_bank, comparison_table, write_comparison
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import build_evaluator
 from optograph.tools.diffusion.search_space import Schedule
@@ -60,3 +64,32 @@ def test_table_shows_fid_by_method_and_steps_with_macs(tmp_path):
     assert printed[0] == table
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "table.md").read_text().strip() == table
+
+
+def test_rows_on_several_banks_are_each_banks_own_measurement(evaluator):
+    banks = NoiseBanks.of(evaluator, [3, 7])
+    [row] = run_baselines(evaluator, [2], ["ddim-trailing"], banks=banks)
+    alone = [evaluator.with_noise_seed(seed).baseline("ddim-trailing", 2).fid for seed in (3, 7)]
+    assert row.seeds == [3, 7] and row.fids == pytest.approx(alone, rel=1e-5)
+    assert row.fid == pytest.approx(sum(alone) / 2, rel=1e-5)
+    assert row.spread == pytest.approx(statistics.stdev(alone), rel=1e-4)
+    assert row.to_dict()["spread"] == row.spread
+    # one bank: no spread; the same seed twice is refused, naming the field
+    assert spread([1.0]) is None and math.isnan(spread([1.0, math.nan]))
+    with pytest.raises(DiffusionInputError, match="^seeds: each seed once"):
+        NoiseBanks.of(evaluator, [3, 3])
+
+
+def test_searched_rows_are_compared_to_the_best_built_in_bank_by_bank():
+    # bank 0 is easy and bank 1 hard for everyone: the searched row's FIDs spread wider than
+    # its lead, but bank by bank it is 0.75x and 1.15x the best built-in
+    rows = [Row("ddim-trailing", 4, 3.0, 4e8, 1.0, seeds=[0, 1], fids=[2.0, 4.0]),
+            Row("unipc", 4, 3.0, 4e8, 1.0, seeds=[0, 1], fids=[3.0, 3.0]),
+            Row("searched (unipc)", 4, 2.4, 4e8, 1.0, seeds=[0, 1], fids=[1.5, 3.45]),
+            Row("searched (unipc)", 6, 2.0, 6e8, 1.0, seeds=[0, 1], fids=[2.0, 2.0])]
+    assert bank_by_bank(rows) == [
+        "searched (unipc) at 4 steps: 0.95x ± 0.28 the best built-in's FID, bank by bank "
+        "(lower on 1 of 2)"]  # no built-in at 6 steps: no ratio
+    table = comparison_table(rows).splitlines()
+    assert "| searched (unipc) | 2.40 ± 1.38 | 2.00 ± 0.00 |" in table
+    assert "mean FID ± its standard deviation over the noise banks of seeds 0, 1" in table

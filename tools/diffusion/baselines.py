@@ -7,8 +7,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from operator import methodcaller
 from typing import Any
 
+from .banks import NoiseBanks, scored, spread
 from .errors import DiffusionInputError
 from .sampler import BASELINES, baseline_timesteps
 from .search_space import Schedule
@@ -29,9 +31,17 @@ class Row:
     skip_sets: list[list[str]] = field(default_factory=list)
     error: str | None = None  # why the row failed (its FID is then NaN)
     samples: str | None = None  # a PNG grid of its first samples, when written
+    # scored on several noise banks (compare --seeds): each bank's seed and FID; fid is their mean
+    seeds: list[int] = field(default_factory=list)
+    fids: list[float] = field(default_factory=list)
+
+    @property
+    def spread(self) -> float | None:
+        """The FID's standard deviation over the banks (None when scored on one)."""
+        return spread(self.fids)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"spread": self.spread}
 
 
 def check_methods(methods: Sequence[str]) -> list[str]:
@@ -47,17 +57,21 @@ def run_baselines(
     steps: Sequence[int],
     methods: Sequence[str] | None = None,
     on_row: Callable[[Row], None] | None = None,
+    banks: NoiseBanks | None = None,
 ) -> list[Row]:
-    """Every method at every step count, through evaluator.baseline (a ScheduleEvaluator).
+    """Every method at every step count, through evaluator.baseline (a ScheduleEvaluator),
+    or with `banks` on each of their noise banks (the row's FID is then their mean).
     A method that fails (a scheduler raising on this model) is a row marked with the error,
     never the end of the comparison."""
     rows = []
     for method in check_methods(methods or BASELINE_METHODS):
         for count in steps:
             try:
-                result = evaluator.baseline(method, count)
+                result, seeds, fids = scored(evaluator, banks,
+                                             methodcaller("baseline", method, count))
                 grid = baseline_timesteps(evaluator.model, method, count)
-                row = Row(method, count, result.fid, result.macs, result.seconds, grid)
+                row = Row(method, count, result.fid, result.macs, result.seconds, grid,
+                          seeds=seeds, fids=fids)
             except Exception as error:  # noqa: BLE001 - an optional row: recorded, not fatal
                 reason = " ".join(f"{type(error).__name__}: {error}".split())
                 row = Row(method, count, math.nan, math.nan, 0.0, error=reason)

@@ -4,15 +4,19 @@ and against MACs)."""
 from __future__ import annotations
 
 import json
+import math
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .baselines import Row
+from .banks import spread
+from .baselines import BASELINE_METHODS, Row
 
 
 def comparison_table(rows: Sequence[Row]) -> str:
-    """A markdown table: one line per method, one column per step count; a cell is the FID,
-    with the MACs when they differ from the full network's at that step count."""
+    """A markdown table: one line per method, one column per step count; a cell is the FID
+    (with its spread over the noise banks, `mean ± spread`, when scored on several), with the
+    MACs when they differ from the full network's at that step count."""
     steps = sorted({r.steps for r in rows})
     methods = list(dict.fromkeys(r.method for r in rows))
     by_cell = {(r.method, r.steps): r for r in rows}
@@ -28,19 +32,46 @@ def comparison_table(rows: Sequence[Row]) -> str:
                 cells.append("")
             elif row.error is not None:
                 cells.append("failed")
-            elif row.macs < full[s] * 0.999:
-                cells.append(f"{row.fid:.2f} ({row.macs / 1e6:.0f} M)")
             else:
-                cells.append(f"{row.fid:.2f}")
+                fid = f"{row.fid:.2f}" if row.spread is None else f"{row.fid:.2f} ± {row.spread:.2f}"
+                cells.append(f"{fid} ({row.macs / 1e6:.0f} M)" if row.macs < full[s] * 0.999
+                             else fid)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append("| MACs per image (full network) | "
                  + " | ".join(f"{full[s] / 1e6:.0f} M" for s in steps) + " |")
+    seeds = next((r.seeds for r in rows if r.seeds), [])
+    if seeds:
+        lines.append(f"\nmean FID ± its standard deviation over the noise banks of seeds "
+                     f"{', '.join(map(str, seeds))}")
+        lines += bank_by_bank(rows)
     lines += [f"\nfailed: {r.method} at {r.steps} steps: {r.error}" for r in rows if r.error]
     return "\n".join(lines)
 
 
+def bank_by_bank(rows: Sequence[Row]) -> list[str]:
+    """For each row that is not a built-in, scored on several banks: its FID over the best
+    built-in's at the same steps, bank by bank (mean ± spread, and on how many banks it is
+    lower). A hard bank is hard for every method, so the FIDs' own spread overstates the
+    doubt; the per-bank ratio is the paired comparison."""
+    built_ins = [r for r in rows if r.method in BASELINE_METHODS and r.error is None and r.fids]
+    lines = []
+    for row in rows:
+        best = [min((b.fids[i] for b in built_ins if b.steps == row.steps), default=math.nan)
+                for i in range(len(row.fids))]
+        if row.method in BASELINE_METHODS or row.error is not None or len(row.fids) < 2 or any(
+                math.isnan(b) for b in best):
+            continue
+        ratios = [fid / b for fid, b in zip(row.fids, best, strict=True)]
+        lower = sum(r < 1.0 for r in ratios)
+        lines.append(f"{row.method} at {row.steps} steps: {statistics.fmean(ratios):.2f}x ± "
+                     f"{spread(ratios):.2f} the best built-in's FID, bank by bank (lower on "
+                     f"{lower} of {len(ratios)})")
+    return lines
+
+
 def plot_comparison(rows: Sequence[Row], path: str | Path) -> Path:
-    """FID against steps (left) and against MACs (right), one line per method."""
+    """FID against steps (left) and against MACs (right), one line per method; rows scored on
+    several noise banks get error bars of their spread."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,8 +83,12 @@ def plot_comparison(rows: Sequence[Row], path: str | Path) -> Path:
                         key=lambda r: r.steps)
         style = {"linewidth": 2.5, "marker": "*", "markersize": 10} if "search" in method else {
             "linewidth": 1, "marker": "o", "markersize": 4}
-        by_steps.plot([r.steps for r in points], [r.fid for r in points], label=method, **style)
-        by_macs.plot([r.macs / 1e6 for r in points], [r.fid for r in points], label=method, **style)
+        fids = [r.fid for r in points]
+        bars = [r.spread or 0.0 for r in points] if any(r.spread for r in points) else None
+        by_steps.errorbar([r.steps for r in points], fids, yerr=bars, label=method, capsize=3,
+                          **style)
+        by_macs.errorbar([r.macs / 1e6 for r in points], fids, yerr=bars, label=method,
+                         capsize=3, **style)
     for axis, label in ((by_steps, "steps (network calls)"), (by_macs, "MACs per image (M)")):
         axis.set_xlabel(label)
         axis.set_ylabel("FID (lower is better)")
