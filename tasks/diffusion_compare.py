@@ -51,7 +51,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
     except DiffusionInputError as error:
         raise flag_error(error) from None
     evaluator = evaluator_from_args(args, images)
-    banks = NoiseBanks.of(evaluator, seeds) if seeds else None
+    banks = NoiseBanks.of(evaluator, seeds, lambda seed, result: print(
+        f"  bank {seed}: fid {result.fid:8.3f} ({result.seconds:.1f}s)", file=sys.stderr,
+        flush=True)) if seeds else None
     rows = run_baselines(evaluator, steps, methods, on_row=lambda r: print(
         f"{r.method:<16} {r.steps:>3} steps " + (f"failed: {r.error}" if r.error else
                                                  f"fid {_fid(r)} ({r.seconds:.1f}s)"),

@@ -173,6 +173,7 @@ def test_compare_on_several_banks_gives_each_banks_own_fid(common, tmp_path, cap
                  if r["method"] == "searched (ddim)")
     assert found["seeds"] == [0, 1] and found["fid"] == pytest.approx(np.mean(found["fids"]))
     assert "searched (ddim) at 3 steps: " in stdout
+    assert "  bank 1: fid " in stderr  # progress as each bank is scored
 
 
 def searched(argv: list[str], out, capsys) -> tuple[dict, str]:
