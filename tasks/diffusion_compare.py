@@ -45,11 +45,12 @@ def run_compare_command(args: argparse.Namespace) -> int:
         except DiffusionInputError as error:
             raise flag_error(error) from None
         images = config.images
-    seeds = seed_list(args)  # each in range (check_flags); given once each, before loading
-    try:
-        NoiseBanks.check_seeds(seeds) if seeds else None
-    except DiffusionInputError as error:
-        raise flag_error(error) from None
+    seeds = seed_list(args)  # each in range (check_flags); each given once, before loading
+    if seeds:
+        try:
+            NoiseBanks.check_seeds(seeds)
+        except DiffusionInputError as error:
+            raise flag_error(error) from None
     evaluator = evaluator_from_args(args, images)
     banks = NoiseBanks.of(evaluator, seeds, lambda seed, result: print(
         f"  bank {seed}: fid {result.fid:8.3f} ({result.seconds:.1f}s)", file=sys.stderr,
