@@ -162,6 +162,7 @@ def test_compare_on_several_banks_gives_each_banks_own_fid(common, tmp_path, cap
     best = np.minimum(*[np.array(r["fids"]) for r in rows if not r["method"].startswith("s")])
     ratio = float(np.mean(np.array(searched_row["fids"]) / best))
     assert f"searched (ddim) at 3 steps: {ratio:.2f}x ± " in stdout
+    assert searched_row["bank_ratios"] == pytest.approx(list(np.array(searched_row["fids"]) / best))
     assert "| searched (ddim) | " in stdout and " ± " in stdout
     # a search that compare runs itself is judged on the banks too
     folder = tmp_path / "search-banks"

@@ -48,25 +48,29 @@ def comparison_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def bank_by_bank(rows: Sequence[Row]) -> list[str]:
-    """For each row that is not a built-in, scored on several banks: its FID over the best
-    built-in's at the same steps, bank by bank (mean ± spread, and on how many banks it is
-    lower). A hard bank is hard for every method, so the FIDs' own spread overstates the
-    doubt; the per-bank ratio is the paired comparison."""
+def bank_ratios(rows: Sequence[Row]) -> list[list[float] | None]:
+    """Per row: for a row that is not a built-in, scored on several banks, its FID over the
+    best built-in's at the same steps on each bank (the paired comparison: a hard bank is
+    hard for every method, so the FIDs' own spread overstates the doubt); else None."""
     built_ins = [r for r in rows if r.method in BASELINE_METHODS and r.error is None and r.fids]
-    lines = []
+    ratios: list[list[float] | None] = []
     for row in rows:
-        best = [min((b.fids[i] for b in built_ins if b.steps == row.steps), default=math.nan)
+        best = [min((b.fids[i] for b in built_ins if b.steps == row.steps
+                     and math.isfinite(b.fids[i])), default=math.nan)
                 for i in range(len(row.fids))]
-        if row.method in BASELINE_METHODS or row.error is not None or len(row.fids) < 2 or any(
-                math.isnan(b) for b in best):
-            continue
-        ratios = [fid / b for fid, b in zip(row.fids, best, strict=True)]
-        lower = sum(r < 1.0 for r in ratios)
-        lines.append(f"{row.method} at {row.steps} steps: {statistics.fmean(ratios):.2f}x ± "
-                     f"{spread(ratios):.2f} the best built-in's FID, bank by bank (lower on "
-                     f"{lower} of {len(ratios)})")
-    return lines
+        usable = (row.method not in BASELINE_METHODS and row.error is None
+                  and len(row.fids) > 1 and not any(math.isnan(b) for b in best))
+        ratios.append([f / b for f, b in zip(row.fids, best, strict=True)] if usable else None)
+    return ratios
+
+
+def bank_by_bank(rows: Sequence[Row]) -> list[str]:
+    """A line per row with bank_ratios: their mean ± spread, and on how many banks it is
+    lower than the best built-in."""
+    return [f"{row.method} at {row.steps} steps: {statistics.fmean(ratios):.2f}x ± "
+            f"{spread(ratios):.2f} the best built-in's FID, bank by bank (lower on "
+            f"{sum(r < 1.0 for r in ratios)} of {len(ratios)})"
+            for row, ratios in zip(rows, bank_ratios(rows), strict=True) if ratios is not None]
 
 
 def plot_comparison(rows: Sequence[Row], path: str | Path) -> Path:
@@ -105,13 +109,16 @@ def plot_comparison(rows: Sequence[Row], path: str | Path) -> Path:
 
 def write_comparison(rows: Sequence[Row], out_dir: str | Path,
                      print_fn: Callable[[str], None] = print) -> str:
-    """Print the table; write table.md, compare.json and compare.png into out_dir."""
+    """Print the table; write table.md, compare.json (each row, with its bank_ratios when
+    it has them) and compare.png into out_dir."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = comparison_table(rows)
     print_fn(table)
     (out / "table.md").write_text(table + "\n")
-    (out / "compare.json").write_text(json.dumps([r.to_dict() for r in rows], indent=1))
+    rows_json = [r.to_dict() | ({} if q is None else {"bank_ratios": q})
+                 for r, q in zip(rows, bank_ratios(rows), strict=True)]
+    (out / "compare.json").write_text(json.dumps(rows_json, indent=1))
     plot = plot_comparison(rows, out / "compare.png")
     print_fn(f"wrote {out / 'table.md'}, {out / 'compare.json'}, {plot}")
     return table
