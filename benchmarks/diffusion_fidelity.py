@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import statistics
 import sys
 import tempfile
@@ -39,7 +38,7 @@ from typing import Any
 import torch
 
 from optograph.tasks.diffusion_commands import flag_error, progress_printer
-from optograph.tools.diffusion.baselines import BASELINE_METHODS, check_methods
+from optograph.tools.diffusion.baselines import BASELINE_METHODS, best_built_in, check_methods
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import ScheduleEvaluator, build_evaluator
 from optograph.tools.diffusion.macs_budget import check_budget, full_network_macs, macs_budget_of
@@ -92,7 +91,9 @@ def built_in(judge: ScheduleEvaluator, steps: int, methods: list[str]) -> tuple[
             scores[method] = judge.baseline(method, steps).fid
         except Exception as error:  # noqa: BLE001 - a scheduler that fails on this model
             print(f"  built-in {method} at {steps} steps failed: {error}", file=sys.stderr)
-    best = min(scores, key=lambda m: scores[m] if math.isfinite(scores[m]) else math.inf)
+    best = best_built_in(scores)
+    if best is None:
+        raise RuntimeError(f"no built-in scheduler gave a finite FID at {steps} steps")
     print(f"  best built-in at {steps} steps: {best} {scores[best]:.3f} (" + ", ".join(
         f"{m} {f:.2f}" for m, f in scores.items()) + ")", flush=True)
     return best, scores[best]

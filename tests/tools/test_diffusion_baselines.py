@@ -10,7 +10,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from optograph.tools.diffusion.banks import NoiseBanks, spread
-from optograph.tools.diffusion.baselines import Row, run_baselines, searched_row
+from optograph.tools.diffusion.baselines import Row, best_built_in, run_baselines, searched_row
 from optograph.tools.diffusion.compare import bank_by_bank, comparison_table, write_comparison
 from optograph.tools.diffusion.errors import DiffusionInputError
 from optograph.tools.diffusion.evaluator import build_evaluator
@@ -92,6 +92,8 @@ def test_searched_rows_are_compared_to_the_best_built_in_bank_by_bank():
     assert bank_by_bank(rows) == [
         "searched (unipc) at 4 steps: 0.95x ± 0.28 the best built-in's FID, bank by bank "
         "(lower on 1 of 2)"]  # no built-in at 6 steps: no ratio
+    assert best_built_in({"dpmpp2m-karras": math.nan, "unipc": 3.0, "ddim-trailing": math.inf}) \
+        == "unipc" and best_built_in({"unipc": math.nan}) is None
     table = comparison_table(rows).splitlines()
     assert "| searched (unipc) | 2.40 ± 1.38 | 2.00 ± 0.00 |" in table
     assert "mean FID ± its standard deviation over the noise banks of seeds 0, 1" in table

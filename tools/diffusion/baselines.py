@@ -5,7 +5,7 @@ log-SNR spacing, and UniPC, as diffusers builds them."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from operator import methodcaller
 from typing import Any
@@ -50,6 +50,14 @@ def check_methods(methods: Sequence[str]) -> list[str]:
         raise DiffusionInputError(
             "methods", f"unknown method {unknown[0]!r}; known: {', '.join(BASELINE_METHODS)}")
     return list(methods)
+
+
+def best_built_in(fids: Mapping[str, float]) -> str | None:
+    """The method with the lowest finite FID (a built-in that failed or gave NaN or inf on
+    this noise is left out); None when none is finite. The one rule for "the best built-in"
+    that every ratio against the built-ins divides by."""
+    finite = {method: fid for method, fid in fids.items() if math.isfinite(fid)}
+    return min(finite, key=finite.__getitem__) if finite else None
 
 
 def run_baselines(

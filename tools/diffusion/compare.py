@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .banks import spread
-from .baselines import BASELINE_METHODS, Row
+from .baselines import BASELINE_METHODS, Row, best_built_in
 
 
 def comparison_table(rows: Sequence[Row]) -> str:
@@ -55,9 +55,12 @@ def bank_ratios(rows: Sequence[Row]) -> list[list[float] | None]:
     built_ins = [r for r in rows if r.method in BASELINE_METHODS and r.error is None and r.fids]
     ratios: list[list[float] | None] = []
     for row in rows:
-        best = [min((b.fids[i] for b in built_ins if b.steps == row.steps
-                     and math.isfinite(b.fids[i])), default=math.nan)
-                for i in range(len(row.fids))]
+        same_steps = [b for b in built_ins if b.steps == row.steps]
+        best = []
+        for bank in range(len(row.fids)):
+            on_bank = {b.method: b.fids[bank] for b in same_steps}
+            method = best_built_in(on_bank)
+            best.append(math.nan if method is None else on_bank[method])
         usable = (row.method not in BASELINE_METHODS and row.error is None
                   and len(row.fids) > 1 and not any(math.isnan(b) for b in best))
         ratios.append([f / b for f, b in zip(row.fids, best, strict=True)] if usable else None)
