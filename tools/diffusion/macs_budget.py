@@ -51,7 +51,8 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
         return
     units = evaluator.units
     most = int(math.floor(max_skip_share * len(units) + 1e-9))
-    savings = sorted(((evaluator.step_macs(()) - evaluator.step_macs((u,))), u) for u in units)
+    full_step = evaluator.step_macs(())
+    savings = sorted((full_step - evaluator.step_macs((u,)), u) for u in units)
     cheapest_set = tuple(sorted(u for _, u in savings[len(savings) - most:])) if most else ()
     skipping = skipping_steps(steps)
     cheapest = (full_network_macs(evaluator, steps - skipping)
@@ -59,5 +60,5 @@ def check_budget(evaluator: CandidateEvaluator, steps: int, budget: float | None
     if budget < cheapest:
         raise DiffusionInputError(
             field, f"{budget:.4g} MACs is below the cheapest {steps}-step schedule "
-            f"({cheapest:.4g} MACs; one full step costs {evaluator.step_macs(()):.4g}, and the "
+            f"({cheapest:.4g} MACs; one full step costs {full_step:.4g}, and the "
             "first step runs the full network)")
