@@ -382,22 +382,12 @@ class EvolutionaryOptimizer(Optimizer):
         fixed = {n: base[n] for n in names if n not in spaces}
         run = StageRun(stage, spaces, fixed)
         for entry in self._scored:  # earlier results that fit this stage rank in its pool
-            if all(self._fits(spaces, entry.values, n) for n in names) and all(
+            if all(run.fits(entry.values, n) for n in names) and all(
                 self._key_space(n).key(entry.values[n]) == self._key_space(n).key(v)
                 for n, v in fixed.items()
             ):
                 run.pool.append(entry)
         self._stage = run
-        return True
-
-    @staticmethod
-    def _fits(spaces: dict[str, SearchSpace], values: Candidate, name: str) -> bool:
-        if name not in spaces:
-            return True
-        try:
-            spaces[name].validate(values[name])
-        except (ValueError, TypeError):
-            return False
         return True
 
     def _draw_children(self, stage: StageRun) -> list[Candidate]:
@@ -431,34 +421,10 @@ class EvolutionaryOptimizer(Optimizer):
         if first and self._stage_index == 0 and self.include_initial:
             accept(dict(self._initial))
         if not first and parents:
-            fill(self.mutants, lambda: self._mutate(rng.choice(parents).values, stage))
+            fill(self.mutants, lambda: stage.mutate(rng.choice(parents).values, rng,
+                                                   self.mutation_prob))
             if len(parents) > 1:
-                fill(self.crossovers, lambda: self._cross(parents, stage))
-        fill(self.population - len(children), lambda: self._sample(stage))
+                fill(self.crossovers, lambda: stage.cross(parents, rng))
+        order = [p.name for p in self.parameters]
+        fill(self.population - len(children), lambda: stage.sample(rng, order))
         return children
-
-    def _sample(self, stage: StageRun) -> Candidate:
-        values = dict(stage.fixed)
-        for name, space in stage.spaces.items():
-            values[name] = space.sample(self._rng)
-        return self._ordered(values)
-
-    def _mutate(self, parent: Candidate, stage: StageRun) -> Candidate:
-        values = dict(parent)
-        names = list(stage.spaces)
-        chosen = [n for n in names if self._rng.random() < self.mutation_prob]
-        if not chosen and names:
-            chosen = [self._rng.choice(names)]
-        for name in chosen:
-            values[name] = stage.spaces[name].mutate(values[name], self._rng)
-        return values
-
-    def _cross(self, parents: list[Entry], stage: StageRun) -> Candidate:
-        a, b = self._rng.sample(parents, 2)
-        values = dict(a.values)
-        for name, space in stage.spaces.items():
-            values[name] = space.crossover(a.values[name], b.values[name], self._rng)
-        return values
-
-    def _ordered(self, values: Candidate) -> Candidate:
-        return {p.name: values[p.name] for p in self.parameters}

@@ -1,9 +1,11 @@
-"""The pieces of the evolutionary search: stages, candidates and their ranking."""
+"""The pieces of the evolutionary search: stages, candidates, their ranking, and the genetic
+operators of a stage (sample, mutate, cross)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+import random
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,42 @@ class StageRun:
     fixed: Candidate  # values of the parameters not searched in this stage
     generation: int = 0  # generations started in this stage
     pool: list[Entry] = field(default_factory=list)
+
+    def fits(self, values: Candidate, name: str) -> bool:
+        """Whether values[name] lies in this stage's space for it (always, when not searched)."""
+        if name not in self.spaces:
+            return True
+        try:
+            self.spaces[name].validate(values[name])
+        except (ValueError, TypeError):
+            return False
+        return True
+
+    def sample(self, rng: random.Random, order: Sequence[str]) -> Candidate:
+        """A random child: each searched parameter drawn from its space, the rest fixed."""
+        values = dict(self.fixed)
+        for name, space in self.spaces.items():
+            values[name] = space.sample(rng)
+        return {name: values[name] for name in order}
+
+    def mutate(self, parent: Candidate, rng: random.Random, probability: float) -> Candidate:
+        """The parent with each searched parameter mutated with `probability` (at least one)."""
+        values = dict(parent)
+        names = list(self.spaces)
+        chosen = [n for n in names if rng.random() < probability]
+        if not chosen and names:
+            chosen = [rng.choice(names)]
+        for name in chosen:
+            values[name] = self.spaces[name].mutate(values[name], rng)
+        return values
+
+    def cross(self, parents: list[Entry], rng: random.Random) -> Candidate:
+        """Two distinct parents mixed, parameter by parameter, by each space's crossover."""
+        a, b = rng.sample(parents, 2)
+        values = dict(a.values)
+        for name, space in self.spaces.items():
+            values[name] = space.crossover(a.values[name], b.values[name], rng)
+        return values
 
 
 class ReprKey:
