@@ -70,9 +70,8 @@ def check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
     from .errors import TaskError
     from .paths import check_output_folder
 
-    for flag, seed in [("--seed", args.seed), *(("--seeds", s) for s in seed_list(args))]:
-        if not 0 <= seed < 2**64:
-            raise DiffusionCommandError(f"{flag}: must be between 0 and 2**64 - 1; got {seed}")
+    if not 0 <= args.seed < 2**64:
+        raise DiffusionCommandError(f"--seed: must be between 0 and 2**64 - 1; got {args.seed}")
     if args.batch_size < 1:
         raise DiffusionCommandError(f"--batch-size: must be at least 1; got {args.batch_size}")
     probability = getattr(args, "mutation_prob", 0.0)

@@ -45,7 +45,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         except DiffusionInputError as error:
             raise flag_error(error) from None
         images = config.images
-    seeds = seed_list(args)  # each in range (check_flags); each given once, before loading
+    seeds = seed_list(args)  # checked before the model is loaded
     if seeds:
         try:
             NoiseBanks.check_seeds(seeds)

@@ -36,6 +36,22 @@ class FakeEvaluator:
         return Evaluation(distance / 10.0 + damage, macs, 0.0)
 
 
+class BankedFake(FakeEvaluator):
+    """FakeEvaluator with noise banks, as ScheduleEvaluator has: the bank of seed S adds
+    S / 2 to every FID (a harder bank is harder for every schedule)."""
+
+    def __init__(self, noise_seed: int = 0) -> None:
+        super().__init__()
+        self.noise_seed = noise_seed
+
+    def with_noise_seed(self, seed: int) -> BankedFake:
+        return BankedFake(seed)
+
+    def __call__(self, schedule: Schedule) -> Evaluation:
+        result = super().__call__(schedule)
+        return result._replace(fid=result.fid + self.noise_seed / 2)
+
+
 class SlowFakeEvaluator(FakeEvaluator):
     """FakeEvaluator taking `delay` seconds per evaluation (so that a worker or a driver can be
     killed mid-search); with `die_on` and `marker`, the process evaluating that time-step

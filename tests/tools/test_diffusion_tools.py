@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from diffusion_fakes import FIDELITIES, FakeEvaluator, FidelityFake
+from diffusion_fakes import FIDELITIES, BankedFake, FakeEvaluator, FidelityFake
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from optograph.agent.optoprime import OptoPrime
@@ -45,6 +45,20 @@ def test_evaluate_tool_reports_bad_schedules_as_one_line():
         assert isinstance(message, str) and message.startswith("timesteps: ")
         assert "\n" not in message
     assert "unknown units" in tool.invoke({"timesteps": [9, 5], "skip_sets": [["x"], []]})
+
+
+def test_evaluate_tool_scores_on_several_noise_banks():
+    tool = EvaluateScheduleTool(evaluator=BankedFake())
+    best = [899, 620, 310, 40]
+    assert "fids" not in tool.invoke({"timesteps": best})  # the tool's own bank alone
+    result = tool.invoke({"timesteps": best, "seeds": [0, 2, 4]})
+    assert result["seeds"] == [0, 2, 4] and result["fids"] == [0.0, 1.0, 2.0]
+    assert result["fid"] == 1.0 and result["spread"] == 1.0 and result["macs"] == 800
+    for seeds, message in (([1, 1], "seeds: each seed once"), ([-1], "seeds: must be between")):
+        assert tool.invoke({"timesteps": best, "seeds": seeds}).startswith(message)
+    single = EvaluateScheduleTool(evaluator=FakeEvaluator())
+    assert single.invoke({"timesteps": best, "seeds": [0, 1]}) == (
+        "seeds: this tool's evaluator has a single noise bank")
 
 
 def test_search_tool_runs_a_resumable_search(tmp_path):

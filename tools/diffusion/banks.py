@@ -42,9 +42,13 @@ class NoiseBanks:
 
     @staticmethod
     def check_seeds(seeds: Sequence[int]) -> None:
-        """At least one seed, each once (a bank counted twice would weigh twice in the mean)."""
+        """At least one seed, each a 64-bit unsigned integer (torch's generator seeds) and
+        each once (a bank counted twice would weigh twice in the mean)."""
         if not seeds:
             raise DiffusionInputError("seeds", "give at least one seed")
+        outside = [s for s in seeds if not 0 <= s < 2**64]
+        if outside:
+            raise DiffusionInputError("seeds", f"must be between 0 and 2**64 - 1; got {outside[0]}")
         if len(set(seeds)) != len(seeds):
             raise DiffusionInputError("seeds", f"each seed once; got {list(seeds)}")
 

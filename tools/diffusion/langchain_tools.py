@@ -65,6 +65,10 @@ class EvaluateScheduleArgs(BaseModel):
     skip_sets: list[list[str]] | None = Field(
         default=None, description="optional: per step, the UNet units to skip (names like "
         "'mid.attn.0', 'up.1.resnet.0'); one list per time step")
+    seeds: list[int] | None = Field(
+        default=None, description="optional: score on the noise bank of each of these seeds "
+        "(e.g. [0, 1, 2]) instead of the tool's own, to tell a schedule from a lucky bank: "
+        "fid is then the mean, with each bank's fid and their spread")
 
 
 class EvaluateScheduleTool(_EvaluatorTool):
@@ -78,21 +82,28 @@ class EvaluateScheduleTool(_EvaluatorTool):
     args_schema: type[BaseModel] = EvaluateScheduleArgs
 
     def _run(self, timesteps: list[int], skip_sets: list[list[str]] | None = None,
-             **_: Any) -> dict[str, Any]:
+             seeds: list[int] | None = None, **_: Any) -> dict[str, Any]:
+        from .banks import NoiseBanks, scored, spread
+
         evaluator = self.get_evaluator()
         space = ScheduleSpace(len(timesteps), evaluator.num_train_timesteps, units=evaluator.units)
         try:
             schedule = space.validate({"timesteps": timesteps, "skip_sets": skip_sets})
         except ValueError as error:
             raise ToolException(f"timesteps: {error}") from None
+        if seeds and not hasattr(evaluator, "with_noise_seed"):
+            raise ToolException("seeds: this tool's evaluator has a single noise bank")
         try:
-            result = evaluator(schedule)
+            banks = NoiseBanks.of(evaluator, seeds) if seeds else None
+            result, bank_seeds, fids = scored(evaluator, banks, lambda bank: bank(schedule))
         except DiffusionInputError as error:
             raise ToolException(str(error)) from None
+        on_banks = {"seeds": bank_seeds, "fids": [round(float(f), 4) for f in fids],
+                    "spread": spread(fids)} if banks else {}
         return {"timesteps": list(schedule.timesteps),
                 "skip_sets": [list(s) for s in schedule.skip_sets],
                 "fid": round(float(result.fid), 4), "macs": float(result.macs),
-                "seconds": round(float(result.seconds), 3)}
+                "seconds": round(float(result.seconds), 3)} | on_banks
 
 
 _DEFAULTS = SessionConfig()  # one set of search defaults for every entry point (session.py)
