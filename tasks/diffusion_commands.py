@@ -67,11 +67,16 @@ def check_flags(args: argparse.Namespace, make_folders: bool = True) -> None:
     checked) only with `make_folders`, once every other flag is known to be good."""
     import math
 
+    from optograph.tools.diffusion.errors import DiffusionInputError
+    from optograph.tools.diffusion.noise import check_seed
+
     from .errors import TaskError
     from .paths import check_output_folder
 
-    if not 0 <= args.seed < 2**64:
-        raise DiffusionCommandError(f"--seed: must be between 0 and 2**64 - 1; got {args.seed}")
+    try:
+        check_seed(args.seed)
+    except DiffusionInputError as error:
+        raise flag_error(error) from None
     if args.batch_size < 1:
         raise DiffusionCommandError(f"--batch-size: must be at least 1; got {args.batch_size}")
     probability = getattr(args, "mutation_prob", 0.0)

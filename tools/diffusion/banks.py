@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import DiffusionInputError
 from .evaluator import ScheduleEvaluator
+from .noise import check_seed
 from .search import Evaluation
 
 
@@ -46,9 +47,8 @@ class NoiseBanks:
         each once (a bank counted twice would weigh twice in the mean)."""
         if not seeds:
             raise DiffusionInputError("seeds", "give at least one seed")
-        outside = [s for s in seeds if not 0 <= s < 2**64]
-        if outside:
-            raise DiffusionInputError("seeds", f"must be between 0 and 2**64 - 1; got {outside[0]}")
+        for seed in seeds:
+            check_seed(seed, "seeds")
         if len(set(seeds)) != len(seeds):
             raise DiffusionInputError("seeds", f"each seed once; got {list(seeds)}")
 

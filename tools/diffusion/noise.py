@@ -12,6 +12,14 @@ from .errors import DiffusionInputError
 from .model import DiffusionModel
 
 
+def check_seed(seed: int, field: str = "seed") -> int:
+    """`seed` when torch's generator takes it (an integer in [0, 2**64 - 1]); else a one-line
+    DiffusionInputError naming `field`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise DiffusionInputError(field, f"must be between 0 and 2**64 - 1; got {seed!r}")
+    return seed
+
+
 @dataclass(frozen=True, eq=False)  # tensors: identity, not element-wise, equality
 class NoiseBank:
     """noise (N, C, H, W) drawn on the CPU from a seeded generator (the same on every device),
@@ -27,7 +35,7 @@ class NoiseBank:
                   conditions: torch.Tensor | None = None) -> NoiseBank:
         if num_samples < 1:
             raise DiffusionInputError("num_samples", f"must be at least 1; got {num_samples}")
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(check_seed(seed))
         noise = torch.randn((num_samples, *model.sample_shape), generator=generator)
         count = model.num_conditions
         if conditions is not None:
