@@ -31,12 +31,6 @@ def int_list(text: str, option: str) -> list[int]:
     return values
 
 
-def seed_list(args: argparse.Namespace) -> list[int]:
-    """compare's --seeds as integers ([] when not given)."""
-    text = getattr(args, "seeds", None)
-    return [] if text is None else int_list(text, "--seeds")
-
-
 def _macs(text: str | None) -> float | None:
     """--macs-budget in MACs (None when absent, or given as a share: _macs_share)."""
     if text is None or text.strip().endswith("%"):

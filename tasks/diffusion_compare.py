@@ -19,7 +19,6 @@ from .diffusion_commands import (
     int_list,
     read_result_file,
     search_once,
-    seed_list,
     session_config,
 )
 
@@ -45,7 +44,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         except DiffusionInputError as error:
             raise flag_error(error) from None
         images = config.images
-    seeds = seed_list(args)  # checked before the model is loaded
+    seeds = [] if args.seeds is None else int_list(args.seeds, "--seeds")  # before loading
     if seeds:
         try:
             NoiseBanks.check_seeds(seeds)
@@ -98,9 +97,9 @@ def _file_label(path: Path) -> str:
 def _on_banks(row: Any, banks: Any) -> Any:
     """A search's answer judged on the banks, like every other row (the search's own FID is
     on --seed's bank, the one it was chosen on)."""
-    from optograph.tools.diffusion.search_space import Schedule
+    from optograph.tools.diffusion.search_space import coerce_schedule
 
-    answer = Schedule(tuple(row.timesteps), tuple(tuple(s) for s in row.skip_sets))
+    answer = coerce_schedule({"timesteps": row.timesteps, "skip_sets": row.skip_sets})
     judged, fids = banks.score(lambda bank: bank(answer))
     row = dataclasses.replace(row, fid=judged.fid, seeds=list(banks.seeds), fids=fids)
     print(f"{row.method} {row.steps:>3} steps fid {_fid(row)} (on --seeds)", file=sys.stderr)

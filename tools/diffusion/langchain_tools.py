@@ -99,7 +99,7 @@ class EvaluateScheduleTool(_EvaluatorTool):
         except DiffusionInputError as error:
             raise ToolException(str(error)) from None
         on_banks = {"seeds": bank_seeds, "fids": [round(float(f), 4) for f in fids],
-                    "spread": spread(fids)} if banks else {}
+                    "spread": spread(fids)} if banks is not None else {}
         return {"timesteps": list(schedule.timesteps),
                 "skip_sets": [list(s) for s in schedule.skip_sets],
                 "fid": round(float(result.fid), 4), "macs": float(result.macs),
